@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { ERROR_CLASSES } from '../errors';
+import { parseDuration, parseSize } from '../util/duration';
+
+/**
+ * The config file's shape. Every object is strict so a typo is an error, never a silently ignored key.
+ * Durations and sizes are accepted as human strings and normalised to milliseconds / bytes here, once.
+ */
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "5m" or "250ms", got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as "10GB" or "512MiB", got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const name = (what: string) =>
+  z.string().regex(NAME_RE, `expected a ${what} name of lower-case letters, digits, '-' or '_' (max 63)`);
+
+/** Environment variable names: secrets and keys are referenced by name, never written into the config. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as SSH_KEY');
+
+const sshSchema = z.strictObject({
+  user: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  key: z.string().min(1).optional().describe('path to the private key file'),
+  key_env: envName.optional().describe('name of an environment variable holding the private key'),
+  passphrase_env: envName.optional(),
+  known_hosts: z.string().min(1).optional(),
+  fingerprints: z.array(z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected an OpenSSH fingerprint like SHA256:...')).optional(),
+  connect_timeout: duration.optional(),
+  command_timeout: duration.optional(),
+  keepalive_interval: duration.optional(),
+  keepalive_count: z.number().int().min(1).max(100).optional(),
+  max_channels: z.number().int().min(1).max(64).optional(),
+  jump: name('host').optional(),
+});
+export type SshInput = z.infer<typeof sshSchema>;
+
+const composeSchema = z.strictObject({
+  command: z.string().min(1).optional(),
+  files: z.array(z.string().min(1)).min(1).optional(),
+  pull: z.boolean().optional(),
+  up_flags: z.array(z.string()).optional(),
+});
+
+const deploySchema = z.strictObject({
+  strategy: z.enum(['compose', 'command']).optional(),
+  compose: composeSchema.optional(),
+  up: z.string().min(1).optional(),
+  down: z.string().min(1).optional(),
+  timeout: duration.optional(),
+});
+export type DeployInput = z.infer<typeof deploySchema>;
+
+const expectSchema = z.strictObject({
+  status: z.union([z.number().int(), z.array(z.number().int()).min(1)]).optional(),
+  body: z.string().optional(),
+  json: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  exit_code: z.number().int().optional(),
+  output: z.string().optional(),
+});
+
+export const healthCheckSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    http: z.string().min(1).optional(),
+    command: z.string().min(1).optional(),
+    expect: expectSchema.optional(),
+    timeout: duration.optional(),
+    interval: duration.optional(),
+    retries: z.number().int().min(0).max(1000).optional(),
+    start_period: duration.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.http === undefined) === (v.command === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a health check needs exactly one of "http" or "command"' });
+    }
+  });
+export type HealthCheckInput = z.infer<typeof healthCheckSchema>;
+
+const retrySchema = z.strictObject({
+  attempts: z.number().int().min(1).max(20).optional(),
+  delay: duration.optional(),
+  factor: z.number().min(1).max(10).optional(),
+  max_delay: duration.optional(),
+  jitter: z.number().min(0).max(1).optional(),
+  on: z.array(z.enum(ERROR_CLASSES)).optional(),
+});
+
+const testsSchema = z.strictObject({
+  run: z.string().min(1),
+  on: z.string().min(1).optional().describe('"runner" or a host name of the stage'),
+  timeout: duration.optional(),
+});
+
+const stageSchema = z.strictObject({
+  name: name('stage'),
+  hosts: z.array(name('host')).min(1),
+  health: z.array(healthCheckSchema).optional(),
+  tests: testsSchema.optional(),
+  retry: retrySchema.optional(),
+  on_failure: z.enum(['rollback-stage', 'rollback-all']).optional(),
+  parallel: z.number().int().min(1).max(1000).optional(),
+});
+export type StageInput = z.infer<typeof stageSchema>;
+
+const hostDefaultsShape = {
+  ssh: sshSchema.optional(),
+  path: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path').optional(),
+  deploy: deploySchema.optional(),
+  runtime_check: z.string().min(1).optional(),
+  min_free_disk: size.optional(),
+  keep_releases: z.number().int().min(1).max(100).optional(),
+};
+
+const hostSchema = z.strictObject({
+  address: z.string().regex(/^[A-Za-z0-9.:[\]_-]+$/, 'expected a host name or IP address'),
+  stage: z.enum(['staging', 'production', 'public']).optional(),
+  vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  ...hostDefaultsShape,
+});
+export type HostInput = z.infer<typeof hostSchema>;
+
+const lockSchema = z.strictObject({
+  stale_after: duration.optional(),
+  takeover_stale: z.boolean().optional(),
+  wait: duration.optional(),
+});
+
+export const configSchema = z.strictObject({
+  version: z.literal(1),
+  project: name('project'),
+  source: z.string().min(1).optional(),
+  defaults: z.strictObject({ ...hostDefaultsShape, parallel: z.number().int().min(1).max(1000).optional() }).optional(),
+  hosts: z.record(name('host'), hostSchema),
+  secrets: z
+    .strictObject({
+      file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a file name such as .env (no directories)').optional(),
+      keys: z.array(envName).min(1),
+    })
+    .optional(),
+  health: z.array(healthCheckSchema).optional(),
+  stages: z.array(stageSchema).min(1).optional(),
+  verify: z
+    .strictObject({
+      health: z.array(healthCheckSchema).optional(),
+      on_failure: z.enum(['rollback-all', 'none']).optional(),
+    })
+    .optional(),
+  lock: lockSchema.optional(),
+});
+export type ConfigInput = z.infer<typeof configSchema>;

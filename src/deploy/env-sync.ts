@@ -1,0 +1,55 @@
+import type { HostConfig } from '../config/types';
+import type { RunContext } from '../pipeline/context';
+import { shQuote } from '../remote/quote';
+import { writeFile } from '../remote/sftp';
+import { runSteps, type StepsResult } from '../remote/steps';
+import { changedKeys, parseEnvFile } from '../secrets/env-file';
+import { sha256 } from './host-ops';
+import { LAYOUT } from './layout';
+
+export interface EnvSyncResult {
+  state: 'unchanged' | 'written';
+  changed: string[]; // key names only
+  result?: StepsResult;
+}
+
+/**
+ * Replaces a host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the host,
+ * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run sweeps.
+ */
+export async function syncEnvFile(ctx: RunContext, host: HostConfig, file: string, content: string): Promise<EnvSyncResult> {
+  const conn = await ctx.pool.get(host.name);
+  const sftp = await conn.sftp();
+  const dir = `${host.path}/${LAYOUT.shared}`;
+  const target = `${dir}/${file}`;
+  const old = await new Promise<string | undefined>((resolve) =>
+    sftp.readFile(target, (err, data) => resolve(err ? undefined : data.toString('utf8'))),
+  );
+  if (old !== undefined && sha256(old) === sha256(content)) return { state: 'unchanged', changed: [] };
+
+  const tmp = `${file}.tmp-${ctx.runToken}`;
+  const data = Buffer.from(content, 'utf8');
+  await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, { exclusive: true, fsync: true });
+  const saved = `${file}.before-${ctx.release.id}`;
+  const r = await runSteps(
+    conn,
+    [
+      {
+        name: 'env-swap',
+        display: `verify and rename ${file}`,
+        script: [
+          `cd ${shQuote(dir)} || exit 1`,
+          // Earlier runs killed mid-upload leave temp files; they never hold a live config.
+          `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null`,
+          `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
+          `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
+          `sync ${shQuote(tmp)} 2>/dev/null || sync`,
+          `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(saved)}; fi`,
+          `mv -f ${shQuote(tmp)} ${shQuote(file)}`,
+        ].join('\n'),
+      },
+    ],
+    { timeoutMs: 60_000, signal: ctx.signal },
+  );
+  return { state: 'written', changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)), result: r };
+}

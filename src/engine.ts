@@ -1,0 +1,65 @@
+import { loadConfig } from './config/load';
+import type { Config } from './config/types';
+import { resolveRef } from './git/ref';
+import type { RunInfo } from './pipeline/context';
+import type { EventListener } from './pipeline/events';
+import { buildPlan, parsePhases, type Plan } from './pipeline/plan';
+import { runDeploy } from './pipeline/runner';
+import type { Report } from './report/types';
+import { Redactor } from './secrets/redact';
+
+export interface DeployRequest {
+  configPath: string;
+  phase: string; // "all" or comma list
+  ref: string;
+  targets?: string[];
+  run?: RunInfo;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  onEvent?: EventListener;
+  redactor?: Redactor;
+  fallbackKey?: string;
+  fallbackKnownHosts?: string;
+  runToken?: string;
+  force?: boolean;
+}
+
+export interface Prepared {
+  config: Config;
+  phases: string[];
+  plan: Plan;
+}
+
+/** Config → plan, with no network: shared by `plan`, `validate`, dry runs and real runs. */
+export function prepare(configPath: string, phase: string, targets?: string[]): Prepared {
+  const config = loadConfig(configPath);
+  const phases = parsePhases(config, phase);
+  return { config, phases, plan: buildPlan(config, phases, targets) };
+}
+
+/** The one entry the action, the CLI and the demo share. */
+export async function deploy(req: DeployRequest): Promise<Report> {
+  const { config, phases } = prepare(req.configPath, req.phase, req.targets);
+  const commit = resolveRef(req.ref, config.dir);
+  return runDeploy({
+    config,
+    ref: req.ref,
+    commit,
+    phases,
+    targets: req.targets,
+    run: req.run,
+    env: req.env,
+    redactor: req.redactor ?? new Redactor(),
+    signal: req.signal,
+    onEvent: req.onEvent,
+    fallbackKey: req.fallbackKey,
+    fallbackKnownHosts: req.fallbackKnownHosts,
+    runToken: req.runToken,
+    force: req.force,
+  });
+}
+
+/** success and partial_success keep a job green; the rest fail it. */
+export function isFailure(status: Report['status']): boolean {
+  return status === 'failed' || status === 'aborted' || status === 'rolled_back';
+}
