@@ -1,5 +1,7 @@
 import type { Config, HostConfig } from '../config/types';
-import type { ConnectionPool } from '../remote/pool';
+import { ConnectionPool } from '../remote/pool';
+import { toDeployError } from '../errors';
+import { releaseIdFor } from '../deploy/layout';
 import type { UploadFile } from '../remote/sftp';
 import type { ErrorInfo } from '../report/types';
 import type { Redactor } from '../secrets/redact';
@@ -48,4 +50,28 @@ export function templateVars(ctx: RunContext, host: HostConfig, stage?: string):
   };
   for (const [k, v] of Object.entries(host.vars)) vars[`host.vars.${k}`] = v;
   return vars;
+}
+
+/** A context for work outside a full run (post-step cleanup, operator commands, tests of single steps). */
+export function makeContext(
+  config: Config,
+  opts: { runToken: string; env: NodeJS.ProcessEnv; redactor: Redactor; commit?: string; run?: RunInfo; fallbackKey?: string; fallbackKnownHosts?: string; signal?: AbortSignal },
+): RunContext {
+  const commit = opts.commit ?? '0'.repeat(40);
+  return {
+    config,
+    release: { id: releaseIdFor(commit), commit, ref: commit },
+    run: opts.run ?? {},
+    runToken: opts.runToken,
+    pool: new ConnectionPool(config, opts),
+    redactor: opts.redactor,
+    signal: opts.signal ?? new AbortController().signal,
+    env: opts.env,
+    files: [],
+    emit: () => undefined,
+    errorInfo: (err, where = {}) => {
+      const e = toDeployError(err);
+      return { class: e.errorClass, message: opts.redactor.redact(e.message), phase: e.phase ?? where.phase, host: e.host ?? where.host };
+    },
+  };
 }

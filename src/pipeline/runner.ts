@@ -55,7 +55,8 @@ export interface RunOptions {
 interface HostRun {
   host: HostConfig;
   stage?: string;
-  before: string | null;
+  before: string | null; // the rollback target
+  startCurrent: string | null; // what `current` named when pre-flight looked
   locked: boolean;
   releaseComplete: boolean;
   touched: boolean; // this run moved `current` (or may have: the host dropped mid-step)
@@ -173,7 +174,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     const stageOf = new Map<string, string>();
     for (const s of config.stages) for (const h of s.hosts) stageOf.set(h, s.name);
     for (const h of plan.hosts) {
-      hostRuns.set(h, { host: config.hosts[h], stage: stageOf.get(h), before: null, locked: false, releaseComplete: false, touched: false, onNew: false });
+      hostRuns.set(h, { host: config.hosts[h], stage: stageOf.get(h), before: null, startCurrent: null, locked: false, releaseComplete: false, touched: false, onNew: false });
     }
     let secretValues: Record<string, string> | undefined;
 
@@ -200,6 +201,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
             const hr = hostRuns.get(name) as HostRun;
             hr.locked = true;
             hr.before = st.current;
+            hr.startCurrent = st.current;
             hr.onNew = st.current === release.id;
             hr.releaseComplete = st.releaseComplete;
             if (st.lock !== 'ours') record(st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
@@ -470,7 +472,7 @@ async function deployHost(ctx: RunContext, h: HostRun, stage: StageConfig, rando
   const attempts: AttemptReport[] = [];
   const report: HostPhaseReport = { host: h.host.name, ok: false, durationMs: 0, attempts, steps: [], health: [] };
   let delayBefore: number | undefined;
-  if (h.before === ctx.release.id && !ctx.force) {
+  if (h.startCurrent === ctx.release.id && !ctx.force) {
     // Already current (e.g. a re-run): deploying again would restart the stack for nothing. Check it is healthy.
     const health = await runHealthChecks(ctx, h.host, stage.health, stage.name);
     if (health.every((x) => x.ok)) {
