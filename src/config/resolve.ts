@@ -2,9 +2,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RETRYABLE_CLASSES } from '../errors';
 import type { ConfigIssue } from './errors';
-import type { ConfigInput, DeployInput, HealthCheckInput, HostInput, SshInput, StageInput } from './schema';
+import type { ConfigInput, DeployInput, HealthCheckInput, HostInput, SnapshotInput, SshInput, StageInput } from './schema';
 import { nearest } from './suggest';
-import type { Config, DeploySettings, HealthCheck, HostConfig, RetryPolicy, SshSettings, StageConfig } from './types';
+import type { Config, DeploySettings, HealthCheck, HostConfig, RetryPolicy, SnapshotSettings, SshSettings, StageConfig } from './types';
 
 /** Defaults that reproduce the seed pipeline; kept together so the README can quote them. */
 export const DEFAULTS = {
@@ -182,7 +182,31 @@ function resolveHost(
     minFreeDiskBytes: h.min_free_disk ?? d.min_free_disk ?? DEFAULTS.minFreeDiskBytes,
     keepReleases: h.keep_releases ?? d.keep_releases ?? DEFAULTS.keepReleases,
     vars: Object.fromEntries(Object.entries(h.vars ?? {}).map(([k, v]) => [k, String(v)])),
+    snapshot: resolveSnapshot(h.snapshot ?? d.snapshot, dir),
   };
+}
+
+function resolveSnapshot(s: SnapshotInput | undefined, dir: string): SnapshotSettings | undefined {
+  if (!s) return undefined;
+  const common = { keep: s.keep ?? 3, rollbackOnFailure: s.rollback ?? true };
+  if (s.proxmox) {
+    const p = s.proxmox;
+    return {
+      ...common,
+      provider: 'proxmox',
+      api: p.api.replace(/\/$/, ''),
+      node: p.node,
+      vmid: p.vmid,
+      type: p.type ?? 'qemu',
+      tokenEnv: p.token_env,
+      caFile: p.ca_file ? path.resolve(dir, p.ca_file) : undefined,
+      fingerprint: p.fingerprint,
+      timeoutMs: p.timeout ?? 30_000,
+      taskTimeoutMs: p.task_timeout ?? 10 * 60_000,
+    };
+  }
+  const c = s.command as NonNullable<SnapshotInput['command']>;
+  return { ...common, provider: 'command', create: c.create, rollback: c.rollback, delete: c.delete };
 }
 
 export function resolveHealth(c: HealthCheckInput, _path: string): HealthCheck {

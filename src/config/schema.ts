@@ -117,7 +117,43 @@ const stageSchema = z.strictObject({
 });
 export type StageInput = z.infer<typeof stageSchema>;
 
+const snapshotSchema = z
+  .strictObject({
+    proxmox: z
+      .strictObject({
+        api: z.string().regex(/^https:\/\/[^/\s]+\/?$/, 'expected the API base URL, e.g. https://pve.example.com:8006'),
+        node: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a Proxmox node name'),
+        vmid: z.number().int().min(100).max(999_999_999),
+        type: z.enum(['qemu', 'lxc']).optional(),
+        token_env: envName.describe('environment variable holding USER@REALM!TOKENID=SECRET'),
+        ca_file: z.string().min(1).optional(),
+        fingerprint: z.string().regex(/^([0-9A-Fa-f]{2}:?){32}$/, 'expected a SHA-256 certificate fingerprint like AB:CD:...').optional(),
+        timeout: duration.optional(),
+        task_timeout: duration.optional(),
+      })
+      .optional(),
+    command: z
+      .strictObject({
+        create: z.string().min(1),
+        rollback: z.string().min(1),
+        delete: z.string().min(1).optional(),
+      })
+      .optional(),
+    keep: z.number().int().min(1).max(100).optional(),
+    rollback: z.boolean().optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.proxmox === undefined) === (v.command === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a snapshot needs exactly one provider: "proxmox" or "command"' });
+    }
+    if (v.proxmox && !v.proxmox.ca_file && !v.proxmox.fingerprint) {
+      ctx.addIssue({ code: 'custom', path: ['proxmox'], message: 'set "ca_file" or "fingerprint": the API token is only sent to a verified server' });
+    }
+  });
+export type SnapshotInput = z.infer<typeof snapshotSchema>;
+
 const hostDefaultsShape = {
+  snapshot: snapshotSchema.optional(),
   ssh: sshSchema.optional(),
   path: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path').optional(),
   deploy: deploySchema.optional(),

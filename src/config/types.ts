@@ -21,6 +21,25 @@ export type DeploySettings =
   | { strategy: 'compose'; command: string; files: string[]; pull: boolean; upFlags: string[]; timeoutMs: number }
   | { strategy: 'command'; up: string; down?: string; timeoutMs: number };
 
+export type SnapshotSettings = {
+  keep: number;
+  rollbackOnFailure: boolean;
+} & (
+  | {
+      provider: 'proxmox';
+      api: string;
+      node: string;
+      vmid: number;
+      type: 'qemu' | 'lxc';
+      tokenEnv: string;
+      caFile?: string;
+      fingerprint?: string;
+      timeoutMs: number;
+      taskTimeoutMs: number;
+    }
+  | { provider: 'command'; create: string; rollback: string; delete?: string }
+);
+
 export interface HostConfig {
   name: string;
   address: string;
@@ -31,6 +50,7 @@ export interface HostConfig {
   minFreeDiskBytes: number;
   keepReleases: number;
   vars: Record<string, string>;
+  snapshot?: SnapshotSettings;
 }
 
 export interface HealthCheck {

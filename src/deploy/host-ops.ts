@@ -199,14 +199,15 @@ export async function releaseLock(ctx: RunContext, host: HostConfig): Promise<bo
 export interface RollbackPoint {
   release: string;
   previous: string | null;
+  infraSnapshot?: string;
   recordedAt: string;
   runId?: string;
 }
 
 /** Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back. */
-export async function recordRollbackPoint(ctx: RunContext, host: HostConfig, previous: string | null): Promise<StepsResult> {
+export async function recordRollbackPoint(ctx: RunContext, host: HostConfig, previous: string | null, infraSnapshot?: string): Promise<StepsResult> {
   const conn = await ctx.pool.get(host.name);
-  const point: RollbackPoint = { release: ctx.release.id, previous, recordedAt: new Date().toISOString(), runId: ctx.run.id };
+  const point: RollbackPoint = { release: ctx.release.id, previous, infraSnapshot, recordedAt: new Date().toISOString(), runId: ctx.run.id };
   const file = LAYOUT.rollbackPoint(ctx.release.id);
   const r = await runSteps(
     conn,
@@ -215,7 +216,7 @@ export async function recordRollbackPoint(ctx: RunContext, host: HostConfig, pre
         name: 'rollback-point',
         display: `record ${file}`,
         // An existing record wins: a re-run after a partial deploy must still roll back to the release before it.
-        script: [cd(host), `[ -f ${file} ] && { cat ${file}; exit 0; }`, `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`, auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous })].join('\n'),
+        script: [cd(host), `[ -f ${file} ] && { cat ${file}; exit 0; }`, `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`, auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot })].join('\n'),
       },
     ],
     { timeoutMs: 30_000, signal: ctx.signal },

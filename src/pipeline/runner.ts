@@ -13,7 +13,9 @@ import {
   releaseLock,
   rollbackRelease,
   type PreflightState,
+  type RollbackPoint,
 } from '../deploy/host-ops';
+import { snapshotName, snapshotProvider } from '../snapshot/provider';
 import { releaseIdFor } from '../deploy/layout';
 import { DeployError, isRetryable, toDeployError } from '../errors';
 import { filesAtCommit } from '../git/source';
@@ -62,6 +64,7 @@ interface HostRun {
   touched: boolean; // this run moved `current` (or may have: the host dropped mid-step)
   onNew: boolean; // `current` names this run's release
   rollback?: RollbackReport;
+  infraSnapshot?: string;
 }
 
 /** Thrown inside the pipeline to stop it; carries the status the failure rules decided. */
@@ -153,6 +156,11 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         const res = await rollbackRelease(ctx, h.host, h.stage ?? phaseName, h.before);
         if (!res.ok) throw new DeployError('command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
         r = { ok: true, to: h.before, durationMs: Date.now() - t0 };
+        const snap = h.host.snapshot;
+        if (snap?.rollbackOnFailure && h.infraSnapshot) {
+          await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
+          r.infraSnapshot = h.infraSnapshot;
+        }
         h.onNew = h.before === release.id;
         h.touched = false;
       } catch (err) {
@@ -259,9 +267,18 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           const h0 = Date.now();
           const hr = hostRuns.get(name) as HostRun;
           try {
-            const res = await recordRollbackPoint(ctx, hr.host, hr.onNew ? null : hr.before);
-            const point = JSON.parse((res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}') as { previous?: string | null };
+            let infra: string | undefined;
+            if (hr.host.snapshot) {
+              // The infrastructure snapshot first: if it fails, nothing on the host has changed yet.
+              const provider = snapshotProvider(ctx, hr.host, hr.host.snapshot);
+              infra = snapshotName(release.id, runToken);
+              await provider.create(infra);
+              record('snapshot', name, `${provider.describe} snapshot ${infra}`);
+            }
+            const res = await recordRollbackPoint(ctx, hr.host, hr.onNew ? null : hr.before, infra);
+            const point = JSON.parse((res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}') as RollbackPoint;
             if (point.previous !== undefined) hr.before = point.previous;
+            hr.infraSnapshot = point.infraSnapshot;
             record('snapshot', name, `rollback point: ${hr.before ?? '(none)'}`);
             const rep = hostReport(name, h0, res, undefined, p.name);
             rep.detail = { rollbackTo: hr.before };
@@ -280,7 +297,10 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         for (const name of p.hosts.length ? (plan.phases.find((x) => x.kind === 'stage')?.rollbackScope ?? []) : []) {
           const hr = hostRuns.get(name) as HostRun;
           const point = await readRollbackPoint(ctx, hr.host).catch(() => undefined);
-          if (point) hr.before = point.previous;
+          if (point) {
+            hr.before = point.previous;
+            hr.infraSnapshot = point.infraSnapshot;
+          }
         }
         endPhase(r, t0);
       } else if (p.kind === 'stage' && p.stage) {
@@ -320,6 +340,11 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           const hr = hostRuns.get(name) as HostRun;
           await appendReleaseLog(ctx, hr.host, { event: 'deploy', stage: stage.name, previous: hr.before, result: 'deployed' }).catch(() => undefined);
           await pruneReleases(ctx, hr.host, [release.id, hr.before ?? '']).catch(() => undefined);
+          if (hr.host.snapshot && hr.infraSnapshot) {
+            await snapshotProvider(ctx, hr.host, hr.host.snapshot)
+              .prune([hr.infraSnapshot])
+              .catch((err: unknown) => emit({ type: 'log', level: 'warn', message: `${name}: pruning old snapshots failed: ${errorInfo(err).message}` }));
+          }
         }
         endPhase(r, t0);
       } else if (p.kind === 'verify') {

@@ -39,6 +39,7 @@ export interface AttemptReport {
 export interface RollbackReport {
   ok: boolean;
   to: string | null; // release id rolled back to; null = no previous release (stack stopped)
+  infraSnapshot?: string; // VM/filesystem snapshot also rolled back
   durationMs: number;
   error?: ErrorInfo;
 }

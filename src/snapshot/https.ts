@@ -1,0 +1,80 @@
+import * as http from 'node:http';
+import * as tls from 'node:tls';
+import { DeployError } from '../errors';
+
+export interface TlsTrust {
+  ca?: string; // PEM of the CA that signed the server's certificate (e.g. /etc/pve/pve-root-ca.pem)
+  fingerprint?: string; // SHA-256 of the server certificate, "AB:CD:..." as Proxmox shows it
+}
+
+export interface HttpsResult {
+  status: number;
+  statusText: string;
+  body: string;
+}
+
+const norm = (fp: string) => fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
+
+/**
+ * An HTTPS request that trusts only what the config names: a pinned CA, or a pinned certificate fingerprint
+ * checked after the handshake and BEFORE any byte of the request (and its token) is sent.
+ */
+export async function pinnedRequest(
+  url: URL,
+  trust: TlsTrust,
+  opts: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number },
+): Promise<HttpsResult> {
+  const port = Number(url.port || 443);
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({
+      host: url.hostname,
+      port,
+      servername: /^[\d.]+$/.test(url.hostname) ? undefined : url.hostname,
+      ca: trust.ca,
+      rejectUnauthorized: trust.fingerprint === undefined,
+    });
+    const timer = setTimeout(() => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)), opts.timeoutMs);
+    s.once('secureConnect', () => {
+      clearTimeout(timer);
+      if (trust.fingerprint !== undefined) {
+        const got = s.getPeerCertificate().fingerprint256 ?? '';
+        if (norm(got) !== norm(trust.fingerprint)) {
+          s.destroy();
+          return reject(new DeployError('host-key', `TLS certificate of ${url.host} has fingerprint ${got}, expected ${trust.fingerprint}; refusing to send the API token`));
+        }
+      }
+      resolve(s);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const cls = /certificate|self.signed|CERT|verify/i.test(err.message + (err.code ?? '')) ? 'host-key' : 'unreachable';
+      reject(new DeployError(cls, `cannot reach ${url.host}: ${err.code ?? err.message}`));
+    });
+  });
+  return new Promise((resolve, reject) => {
+    // http.request over the already verified TLS socket: with createConnection and no agent, Node uses it as is
+    // (https.request would open a fresh, unpinned connection through its own agent).
+    const req = http.request(
+      {
+        method: opts.method,
+        host: url.hostname,
+        port,
+        path: url.pathname + url.search,
+        headers: opts.body ? { ...opts.headers, 'content-length': Buffer.byteLength(opts.body).toString() } : opts.headers,
+        createConnection: () => socket,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body });
+        });
+      },
+    );
+    req.setTimeout(opts.timeoutMs, () => req.destroy(new DeployError('timeout', `${opts.method} ${url.pathname} timed out after ${opts.timeoutMs}ms`)));
+    req.on('error', (err) => reject(err instanceof DeployError ? err : new DeployError('unreachable', `${opts.method} ${url.pathname}: ${err.message}`)));
+    req.end(opts.body);
+  });
+}
