@@ -49,9 +49,9 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
       issues.push({ path: p, message: `jump host "${h.ssh.jump}" itself uses a jump host; only one hop is supported` });
   }
 
-  const globalHealth = (input.health ?? []).map((c, i) => resolveHealth(c, `health.${i}`));
+  const globalHealth = (input.health ?? []).map((c, i) => resolveHealth(c, `health.${i}`, dir));
   const stages = input.stages
-    ? input.stages.map((s, i) => resolveStage(s, i, hosts, issues))
+    ? input.stages.map((s, i) => resolveStage(s, i, hosts, issues, dir))
     : defaultStages(input.hosts, issues);
   for (const s of stages) s.health = [...globalHealth, ...s.health];
 
@@ -87,7 +87,7 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
     secrets: input.secrets ? { file: input.secrets.file ?? '.env', keys: input.secrets.keys } : undefined,
     stages,
     verify: {
-      health: (input.verify?.health ?? []).map((c, i) => resolveHealth(c, `verify.health.${i}`)),
+      health: (input.verify?.health ?? []).map((c, i) => resolveHealth(c, `verify.health.${i}`, dir)),
       onFailure: input.verify?.on_failure ?? 'rollback-all',
     },
     lock: {
@@ -209,25 +209,35 @@ function resolveSnapshot(s: SnapshotInput | undefined, dir: string): SnapshotSet
   return { ...common, provider: 'command', create: c.create, rollback: c.rollback, delete: c.delete };
 }
 
-export function resolveHealth(c: HealthCheckInput, _path: string): HealthCheck {
-  const kind = c.http !== undefined ? 'http' : 'command';
-  const target = (c.http ?? c.command) as string;
+export function resolveHealth(c: HealthCheckInput, _path: string, dir = '.'): HealthCheck {
+  const kind = c.http !== undefined ? 'http' : c.tcp !== undefined ? 'tcp' : c.command !== undefined ? 'command' : 'compose';
+  const target = kind === 'compose' ? (c.compose === true ? '' : (c.compose as string[]).join(',')) : ((c.http ?? c.tcp ?? c.command) as string);
   const status = c.expect?.status;
+  const release = c.expect?.release?.split(':');
   return {
-    name: c.name ?? (kind === 'http' ? `http ${target}` : `command ${target.slice(0, 40)}`),
+    name: c.name ?? (kind === 'compose' ? `compose ${target || 'all services'}` : `${kind} ${target.slice(0, 60)}`),
     kind,
     target,
+    method: c.method ?? 'GET',
+    headers: c.headers ?? {},
+    caFile: c.ca_file ? path.resolve(dir, c.ca_file) : undefined,
     expect: {
       status: status === undefined ? (kind === 'http' ? [200] : undefined) : Array.isArray(status) ? status : [status],
       body: c.expect?.body,
+      bodyRegex: c.expect?.body_regex,
       json: c.expect?.json,
+      maxResponseTimeMs: c.expect?.max_response_time,
+      release: release ? { in: release[0] as 'header' | 'json', key: release.slice(1).join(':') } : undefined,
       exitCode: c.expect?.exit_code ?? (kind === 'command' ? 0 : undefined),
       output: c.expect?.output,
+      outputRegex: c.expect?.output_regex,
     },
     timeoutMs: c.timeout ?? DEFAULTS.health.timeoutMs,
     intervalMs: c.interval ?? DEFAULTS.health.intervalMs,
     retries: c.retries ?? DEFAULTS.health.retries,
+    successes: c.successes ?? 1,
     startPeriodMs: c.start_period ?? DEFAULTS.health.startPeriodMs,
+    deadlineMs: c.deadline,
   };
 }
 
@@ -242,7 +252,7 @@ function resolveRetry(r: StageInput['retry'], base: Partial<RetryPolicy> = {}): 
   };
 }
 
-function resolveStage(s: StageInput, i: number, hosts: Record<string, HostConfig>, issues: ConfigIssue[]): StageConfig {
+function resolveStage(s: StageInput, i: number, hosts: Record<string, HostConfig>, issues: ConfigIssue[], dir: string): StageConfig {
   const known = Object.keys(hosts);
   s.hosts.forEach((h, j) => {
     if (!hosts[h]) issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, known) });
@@ -256,9 +266,9 @@ function resolveStage(s: StageInput, i: number, hosts: Record<string, HostConfig
   return {
     name: s.name,
     hosts: s.hosts,
-    health: (s.health ?? []).map((c, k) => resolveHealth(c, `stages.${i}.health.${k}`)),
+    health: (s.health ?? []).map((c, k) => resolveHealth(c, `stages.${i}.health.${k}`, dir)),
     tests: s.tests
-      ? { run: s.tests.run, on: s.tests.on ?? s.hosts[0], timeoutMs: s.tests.timeout ?? DEFAULTS.testsTimeoutMs }
+      ? { run: s.tests.run, junit: s.tests.junit, on: s.tests.on ?? s.hosts[0], timeoutMs: s.tests.timeout ?? DEFAULTS.testsTimeoutMs }
       : undefined,
     retry: resolveRetry(s.retry),
     onFailure: s.on_failure ?? 'rollback-all',

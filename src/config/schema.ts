@@ -68,25 +68,50 @@ export type DeployInput = z.infer<typeof deploySchema>;
 const expectSchema = z.strictObject({
   status: z.union([z.number().int(), z.array(z.number().int()).min(1)]).optional(),
   body: z.string().optional(),
+  body_regex: z.string().optional(),
   json: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  max_response_time: duration.optional(),
+  release: z
+    .string()
+    .regex(/^(header|json):[A-Za-z0-9_.-]+$/, 'expected "header:<name>" or "json:<path>" naming where the answer carries the release id')
+    .optional(),
   exit_code: z.number().int().optional(),
   output: z.string().optional(),
+  output_regex: z.string().optional(),
 });
+
+const KINDS = ['http', 'tcp', 'command', 'compose'] as const;
 
 export const healthCheckSchema = z
   .strictObject({
     name: z.string().min(1).optional(),
     http: z.string().min(1).optional(),
+    tcp: z.string().regex(/^[^\s:]+:\d+$|^\{\{.*\}\}:\d+$|^.*:\{\{.*\}\}$/, 'expected "host:port"').optional(),
     command: z.string().min(1).optional(),
+    compose: z.union([z.literal(true), z.array(z.string().min(1)).min(1)]).optional(),
+    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    ca_file: z.string().min(1).optional(),
     expect: expectSchema.optional(),
     timeout: duration.optional(),
     interval: duration.optional(),
     retries: z.number().int().min(0).max(1000).optional(),
+    successes: z.number().int().min(1).max(100).optional(),
     start_period: duration.optional(),
+    deadline: duration.optional(),
   })
   .superRefine((v, ctx) => {
-    if ((v.http === undefined) === (v.command === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'a health check needs exactly one of "http" or "command"' });
+    const set = KINDS.filter((k) => v[k] !== undefined);
+    if (set.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `a health check needs exactly one of ${KINDS.map((k) => `"${k}"`).join(', ')}${set.length ? `, got ${set.join(' and ')}` : ''}` });
+    }
+    for (const re of [v.expect?.body_regex, v.expect?.output_regex]) {
+      if (re === undefined) continue;
+      try {
+        new RegExp(re);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['expect'], message: `invalid regular expression ${JSON.stringify(re)}: ${(e as Error).message}` });
+      }
     }
   });
 export type HealthCheckInput = z.infer<typeof healthCheckSchema>;
@@ -102,6 +127,7 @@ const retrySchema = z.strictObject({
 
 const testsSchema = z.strictObject({
   run: z.string().min(1),
+  junit: z.string().min(1).optional().describe('path of a JUnit XML file the tests write (relative to the release dir, or the runner cwd)'),
   on: z.string().min(1).optional().describe('"runner" or a host name of the stage'),
   timeout: duration.optional(),
 });

@@ -55,19 +55,28 @@ export interface HostConfig {
 
 export interface HealthCheck {
   name: string;
-  kind: 'http' | 'command';
-  target: string;
+  kind: 'http' | 'tcp' | 'command' | 'compose';
+  target: string; // URL, host:port, command, or comma-separated compose services ('' = all)
+  method: string;
+  headers: Record<string, string>;
+  caFile?: string;
   expect: {
     status?: number[];
     body?: string;
+    bodyRegex?: string;
     json?: Record<string, string | number | boolean | null>;
+    maxResponseTimeMs?: number;
+    release?: { in: 'header' | 'json'; key: string };
     exitCode?: number;
     output?: string;
+    outputRegex?: string;
   };
   timeoutMs: number;
   intervalMs: number;
-  retries: number;
+  retries: number; // failed attempts tolerated before the check fails
+  successes: number; // consecutive passes needed
   startPeriodMs: number;
+  deadlineMs?: number;
 }
 
 export interface RetryPolicy {
@@ -81,6 +90,7 @@ export interface RetryPolicy {
 
 export interface TestsConfig {
   run: string;
+  junit?: string;
   on: string; // 'runner' or a host name
   timeoutMs: number;
 }

@@ -2,50 +2,85 @@ import type { HealthCheck, HostConfig } from '../config/types';
 import { DeployError } from '../errors';
 import { templateVars, type RunContext } from '../pipeline/context';
 import type { HealthReport } from '../report/types';
-import { sleep } from '../util/duration';
+import { formatDuration, sleep } from '../util/duration';
 import { renderTemplate } from '../util/template';
-import { probeHttp, type ProbeResult } from './http';
+import { probeCompose } from './compose';
+import { excerpt, probeHttp, type ProbeResult } from './http';
+import { probeTcp } from './tcp';
 
 async function probeCommand(ctx: RunContext, host: HostConfig, check: HealthCheck, command: string): Promise<ProbeResult> {
   const conn = await ctx.pool.get(host.name);
   try {
     const res = await conn.exec(command, { timeoutMs: check.timeoutMs, signal: ctx.signal });
     const out = (res.stdout + res.stderr).trim();
-    if (check.expect.exitCode !== undefined && res.code !== check.expect.exitCode) {
-      return { ok: false, detail: `exit ${res.code ?? res.signal}, expected ${check.expect.exitCode}: ${out.slice(-200)}` };
-    }
-    if (check.expect.output !== undefined && !out.includes(check.expect.output)) {
-      return { ok: false, detail: `output does not contain ${JSON.stringify(check.expect.output)}: ${out.slice(-200)}` };
-    }
+    const x = check.expect;
+    if (x.exitCode !== undefined && res.code !== x.exitCode) return { ok: false, detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out)}` };
+    if (x.output !== undefined && !out.includes(x.output)) return { ok: false, detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out)}` };
+    if (x.outputRegex !== undefined && !new RegExp(x.outputRegex).test(out)) return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out)}` };
     return { ok: true, detail: `exit ${res.code}` };
   } catch (err) {
+    // A lost connection is the host's problem, not the check's: let it fail the deploy with its own class.
     if (err instanceof DeployError && err.errorClass !== 'timeout') throw err;
     return { ok: false, detail: (err as Error).message };
   }
 }
 
-/** Runs one check against one host until it passes or its retries are used up. */
+function probe(ctx: RunContext, host: HostConfig, check: HealthCheck, target: string): Promise<ProbeResult> {
+  switch (check.kind) {
+    case 'http':
+      return probeHttp(check, target, ctx.release.id, ctx.signal);
+    case 'tcp':
+      return probeTcp(target, check.timeoutMs, ctx.signal);
+    case 'command':
+      return probeCommand(ctx, host, check, target);
+    case 'compose':
+      return probeCompose(ctx, host, check);
+  }
+}
+
+/**
+ * Runs one check against one host: waits the start period, then probes every interval until `successes`
+ * consecutive passes (healthy), more than `retries` failures (unhealthy), or the deadline. A check that flaps
+ * never collects K passes in a row, so it cannot promote a release.
+ */
 export async function runHealthCheck(ctx: RunContext, host: HostConfig, check: HealthCheck, stage: string): Promise<HealthReport> {
   const started = Date.now();
-  const vars = templateVars(ctx, host, stage);
-  const target = renderTemplate(check.target, vars, `health check "${check.name}"`);
-  if (check.startPeriodMs > 0) await sleep(check.startPeriodMs, ctx.signal);
-  let last: ProbeResult = { ok: false, detail: 'not run' };
+  const target = check.kind === 'compose' ? check.target : renderTemplate(check.target, templateVars(ctx, host, stage), `health check "${check.name}"`);
+  const deadline = check.deadlineMs !== undefined ? started + check.deadlineMs : Infinity;
+  if (check.startPeriodMs > 0) await sleep(Math.min(check.startPeriodMs, deadline - Date.now()), ctx.signal);
   let attempts = 0;
-  for (let i = 0; i <= check.retries; i++) {
-    if (ctx.signal.aborted) break;
+  let failures = 0;
+  let streak = 0;
+  let last: ProbeResult = { ok: false, detail: 'not run' };
+  let lastFailure: string | undefined;
+  let verdict: string | undefined;
+  for (;;) {
+    if (ctx.signal.aborted) {
+      verdict = 'cancelled';
+      break;
+    }
+    if (Date.now() >= deadline) {
+      verdict = `deadline of ${formatDuration(check.deadlineMs ?? 0)} reached after ${attempts} attempts (${streak}/${check.successes} consecutive passes)`;
+      break;
+    }
     attempts++;
-    last = check.kind === 'http' ? await probeHttp(check, target, ctx.signal) : await probeCommand(ctx, host, check, target);
-    if (last.ok) break;
-    if (i < check.retries) await sleep(check.intervalMs, ctx.signal);
+    last = await probe(ctx, host, check, target);
+    if (last.ok) {
+      if (++streak >= check.successes) break;
+    } else {
+      streak = 0;
+      lastFailure = last.detail;
+      if (++failures > check.retries) break;
+    }
+    await sleep(Math.min(check.intervalMs, Math.max(0, deadline - Date.now())), ctx.signal);
   }
-  return {
-    check: check.name,
-    ok: last.ok,
-    attempts,
-    durationMs: Date.now() - started,
-    lastError: last.ok ? undefined : ctx.redactor.redact(last.detail),
-  };
+  const ok = streak >= check.successes && !verdict;
+  let lastError: string | undefined;
+  if (!ok) {
+    const why = verdict ?? (failures > check.retries ? `failed ${failures} times (retries: ${check.retries})` : 'unhealthy');
+    lastError = ctx.redactor.redact(`${why}; last error: ${lastFailure ?? last.detail}`);
+  }
+  return { check: check.name, ok, attempts, durationMs: Date.now() - started, lastError };
 }
 
 /** All checks of a stage against one host; the checks run in parallel, each with its own timing. */

@@ -155,6 +155,13 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       try {
         const res = await rollbackRelease(ctx, h.host, h.stage ?? phaseName, h.before);
         if (!res.ok) throw new DeployError('command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
+        const checks = config.stages.find((s) => s.name === h.stage)?.health ?? [];
+        if (h.before && checks.length) {
+          // A rollback is done when the old release answers, not when its containers were started.
+          const oldCtx: RunContext = { ...ctx, release: { ...release, id: h.before } };
+          const bad = (await runHealthChecks(oldCtx, h.host, checks, h.stage ?? phaseName)).filter((x) => !x.ok);
+          if (bad.length) throw new DeployError('health-failed', `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
+        }
         r = { ok: true, to: h.before, durationMs: Date.now() - t0 };
         const snap = h.host.snapshot;
         if (snap?.rollbackOnFailure && h.infraSnapshot) {

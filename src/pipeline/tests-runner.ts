@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { parseJunit } from './junit';
 import type { TestsConfig } from '../config/types';
 import { releaseEnv } from '../deploy/commands';
 import { shExports, shQuote } from '../remote/quote';
@@ -15,8 +17,10 @@ export async function runTests(ctx: RunContext, tests: TestsConfig, stage: strin
   const command = renderTemplate(tests.run, templateVars(ctx, host, stage), `stages.${stage}.tests.run`);
   let exitCode: number | null;
   let output: string;
+  let junitXml: string | undefined;
   if (tests.on === 'runner') {
     ({ exitCode, output } = await runLocal(command, tests.timeoutMs, { ...ctx.env, ...releaseEnv(host, ctx.config.project, ctx.release, stage) }, ctx.signal));
+    if (tests.junit) junitXml = await fs.promises.readFile(tests.junit, 'utf8').catch(() => undefined);
   } else {
     const conn = await ctx.pool.get(host.name);
     const cwd = `cd ${shQuote(`${host.path}/current`)} || exit 1\n${shExports(releaseEnv(host, ctx.config.project, ctx.release, stage))}\n`;
@@ -24,6 +28,10 @@ export async function runTests(ctx: RunContext, tests: TestsConfig, stage: strin
       const res = await conn.exec(cwd + command, { timeoutMs: tests.timeoutMs, signal: ctx.signal });
       exitCode = res.code;
       output = res.stdout + res.stderr;
+      if (tests.junit) {
+        const xml = await conn.exec(`${cwd}cat ${shQuote(tests.junit)}`, { timeoutMs: 30_000 }).catch(() => undefined);
+        if (xml?.code === 0) junitXml = xml.stdout;
+      }
     } catch (err) {
       exitCode = null;
       output = (err as Error).message;
@@ -36,6 +44,7 @@ export async function runTests(ctx: RunContext, tests: TestsConfig, stage: strin
     exitCode,
     durationMs: Date.now() - started,
     outputTail: output.length > TAIL ? '…' + output.slice(-TAIL) : output,
+    junit: junitXml ? parseJunit(junitXml) : undefined,
   };
 }
 

@@ -62,6 +62,7 @@ export interface TestsReport {
   exitCode: number | null;
   durationMs: number;
   outputTail: string;
+  junit?: { tests: number; passed: number; failures: number; errors: number; skipped: number };
 }
 
 export interface PhaseReport {

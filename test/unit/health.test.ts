@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadConfig } from '../../src/config/load';
+import { resolveHealth } from '../../src/config/resolve';
+import type { HealthCheckInput } from '../../src/config/schema';
+import { healthCheckSchema } from '../../src/config/schema';
+import { runHealthCheck } from '../../src/health/run';
+import { makeContext } from '../../src/pipeline/context';
+import { parseJunit } from '../../src/pipeline/junit';
+import { Redactor } from '../../src/secrets/redact';
+import { MINIMAL, writeConfig } from '../fixtures/config';
+
+const COMMIT = 'abcdef0123456789abcdef0123456789abcdef01';
+const RELEASE = COMMIT.slice(0, 12);
+const config = loadConfig(writeConfig(MINIMAL));
+const host = { ...config.hosts.thinkpad, address: '127.0.0.1' };
+const redactor = new Redactor();
+redactor.add('hunter2-secret-token');
+const ctx = makeContext(config, { runToken: 'health', env: {}, redactor, commit: COMMIT });
+
+type Handler = (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
+const servers: (http.Server | https.Server)[] = [];
+afterAll(() => servers.forEach((s) => s.close()));
+
+async function serve(handler: Handler, tls?: { key: string; cert: string }): Promise<number> {
+  let n = 0;
+  const fn = (req: http.IncomingMessage, res: http.ServerResponse) => handler(++n, req, res);
+  const srv = tls ? https.createServer(tls, fn) : http.createServer(fn);
+  servers.push(srv);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return (srv.address() as AddressInfo).port;
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+
+function check(input: Record<string, unknown>) {
+  return resolveHealth(healthCheckSchema.parse({ interval: '50ms', timeout: '1s', retries: 3, ...input }) as HealthCheckInput, 't');
+}
+
+describe('health checks against real local servers', () => {
+  it('passes on status + JSON path assertions and reports what came back when they fail', async () => {
+    const port = await serve((_n, _q, res) => json(res, 200, { status: 'ok', checks: { db: 'down' }, items: [{ id: 7 }] }));
+    const good = await runHealthCheck(ctx, host, check({ http: `http://{{host.address}}:${port}/h`, expect: { status: [200, 204], json: { status: 'ok', 'items.0.id': 7 } } }), 'staging');
+    expect(good).toMatchObject({ ok: true, attempts: 1 });
+    const bad = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/h`, retries: 1, expect: { json: { 'checks.db': 'up' } } }), 'staging');
+    expect(bad.ok).toBe(false);
+    expect(bad.lastError).toBe(`failed 2 times (retries: 1); last error: GET http://127.0.0.1:${port}/h: checks.db expected "up", got "down"`);
+  });
+
+  it('masks secrets and truncates long bodies in the error', async () => {
+    const port = await serve((_n, _q, res) => json(res, 500, { error: 'token hunter2-secret-token rejected', pad: 'x'.repeat(5000) }));
+    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0 }), 'staging');
+    expect(r.lastError).toContain('expected status 200, got 500');
+    expect(r.lastError).toContain('token *** rejected');
+    expect(r.lastError).not.toContain('hunter2');
+    expect(r.lastError?.length).toBeLessThan(400);
+    expect(r.lastError).toMatch(/… \(\d+ bytes\)/);
+  });
+
+  it('respects the start period of a slow starter', async () => {
+    const t0 = Date.now();
+    const port = await serve((_n, _q, res) => (Date.now() - t0 < 700 ? json(res, 503, { status: 'starting' }) : json(res, 200, { status: 'ok' })));
+    const impatient = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0 }), 's');
+    expect(impatient.ok).toBe(false);
+    const patient = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0, start_period: '900ms' }), 's');
+    expect(patient).toMatchObject({ ok: true, attempts: 1 });
+  });
+
+  it('does not promote a flapping service: 200/500/200 never gives K consecutive passes', async () => {
+    const port = await serve((n, _q, res) => json(res, n % 2 ? 200 : 500, {}));
+    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, successes: 2, retries: 3 }), 's');
+    expect(r.ok).toBe(false);
+    expect(r.attempts).toBe(8);
+    expect(r.lastError).toMatch(/^failed 4 times/);
+    const steady = await serve((_n, _q, res) => json(res, 200, {}));
+    expect(await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${steady}/`, successes: 3 }), 's')).toMatchObject({ ok: true, attempts: 3 });
+  });
+
+  it('rejects an answer carrying the wrong release marker (an old container)', async () => {
+    const old = await serve((_n, _q, res) => json(res, 200, { status: 'ok', release: 'oldoldoldold' }, { 'x-release': 'oldoldoldold' }));
+    const viaHeader = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'header:X-Release' } }), 's');
+    expect(viaHeader.lastError).toContain(`release marker header:X-Release is "oldoldoldold", expected "${RELEASE}" (an old release is answering)`);
+    const viaJson = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'json:release' } }), 's');
+    expect(viaJson.ok).toBe(false);
+    const fresh = await serve((_n, _q, res) => json(res, 200, { release: RELEASE }, { 'x-release': RELEASE }));
+    expect((await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${fresh}/`, expect: { release: 'json:release' } }), 's')).ok).toBe(true);
+  });
+
+  it('stops at the overall deadline with a clear error', async () => {
+    const port = await serve((_n, _q, res) => json(res, 503, { status: 'down' }));
+    const t0 = Date.now();
+    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 1000, deadline: '600ms', interval: '100ms' }), 's');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.ok).toBe(false);
+    expect(r.lastError).toMatch(/^deadline of 600ms reached after \d+ attempts \(0\/1 consecutive passes\); last error: GET .* got 503/);
+  });
+
+  it('checks the response time limit, body regex and the method/headers sent', async () => {
+    let seen: http.IncomingHttpHeaders = {};
+    let method = '';
+    const port = await serve((_n, req, res) => {
+      seen = req.headers;
+      method = req.method ?? '';
+      setTimeout(() => json(res, 200, { version: '2.4.1' }), 150);
+    });
+    const slow = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0, expect: { max_response_time: '50ms' } }), 's');
+    expect(slow.lastError).toMatch(/answered in \d+ms, limit 50ms/);
+    const ok = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, method: 'POST', headers: { 'X-Probe': 'hd' }, expect: { body_regex: '"version":"2\\.\\d+' } }), 's');
+    expect(ok.ok).toBe(true);
+    expect(method).toBe('POST');
+    expect(seen['x-probe']).toBe('hd');
+  });
+
+  it('verifies TLS against a custom CA, and fails without it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const port = await serve((_n, _q, res) => json(res, 200, { status: 'ok' }), { key: fs.readFileSync(`${dir}/k.pem`, 'utf8'), cert: fs.readFileSync(`${dir}/c.pem`, 'utf8') });
+    const withCa = await runHealthCheck(ctx, host, check({ http: `https://127.0.0.1:${port}/`, ca_file: `${dir}/c.pem` }), 's');
+    expect(withCa.ok).toBe(true);
+    const without = await runHealthCheck(ctx, host, check({ http: `https://127.0.0.1:${port}/`, retries: 0 }), 's');
+    expect(without.lastError).toContain('DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  it('checks TCP ports', async () => {
+    const port = await serve((_n, _q, res) => res.end());
+    expect((await runHealthCheck(ctx, host, check({ tcp: `{{host.address}}:${port}` }), 's')).ok).toBe(true);
+    const closed = await runHealthCheck(ctx, host, check({ tcp: '127.0.0.1:1', retries: 0 }), 's');
+    expect(closed.lastError).toContain('tcp 127.0.0.1:1: ECONNREFUSED');
+  });
+});
+
+describe('junit', () => {
+  it('counts pytest-style and jest-junit-style reports', () => {
+    expect(parseJunit('<testsuites><testsuite name="a" tests="5" failures="1" errors="0" skipped="1"/><testsuite tests="3" failures="0" errors="1"/></testsuites>')).toEqual({ tests: 8, passed: 5, failures: 1, errors: 1, skipped: 1 });
+    expect(parseJunit('<testsuites name="jest" tests="10" failures="2" errors="0"><testsuite tests="10" failures="2"/></testsuites>')).toEqual({ tests: 10, passed: 8, failures: 2, errors: 0, skipped: 0 });
+    expect(parseJunit('not xml')).toBeUndefined();
+  });
+});
