@@ -29,7 +29,11 @@ const FAULTS: Record<string, string> = {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { fail: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      fail: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     process.stdout.write('npm run demo [-- --fail staging|tests|production|vps|verify] [--json]\n');
@@ -37,29 +41,46 @@ async function main(): Promise<number> {
   }
   const fail = values.fail ?? 'none';
   if (!(fail in EXPECTED)) {
-    process.stderr.write(`--fail must be one of ${Object.keys(FAULTS).join(', ')}, got ${JSON.stringify(fail)}\n`);
+    process.stderr.write(
+      `--fail must be one of ${Object.keys(FAULTS).join(', ')}, got ${JSON.stringify(fail)}\n`,
+    );
     return 2;
   }
   const out = values.json ? process.stderr : process.stdout;
   const say = (s: string) => out.write(s + '\n');
 
-  say('homelab-deploy demo: starting three local SSH hosts (thinkpad = staging, rtx1080 = production, vps = public)...');
+  say(
+    'homelab-deploy demo: starting three local SSH hosts (thinkpad = staging, rtx1080 = production, vps = public)...',
+  );
   const sandbox = await startSandbox();
-  let code = 1;
+  let code: number;
   try {
-    for (const h of Object.values(sandbox.hosts)) say(`  ${h.name.padEnd(8)} ssh://127.0.0.1:${h.port}  host key ${h.fingerprint}  service port ${h.servicePort}`);
+    for (const h of Object.values(sandbox.hosts))
+      say(
+        `  ${h.name.padEnd(8)} ssh://127.0.0.1:${h.port}  host key ${h.fingerprint}  service port ${h.servicePort}`,
+      );
     // The secret the stack receives in its .env; it must never show up in any output below.
     const env = { ...process.env, DEMO_API_TOKEN: `demo-secret-${Math.random().toString(36).slice(2)}` };
 
     say('\nFirst deploy (v1) so there is a release to roll back to...');
-    const first = await deploy({ configPath: sandbox.configPath, phase: 'all', ref: 'HEAD', env, redactor: new Redactor() });
-    say(`  v1 ${first.release.id}: ${first.status} on ${first.systemsDeployed.join(', ')} in ${first.durationSeconds}s`);
+    const first = await deploy({
+      configPath: sandbox.configPath,
+      phase: 'all',
+      ref: 'HEAD',
+      env,
+      redactor: new Redactor(),
+    });
+    say(
+      `  v1 ${first.release.id}: ${first.status} on ${first.systemsDeployed.join(', ')} in ${first.durationSeconds}s`,
+    );
     if (first.status !== 'success') {
       say(renderReportText(first));
       return 1;
     }
 
-    const commit = sandbox.commit('sample stack v2', (repo) => fs.writeFileSync(path.join(repo, 'stack', 'VERSION'), 'v2\n'));
+    const commit = sandbox.commit('sample stack v2', (repo) =>
+      fs.writeFileSync(path.join(repo, 'stack', 'VERSION'), 'v2\n'),
+    );
     const v2 = releaseIdFor(commit);
     if (fail !== 'none') say(`\nInjected fault: ${FAULTS[fail]}`);
     inject(sandbox, fail, v2, 'before');
@@ -86,7 +107,8 @@ async function main(): Promise<number> {
 }
 
 function inject(sandbox: Sandbox, fail: string, release: string, when: 'before' | 'verify'): void {
-  const fault = (host: string, file = 'FAULT', body = release) => fs.writeFileSync(path.join(sandbox.hosts[host].path, file), body + '\n');
+  const fault = (host: string, file = 'FAULT', body = release) =>
+    fs.writeFileSync(path.join(sandbox.hosts[host].path, file), body + '\n');
   if (when === 'before') {
     if (fail === 'staging') fault('thinkpad');
     if (fail === 'tests') fault('thinkpad', 'FAULT-TESTS');
@@ -100,7 +122,9 @@ function inject(sandbox: Sandbox, fail: string, release: string, when: 'before' 
 function verdict(report: Report, fail: string, say: (s: string) => void): number {
   const expected = EXPECTED[fail];
   const ok = report.status === expected;
-  say(`\nSeed rule for ${fail === 'none' ? 'a clean deploy' : `a ${fail} failure`}: ${expected}. Result: ${report.status} ${ok ? '✔' : '✖'}`);
+  say(
+    `\nSeed rule for ${fail === 'none' ? 'a clean deploy' : `a ${fail} failure`}: ${expected}. Result: ${report.status} ${ok ? '✔' : '✖'}`,
+  );
   return ok ? 0 : 1;
 }
 

@@ -21,7 +21,11 @@ const bundles = [
   ['demo/main.ts', 'dist/demo'],
 ];
 for (const [entry, out] of bundles) {
-  execFileSync(ncc, ['build', entry, '-o', out, '--target', 'es2022', '--transpile-only', '-q', '--license', 'licenses.txt'], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    ncc,
+    ['build', entry, '-o', out, '--target', 'es2022', '--transpile-only', '-q', '--license', 'licenses.txt'],
+    { cwd: root, stdio: 'inherit' },
+  );
 }
 
 // pagent.exe (Windows agent helper) and any native addon are not used on Linux runners.

@@ -19,14 +19,23 @@ export const ERROR_CLASSES = [
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
 
 /** Classes where a second attempt can plausibly succeed; host-key, auth and config never can. */
-export const RETRYABLE_CLASSES: readonly ErrorClass[] = ['unreachable', 'timeout', 'command-failed', 'health-failed'];
+export const RETRYABLE_CLASSES: readonly ErrorClass[] = [
+  'unreachable',
+  'timeout',
+  'command-failed',
+  'health-failed',
+];
 
 export class DeployError extends Error {
   readonly errorClass: ErrorClass;
   readonly host?: string;
   readonly phase?: string;
 
-  constructor(errorClass: ErrorClass, message: string, opts: { host?: string; phase?: string; cause?: unknown } = {}) {
+  constructor(
+    errorClass: ErrorClass,
+    message: string,
+    opts: { host?: string; phase?: string; cause?: unknown } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'DeployError';
     this.errorClass = errorClass;

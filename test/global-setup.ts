@@ -5,9 +5,12 @@ import * as fs from 'node:fs';
 export default function globalSetup(): void {
   if (fs.existsSync('/usr/sbin/sshd')) return;
   if (process.getuid?.() !== 0) {
-    throw new Error('The integration tests need OpenSSH server (/usr/sbin/sshd). Install it: sudo apt-get install -y openssh-server');
+    throw new Error(
+      'The integration tests need OpenSSH server (/usr/sbin/sshd). Install it: sudo apt-get install -y openssh-server',
+    );
   }
-  const install = 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client';
+  const install =
+    'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client';
   try {
     execSync(install, { stdio: 'inherit' });
   } catch {

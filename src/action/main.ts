@@ -115,8 +115,18 @@ export async function run(): Promise<void> {
         if (e.type === 'phase-end') {
           core.endGroup();
           inGroup = false;
-          if (!e.ok) core.error(`${e.phase}: [${e.error?.class}] ${e.error?.message}`, { title: `homelab-deploy ${e.phase} failed` });
-          if (statuses) pending.push(statuses.phaseFinished(e.phase, e.ok ? 'success' : 'failure', e.ok ? `${e.phase} ok` : `${e.error?.class}: ${e.error?.message ?? ''}`));
+          if (!e.ok)
+            core.error(`${e.phase}: [${e.error?.class}] ${e.error?.message}`, {
+              title: `homelab-deploy ${e.phase} failed`,
+            });
+          if (statuses)
+            pending.push(
+              statuses.phaseFinished(
+                e.phase,
+                e.ok ? 'success' : 'failure',
+                e.ok ? `${e.phase} ok` : `${e.error?.class}: ${e.error?.message ?? ''}`,
+              ),
+            );
         }
       },
     });
@@ -144,9 +154,13 @@ export async function run(): Promise<void> {
     state.save('finished', 'true');
 
     if (isFailure(report.status)) {
-      core.setFailed(`homelab-deploy ${report.status} in ${report.phase}: [${report.error?.class}] ${report.error?.message ?? ''}`);
+      core.setFailed(
+        `homelab-deploy ${report.status} in ${report.phase}: [${report.error?.class}] ${report.error?.message ?? ''}`,
+      );
     } else if (report.status === 'partial_success') {
-      core.warning(`homelab-deploy partial success: ${report.error?.message ?? ''}. Manual intervention required.`);
+      core.warning(
+        `homelab-deploy partial success: ${report.error?.message ?? ''}. Manual intervention required.`,
+      );
     }
   } catch (err) {
     core.setFailed(err instanceof Error ? err.message : String(err));

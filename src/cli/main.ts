@@ -20,7 +20,10 @@ function renderStatuses(list: HostStatus[], lockOnly: boolean): string {
             : `LOCKED by ${s.lock.actor ?? '?'} (run ${s.lock.runUrl ?? s.lock.runId ?? s.lock.token}, phase ${s.lock.phase}) since ${s.lock.startedAt}, heartbeat ${s.lock.ageSeconds}s ago`;
       if (lockOnly) return `${s.host}: ${lock}`;
       const last = (s.recent ?? []).slice(-3).map((l) => `${l.time} ${l.event} ${l.release} ${l.result}`);
-      return [`${s.host}: current ${s.current ?? '(none)'}, previous ${s.previous ?? '(none)'}, ${lock}`, ...last.map((l) => `    ${l}`)].join('\n');
+      return [
+        `${s.host}: current ${s.current ?? '(none)'}, previous ${s.previous ?? '(none)'}, ${lock}`,
+        ...last.map((l) => `    ${l}`),
+      ].join('\n');
     })
     .join('\n');
 }
@@ -50,7 +53,10 @@ function defaultConfig(): string {
   return fs.existsSync('homelab-deploy.yml') ? 'homelab-deploy.yml' : '.github/homelab/deploy.yml';
 }
 
-export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io = { out: process.stdout, err: process.stderr },
+): Promise<number> {
   let args;
   try {
     args = parseArgs({
@@ -78,17 +84,32 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     return values.help ? 0 : 2;
   }
   const configPath = values.config ?? defaultConfig();
-  const targets = values.targets ? values.targets.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
+  const targets = values.targets
+    ? values.targets
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+    : undefined;
   try {
     switch (command) {
       case 'validate': {
         const { config, plan } = prepare(configPath, 'all');
-        io.out.write(`${configPath}: valid (${Object.keys(config.hosts).length} hosts, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`);
+        io.out.write(
+          `${configPath}: valid (${Object.keys(config.hosts).length} hosts, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`,
+        );
         return 0;
       }
       case 'plan': {
         const { plan } = prepare(configPath, values.phase, targets);
-        io.out.write((values.json ? JSON.stringify(plan.phases.map(({ stage: _s, ...p }) => p), null, 2) : renderPlan(plan)) + '\n');
+        io.out.write(
+          (values.json
+            ? JSON.stringify(
+                plan.phases.map(({ stage: _s, ...p }) => p),
+                null,
+                2,
+              )
+            : renderPlan(plan)) + '\n',
+        );
         return 0;
       }
       case 'run': {
@@ -128,8 +149,15 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         const redactor = new Redactor();
         const sub = command === 'lock' ? (positionals[1] ?? 'status') : 'status';
         if (sub === 'release') {
-          const res = await forceReleaseLocks(config, hosts, { env: process.env, redactor, actor: process.env.GITHUB_ACTOR ?? process.env.USER ?? 'operator' });
-          for (const r of res) io.out.write(`${r.host}: ${r.error ? `error: ${r.error}` : r.released ? 'lock released' : 'no lock'}\n`);
+          const res = await forceReleaseLocks(config, hosts, {
+            env: process.env,
+            redactor,
+            actor: process.env.GITHUB_ACTOR ?? process.env.USER ?? 'operator',
+          });
+          for (const r of res)
+            io.out.write(
+              `${r.host}: ${r.error ? `error: ${r.error}` : r.released ? 'lock released' : 'no lock'}\n`,
+            );
           return res.some((r) => r.error) ? 1 : 0;
         }
         if (sub !== 'status') {

@@ -19,7 +19,8 @@ export class ConfigError extends Error {
 
   static format(file: string, issues: ConfigIssue[]): string {
     const lines = issues.map((i) => {
-      const where = i.line === undefined ? file : `${file}:${i.line}${i.column === undefined ? '' : `:${i.column}`}`;
+      const where =
+        i.line === undefined ? file : `${file}:${i.line}${i.column === undefined ? '' : `:${i.column}`}`;
       return `  ${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
     });
     return `${issues.length} problem${issues.length === 1 ? '' : 's'} in ${file}:\n${lines.join('\n')}`;

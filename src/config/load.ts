@@ -18,7 +18,9 @@ export function loadConfig(file: string): Config {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})` }]);
+    throw new ConfigError(file, [
+      { path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read file (${code})` },
+    ]);
   }
   return parseConfig(text, file, path.dirname(abs));
 }
@@ -31,22 +33,33 @@ export function parseConfig(text: string, file: string, dir: string): Config {
       file,
       doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        return { path: '', line: pos.line, column: pos.col, message: `YAML syntax: ${e.message.split('\n')[0]}` };
+        return {
+          path: '',
+          line: pos.line,
+          column: pos.col,
+          message: `YAML syntax: ${e.message.split('\n')[0]}`,
+        };
       }),
     );
   }
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(file, [{ path: '', line: 1, message: 'expected a mapping with "version", "project" and "hosts"' }]);
+    throw new ConfigError(file, [
+      { path: '', line: 1, message: 'expected a mapping with "version", "project" and "hosts"' },
+    ]);
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(file, parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter)));
+    throw new ConfigError(
+      file,
+      parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter)),
+    );
   }
   const issues: ConfigIssue[] = [];
   const config = resolveConfig(parsed.data as ConfigInput, file, dir, issues);
   if (issues.length > 0) {
-    for (const i of issues) Object.assign(i, locate(doc, lineCounter, i.path.split('.').filter(Boolean).map(asKey)));
+    for (const i of issues)
+      Object.assign(i, locate(doc, lineCounter, i.path.split('.').filter(Boolean).map(asKey)));
     throw new ConfigError(file, issues);
   }
   return config;
@@ -77,7 +90,12 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lc: LineCounter):
 }
 
 /** Line/column of the node at a path (or of its key, for unknown keys); falls back to the nearest parent. */
-function locate(doc: Document, lc: LineCounter, p: PathKey[], keyNode = false): { line?: number; column?: number } {
+function locate(
+  doc: Document,
+  lc: LineCounter,
+  p: PathKey[],
+  keyNode = false,
+): { line?: number; column?: number } {
   for (let n = p.length; n >= 0; n--) {
     const sub = p.slice(0, n);
     let offset: number | undefined;
@@ -89,7 +107,8 @@ function locate(doc: Document, lc: LineCounter, p: PathKey[], keyNode = false): 
       }
     } else {
       const node = n === 0 ? doc.contents : doc.getIn(sub, true);
-      if (node && typeof node === 'object' && 'range' in node) offset = (node.range as [number, number, number])?.[0];
+      if (node && typeof node === 'object' && 'range' in node)
+        offset = (node.range as [number, number, number])?.[0];
     }
     if (offset !== undefined) {
       const pos = lc.linePos(offset);

@@ -2,9 +2,26 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RETRYABLE_CLASSES } from '../errors';
 import type { ConfigIssue } from './errors';
-import type { ConfigInput, DeployInput, HealthCheckInput, HostInput, SnapshotInput, SshInput, StageInput } from './schema';
+import type {
+  ConfigInput,
+  DeployInput,
+  HealthCheckInput,
+  HostInput,
+  SnapshotInput,
+  SshInput,
+  StageInput,
+} from './schema';
 import { nearest } from './suggest';
-import type { Config, DeploySettings, HealthCheck, HostConfig, RetryPolicy, SnapshotSettings, SshSettings, StageConfig } from './types';
+import type {
+  Config,
+  DeploySettings,
+  HealthCheck,
+  HostConfig,
+  RetryPolicy,
+  SnapshotSettings,
+  SshSettings,
+  StageConfig,
+} from './types';
 
 /** Defaults that reproduce the seed pipeline; kept together so the README can quote them. */
 export const DEFAULTS = {
@@ -46,7 +63,10 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
     if (!hosts[h.ssh.jump]) issues.push({ path: p, message: unknownHost(h.ssh.jump, hostNames) });
     else if (h.ssh.jump === h.name) issues.push({ path: p, message: 'a host cannot be its own jump host' });
     else if (hosts[h.ssh.jump].ssh.jump !== undefined)
-      issues.push({ path: p, message: `jump host "${h.ssh.jump}" itself uses a jump host; only one hop is supported` });
+      issues.push({
+        path: p,
+        message: `jump host "${h.ssh.jump}" itself uses a jump host; only one hop is supported`,
+      });
   }
 
   const globalHealth = (input.health ?? []).map((c, i) => resolveHealth(c, `health.${i}`, dir));
@@ -58,24 +78,32 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
   const seenStage = new Set<string>();
   const hostStage = new Map<string, string>();
   stages.forEach((s, i) => {
-    if (seenStage.has(s.name)) issues.push({ path: `stages.${i}.name`, message: `stage "${s.name}" is declared twice` });
+    if (seenStage.has(s.name))
+      issues.push({ path: `stages.${i}.name`, message: `stage "${s.name}" is declared twice` });
     seenStage.add(s.name);
     for (const h of s.hosts) {
       const other = hostStage.get(h);
       if (other !== undefined)
-        issues.push({ path: `stages.${i}.hosts`, message: `host "${h}" is already in stage "${other}"; a host belongs to one stage` });
+        issues.push({
+          path: `stages.${i}.hosts`,
+          message: `host "${h}" is already in stage "${other}"; a host belongs to one stage`,
+        });
       hostStage.set(h, s.name);
     }
   });
   const reserved = ['preflight', 'secrets', 'snapshot', 'verify', 'all', 'rollback'];
   stages.forEach((s, i) => {
     if (reserved.includes(s.name))
-      issues.push({ path: `stages.${i}.name`, message: `"${s.name}" is a phase name; choose another stage name` });
+      issues.push({
+        path: `stages.${i}.name`,
+        message: `"${s.name}" is a phase name; choose another stage name`,
+      });
   });
 
   if (input.secrets) {
     const dup = input.secrets.keys.filter((k, i, a) => a.indexOf(k) !== i);
-    if (dup.length) issues.push({ path: 'secrets.keys', message: `duplicate keys: ${[...new Set(dup)].join(', ')}` });
+    if (dup.length)
+      issues.push({ path: 'secrets.keys', message: `duplicate keys: ${[...new Set(dup)].join(', ')}` });
   }
 
   return {
@@ -114,11 +142,15 @@ function resolveSsh(name: string, a: SshInput, b: SshInput, dir: string, issues:
   if (!m.known_hosts && !(m.fingerprints && m.fingerprints.length)) {
     issues.push({
       path: `hosts.${name}.ssh`,
-      message: 'no "known_hosts" file or "fingerprints" set: host keys are always verified, so one of them is required',
+      message:
+        'no "known_hosts" file or "fingerprints" set: host keys are always verified, so one of them is required',
     });
   }
   if (!m.key && !m.key_env) {
-    issues.push({ path: `hosts.${name}.ssh`, message: 'no private key: set "key" (a file) or "key_env" (an environment variable name)' });
+    issues.push({
+      path: `hosts.${name}.ssh`,
+      message: 'no private key: set "key" (a file) or "key_env" (an environment variable name)',
+    });
   }
   return {
     user: m.user ?? DEFAULTS.user,
@@ -143,7 +175,10 @@ function resolveDeploy(name: string, a: DeployInput, b: DeployInput, issues: Con
   const timeoutMs = m.timeout ?? DEFAULTS.deployTimeoutMs;
   if (strategy === 'command') {
     if (!m.up) {
-      issues.push({ path: `hosts.${name}.deploy.up`, message: 'the "command" strategy needs an "up" command' });
+      issues.push({
+        path: `hosts.${name}.deploy.up`,
+        message: 'the "command" strategy needs an "up" command',
+      });
     }
     return { strategy, up: m.up ?? 'false', down: m.down, timeoutMs };
   }
@@ -159,8 +194,13 @@ function resolveDeploy(name: string, a: DeployInput, b: DeployInput, issues: Con
 
 function defaultRuntimeCheck(d: DeploySettings): string {
   if (d.strategy !== 'compose') return 'true';
-  const engine = d.command.trim().split(/\s+/)[0].replace(/-compose$/, '');
-  return engine === 'docker' || engine === 'podman' ? `${engine} info >/dev/null` : `${d.command} version >/dev/null`;
+  const engine = d.command
+    .trim()
+    .split(/\s+/)[0]
+    .replace(/-compose$/, '');
+  return engine === 'docker' || engine === 'podman'
+    ? `${engine} info >/dev/null`
+    : `${d.command} version >/dev/null`;
 }
 
 function resolveHost(
@@ -210,19 +250,40 @@ function resolveSnapshot(s: SnapshotInput | undefined, dir: string): SnapshotSet
 }
 
 export function resolveHealth(c: HealthCheckInput, _path: string, dir = '.'): HealthCheck {
-  const kind = c.http !== undefined ? 'http' : c.tcp !== undefined ? 'tcp' : c.command !== undefined ? 'command' : 'compose';
-  const target = kind === 'compose' ? (c.compose === true ? '' : (c.compose as string[]).join(',')) : ((c.http ?? c.tcp ?? c.command) as string);
+  const kind =
+    c.http !== undefined
+      ? 'http'
+      : c.tcp !== undefined
+        ? 'tcp'
+        : c.command !== undefined
+          ? 'command'
+          : 'compose';
+  const target =
+    kind === 'compose'
+      ? c.compose === true
+        ? ''
+        : (c.compose as string[]).join(',')
+      : ((c.http ?? c.tcp ?? c.command) as string);
   const status = c.expect?.status;
   const release = c.expect?.release?.split(':');
   return {
-    name: c.name ?? (kind === 'compose' ? `compose ${target || 'all services'}` : `${kind} ${target.slice(0, 60)}`),
+    name:
+      c.name ??
+      (kind === 'compose' ? `compose ${target || 'all services'}` : `${kind} ${target.slice(0, 60)}`),
     kind,
     target,
     method: c.method ?? 'GET',
     headers: c.headers ?? {},
     caFile: c.ca_file ? path.resolve(dir, c.ca_file) : undefined,
     expect: {
-      status: status === undefined ? (kind === 'http' ? [200] : undefined) : Array.isArray(status) ? status : [status],
+      status:
+        status === undefined
+          ? kind === 'http'
+            ? [200]
+            : undefined
+          : Array.isArray(status)
+            ? status
+            : [status],
       body: c.expect?.body,
       bodyRegex: c.expect?.body_regex,
       json: c.expect?.json,
@@ -252,7 +313,13 @@ function resolveRetry(r: StageInput['retry'], base: Partial<RetryPolicy> = {}): 
   };
 }
 
-function resolveStage(s: StageInput, i: number, hosts: Record<string, HostConfig>, issues: ConfigIssue[], dir: string): StageConfig {
+function resolveStage(
+  s: StageInput,
+  i: number,
+  hosts: Record<string, HostConfig>,
+  issues: ConfigIssue[],
+  dir: string,
+): StageConfig {
   const known = Object.keys(hosts);
   s.hosts.forEach((h, j) => {
     if (!hosts[h]) issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, known) });
@@ -268,7 +335,12 @@ function resolveStage(s: StageInput, i: number, hosts: Record<string, HostConfig
     hosts: s.hosts,
     health: (s.health ?? []).map((c, k) => resolveHealth(c, `stages.${i}.health.${k}`, dir)),
     tests: s.tests
-      ? { run: s.tests.run, junit: s.tests.junit, on: s.tests.on ?? s.hosts[0], timeoutMs: s.tests.timeout ?? DEFAULTS.testsTimeoutMs }
+      ? {
+          run: s.tests.run,
+          junit: s.tests.junit,
+          on: s.tests.on ?? s.hosts[0],
+          timeoutMs: s.tests.timeout ?? DEFAULTS.testsTimeoutMs,
+        }
       : undefined,
     retry: resolveRetry(s.retry),
     onFailure: s.on_failure ?? 'rollback-all',

@@ -10,7 +10,10 @@ import { parseDuration, parseSize } from '../util/duration';
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "5m" or "250ms", got ${JSON.stringify(v)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration such as "30s", "5m" or "250ms", got ${JSON.stringify(v)}`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -19,7 +22,10 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const bytes = parseSize(v);
   if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as "10GB" or "512MiB", got ${JSON.stringify(v)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a size such as "10GB" or "512MiB", got ${JSON.stringify(v)}`,
+    });
     return z.NEVER;
   }
   return bytes;
@@ -30,7 +36,9 @@ const name = (what: string) =>
   z.string().regex(NAME_RE, `expected a ${what} name of lower-case letters, digits, '-' or '_' (max 63)`);
 
 /** Environment variable names: secrets and keys are referenced by name, never written into the config. */
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as SSH_KEY');
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as SSH_KEY');
 
 const sshSchema = z.strictObject({
   user: z.string().min(1).optional(),
@@ -39,7 +47,11 @@ const sshSchema = z.strictObject({
   key_env: envName.optional().describe('name of an environment variable holding the private key'),
   passphrase_env: envName.optional(),
   known_hosts: z.string().min(1).optional(),
-  fingerprints: z.array(z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected an OpenSSH fingerprint like SHA256:...')).optional(),
+  fingerprints: z
+    .array(
+      z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected an OpenSSH fingerprint like SHA256:...'),
+    )
+    .optional(),
   connect_timeout: duration.optional(),
   command_timeout: duration.optional(),
   keepalive_interval: duration.optional(),
@@ -73,7 +85,10 @@ const expectSchema = z.strictObject({
   max_response_time: duration.optional(),
   release: z
     .string()
-    .regex(/^(header|json):[A-Za-z0-9_.-]+$/, 'expected "header:<name>" or "json:<path>" naming where the answer carries the release id')
+    .regex(
+      /^(header|json):[A-Za-z0-9_.-]+$/,
+      'expected "header:<name>" or "json:<path>" naming where the answer carries the release id',
+    )
     .optional(),
   exit_code: z.number().int().optional(),
   output: z.string().optional(),
@@ -86,7 +101,10 @@ export const healthCheckSchema = z
   .strictObject({
     name: z.string().min(1).optional(),
     http: z.string().min(1).optional(),
-    tcp: z.string().regex(/^[^\s:]+:\d+$|^\{\{.*\}\}:\d+$|^.*:\{\{.*\}\}$/, 'expected "host:port"').optional(),
+    tcp: z
+      .string()
+      .regex(/^[^\s:]+:\d+$|^\{\{.*\}\}:\d+$|^.*:\{\{.*\}\}$/, 'expected "host:port"')
+      .optional(),
     command: z.string().min(1).optional(),
     compose: z.union([z.literal(true), z.array(z.string().min(1)).min(1)]).optional(),
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).optional(),
@@ -103,14 +121,21 @@ export const healthCheckSchema = z
   .superRefine((v, ctx) => {
     const set = KINDS.filter((k) => v[k] !== undefined);
     if (set.length !== 1) {
-      ctx.addIssue({ code: 'custom', message: `a health check needs exactly one of ${KINDS.map((k) => `"${k}"`).join(', ')}${set.length ? `, got ${set.join(' and ')}` : ''}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `a health check needs exactly one of ${KINDS.map((k) => `"${k}"`).join(', ')}${set.length ? `, got ${set.join(' and ')}` : ''}`,
+      });
     }
     for (const re of [v.expect?.body_regex, v.expect?.output_regex]) {
       if (re === undefined) continue;
       try {
         new RegExp(re);
       } catch (e) {
-        ctx.addIssue({ code: 'custom', path: ['expect'], message: `invalid regular expression ${JSON.stringify(re)}: ${(e as Error).message}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['expect'],
+          message: `invalid regular expression ${JSON.stringify(re)}: ${(e as Error).message}`,
+        });
       }
     }
   });
@@ -127,7 +152,11 @@ const retrySchema = z.strictObject({
 
 const testsSchema = z.strictObject({
   run: z.string().min(1),
-  junit: z.string().min(1).optional().describe('path of a JUnit XML file the tests write (relative to the release dir, or the runner cwd)'),
+  junit: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('path of a JUnit XML file the tests write (relative to the release dir, or the runner cwd)'),
   on: z.string().min(1).optional().describe('"runner" or a host name of the stage'),
   timeout: duration.optional(),
 });
@@ -147,13 +176,18 @@ const snapshotSchema = z
   .strictObject({
     proxmox: z
       .strictObject({
-        api: z.string().regex(/^https:\/\/[^/\s]+\/?$/, 'expected the API base URL, e.g. https://pve.example.com:8006'),
+        api: z
+          .string()
+          .regex(/^https:\/\/[^/\s]+\/?$/, 'expected the API base URL, e.g. https://pve.example.com:8006'),
         node: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a Proxmox node name'),
         vmid: z.number().int().min(100).max(999_999_999),
         type: z.enum(['qemu', 'lxc']).optional(),
         token_env: envName.describe('environment variable holding USER@REALM!TOKENID=SECRET'),
         ca_file: z.string().min(1).optional(),
-        fingerprint: z.string().regex(/^([0-9A-Fa-f]{2}:?){32}$/, 'expected a SHA-256 certificate fingerprint like AB:CD:...').optional(),
+        fingerprint: z
+          .string()
+          .regex(/^([0-9A-Fa-f]{2}:?){32}$/, 'expected a SHA-256 certificate fingerprint like AB:CD:...')
+          .optional(),
         timeout: duration.optional(),
         task_timeout: duration.optional(),
       })
@@ -170,10 +204,17 @@ const snapshotSchema = z
   })
   .superRefine((v, ctx) => {
     if ((v.proxmox === undefined) === (v.command === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'a snapshot needs exactly one provider: "proxmox" or "command"' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a snapshot needs exactly one provider: "proxmox" or "command"',
+      });
     }
     if (v.proxmox && !v.proxmox.ca_file && !v.proxmox.fingerprint) {
-      ctx.addIssue({ code: 'custom', path: ['proxmox'], message: 'set "ca_file" or "fingerprint": the API token is only sent to a verified server' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxmox'],
+        message: 'set "ca_file" or "fingerprint": the API token is only sent to a verified server',
+      });
     }
   });
 export type SnapshotInput = z.infer<typeof snapshotSchema>;
@@ -181,7 +222,10 @@ export type SnapshotInput = z.infer<typeof snapshotSchema>;
 const hostDefaultsShape = {
   snapshot: snapshotSchema.optional(),
   ssh: sshSchema.optional(),
-  path: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path').optional(),
+  path: z
+    .string()
+    .regex(/^\/[^\0]*$/, 'expected an absolute path')
+    .optional(),
   deploy: deploySchema.optional(),
   runtime_check: z.string().min(1).optional(),
   min_free_disk: size.optional(),
@@ -206,11 +250,16 @@ export const configSchema = z.strictObject({
   version: z.literal(1),
   project: name('project'),
   source: z.string().min(1).optional(),
-  defaults: z.strictObject({ ...hostDefaultsShape, parallel: z.number().int().min(1).max(1000).optional() }).optional(),
+  defaults: z
+    .strictObject({ ...hostDefaultsShape, parallel: z.number().int().min(1).max(1000).optional() })
+    .optional(),
   hosts: z.record(name('host'), hostSchema),
   secrets: z
     .strictObject({
-      file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a file name such as .env (no directories)').optional(),
+      file: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/, 'expected a file name such as .env (no directories)')
+        .optional(),
       keys: z.array(envName).min(1),
     })
     .optional(),

@@ -18,7 +18,14 @@ export interface SshSettings {
 }
 
 export type DeploySettings =
-  | { strategy: 'compose'; command: string; files: string[]; pull: boolean; upFlags: string[]; timeoutMs: number }
+  | {
+      strategy: 'compose';
+      command: string;
+      files: string[];
+      pull: boolean;
+      upFlags: string[];
+      timeoutMs: number;
+    }
   | { strategy: 'command'; up: string; down?: string; timeoutMs: number };
 
 export type SnapshotSettings = {

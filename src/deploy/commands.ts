@@ -19,7 +19,12 @@ function composeBase(d: Extract<DeploySettings, { strategy: 'compose' }>, projec
   return `${d.command} -p ${shQuote(project)}${d.files.map((f) => ` -f ${shQuote(f)}`).join('')}`;
 }
 
-export function releaseEnv(host: HostConfig, project: string, release: { id: string; commit: string }, stage?: string): Record<string, string> {
+export function releaseEnv(
+  host: HostConfig,
+  project: string,
+  release: { id: string; commit: string },
+  stage?: string,
+): Record<string, string> {
   return {
     HD_PROJECT: project,
     HD_HOST: host.name,
@@ -28,6 +33,8 @@ export function releaseEnv(host: HostConfig, project: string, release: { id: str
     HD_COMMIT: release.commit,
     HD_STAGE: stage ?? '',
     // Host vars reach up/down/test commands as HD_VAR_<NAME>, so one stack can run differently per host.
-    ...Object.fromEntries(Object.entries(host.vars).map(([k, v]) => [`HD_VAR_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`, v])),
+    ...Object.fromEntries(
+      Object.entries(host.vars).map(([k, v]) => [`HD_VAR_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`, v]),
+    ),
   };
 }

@@ -17,7 +17,12 @@ export interface EnvSyncResult {
  * Replaces a host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the host,
  * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run sweeps.
  */
-export async function syncEnvFile(ctx: RunContext, host: HostConfig, file: string, content: string): Promise<EnvSyncResult> {
+export async function syncEnvFile(
+  ctx: RunContext,
+  host: HostConfig,
+  file: string,
+  content: string,
+): Promise<EnvSyncResult> {
   const conn = await ctx.pool.get(host.name);
   const sftp = await conn.sftp();
   const dir = `${host.path}/${LAYOUT.shared}`;
@@ -51,5 +56,9 @@ export async function syncEnvFile(ctx: RunContext, host: HostConfig, file: strin
     ],
     { timeoutMs: 60_000, signal: ctx.signal },
   );
-  return { state: 'written', changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)), result: r };
+  return {
+    state: 'written',
+    changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)),
+    result: r,
+  };
 }

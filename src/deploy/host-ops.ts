@@ -34,11 +34,19 @@ export interface PreflightState {
 
 const cd = (host: HostConfig) => `cd ${shQuote(host.path)} || exit 1`;
 
-function stepsOrThrow(r: StepsResult, host: string, errorClass: 'command-failed' | 'precondition' | 'lock-held' = 'command-failed'): StepsResult {
+function stepsOrThrow(
+  r: StepsResult,
+  host: string,
+  errorClass: 'command-failed' | 'precondition' | 'lock-held' = 'command-failed',
+): StepsResult {
   if (r.ok) return r;
   const f = r.failed;
   const tail = (f?.output ?? '').trim().split('\n').slice(-5).join(' | ');
-  throw new DeployError(errorClass, `step "${f?.name}" failed on ${host} (exit ${f?.exitCode ?? 'none'})${tail ? `: ${tail}` : ''}`, { host });
+  throw new DeployError(
+    errorClass,
+    `step "${f?.name}" failed on ${host} (exit ${f?.exitCode ?? 'none'})${tail ? `: ${tail}` : ''}`,
+    { host },
+  );
 }
 
 export function lockOwner(ctx: RunContext, host: string, phase: string): LockOwner {
@@ -108,9 +116,13 @@ export async function preflight(ctx: RunContext, host: HostConfig, phase: string
       throw new DeployError('lock-held', `${host.name} is locked by ${who}${hint}`, { host: host.name });
     }
     if (f?.name === 'runtime') {
-      throw new DeployError('precondition', `runtime check "${host.runtimeCheck}" failed on ${host.name} (exit ${f.exitCode}): ${(f.output ?? '').trim().slice(-300)}`, {
-        host: host.name,
-      });
+      throw new DeployError(
+        'precondition',
+        `runtime check "${host.runtimeCheck}" failed on ${host.name} (exit ${f.exitCode}): ${(f.output ?? '').trim().slice(-300)}`,
+        {
+          host: host.name,
+        },
+      );
     }
     stepsOrThrow(r, host.name, 'precondition');
   }
@@ -156,7 +168,13 @@ function lockScript(ctx: RunContext, host: HostConfig, owner: string): string {
 }
 
 /** A JSON audit line appended on the host; `rawTail` lets a script splice a shell value into the record. */
-export function auditLine(ctx: RunContext, host: HostConfig, action: string, rawTail?: string, extra: Record<string, unknown> = {}): string {
+export function auditLine(
+  ctx: RunContext,
+  host: HostConfig,
+  action: string,
+  rawTail?: string,
+  extra: Record<string, unknown> = {},
+): string {
   const rec = JSON.stringify({
     time: new Date().toISOString(),
     action,
@@ -205,9 +223,20 @@ export interface RollbackPoint {
 }
 
 /** Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back. */
-export async function recordRollbackPoint(ctx: RunContext, host: HostConfig, previous: string | null, infraSnapshot?: string): Promise<StepsResult> {
+export async function recordRollbackPoint(
+  ctx: RunContext,
+  host: HostConfig,
+  previous: string | null,
+  infraSnapshot?: string,
+): Promise<StepsResult> {
   const conn = await ctx.pool.get(host.name);
-  const point: RollbackPoint = { release: ctx.release.id, previous, infraSnapshot, recordedAt: new Date().toISOString(), runId: ctx.run.id };
+  const point: RollbackPoint = {
+    release: ctx.release.id,
+    previous,
+    infraSnapshot,
+    recordedAt: new Date().toISOString(),
+    runId: ctx.run.id,
+  };
   const file = LAYOUT.rollbackPoint(ctx.release.id);
   const r = await runSteps(
     conn,
@@ -216,7 +245,12 @@ export async function recordRollbackPoint(ctx: RunContext, host: HostConfig, pre
         name: 'rollback-point',
         display: `record ${file}`,
         // An existing record wins: a re-run after a partial deploy must still roll back to the release before it.
-        script: [cd(host), `[ -f ${file} ] && { cat ${file}; exit 0; }`, `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`, auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot })].join('\n'),
+        script: [
+          cd(host),
+          `[ -f ${file} ] && { cat ${file}; exit 0; }`,
+          `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
+          auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot }),
+        ].join('\n'),
       },
     ],
     { timeoutMs: 30_000, signal: ctx.signal },
@@ -224,9 +258,15 @@ export async function recordRollbackPoint(ctx: RunContext, host: HostConfig, pre
   return stepsOrThrow(r, host.name);
 }
 
-export async function readRollbackPoint(ctx: RunContext, host: HostConfig): Promise<RollbackPoint | undefined> {
+export async function readRollbackPoint(
+  ctx: RunContext,
+  host: HostConfig,
+): Promise<RollbackPoint | undefined> {
   const conn = await ctx.pool.get(host.name);
-  const res = await conn.exec(`${cd(host)}\ncat ${LAYOUT.rollbackPoint(ctx.release.id)} 2>/dev/null || true`, { timeoutMs: 30_000, signal: ctx.signal });
+  const res = await conn.exec(
+    `${cd(host)}\ncat ${LAYOUT.rollbackPoint(ctx.release.id)} 2>/dev/null || true`,
+    { timeoutMs: 30_000, signal: ctx.signal },
+  );
   try {
     return JSON.parse(res.stdout.trim()) as RollbackPoint;
   } catch {
@@ -236,7 +276,10 @@ export async function readRollbackPoint(ctx: RunContext, host: HostConfig): Prom
 
 export async function readCurrent(ctx: RunContext, host: HostConfig): Promise<string | null> {
   const conn = await ctx.pool.get(host.name);
-  const res = await conn.exec(`${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`, { timeoutMs: 30_000 });
+  const res = await conn.exec(
+    `${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`,
+    { timeoutMs: 30_000 },
+  );
   return res.stdout.trim() || null;
 }
 
@@ -254,7 +297,11 @@ function logLine(ctx: RunContext, host: HostConfig, entry: Record<string, unknow
   return `printf '%s\\n' ${shQuote(line)} >> ${LAYOUT.releaseLog}`;
 }
 
-export async function appendReleaseLog(ctx: RunContext, host: HostConfig, entry: Record<string, unknown>): Promise<void> {
+export async function appendReleaseLog(
+  ctx: RunContext,
+  host: HostConfig,
+  entry: Record<string, unknown>,
+): Promise<void> {
   const conn = await ctx.pool.get(host.name);
   await conn.exec(`${cd(host)}\n${logLine(ctx, host, entry)}`, { timeoutMs: 30_000 });
 }
@@ -264,17 +311,35 @@ export async function appendReleaseLog(ctx: RunContext, host: HostConfig, entry:
  * `current` link atomically, run the stack's up command. The release log gets a "started" line before the
  * switch, so a host is never between two releases without a record.
  */
-export async function deployRelease(ctx: RunContext, host: HostConfig, stage: string, previous: string | null, needUpload: boolean): Promise<StepsResult> {
+export async function deployRelease(
+  ctx: RunContext,
+  host: HostConfig,
+  stage: string,
+  previous: string | null,
+  needUpload: boolean,
+): Promise<StepsResult> {
   const conn = await ctx.pool.get(host.name);
   const id = ctx.release.id;
   const tmp = `${LAYOUT.releases}/.incoming-${id}-${ctx.runToken}`;
   if (needUpload) {
     const base = `${host.path}/${tmp}`;
-    const marker = { id, commit: ctx.release.commit, ref: ctx.release.ref, uploadedAt: new Date().toISOString(), runId: ctx.run.id };
+    const marker = {
+      id,
+      commit: ctx.release.commit,
+      ref: ctx.release.ref,
+      uploadedAt: new Date().toISOString(),
+      runId: ctx.run.id,
+    };
     await uploadTree(conn, base, ctx.files);
     // The marker goes last: a release directory without it is incomplete and is never activated.
     const sftp = await conn.sftp();
-    await writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644);
+    await writeFile(
+      sftp,
+      host.name,
+      `${base}/${LAYOUT.releaseMarker}`,
+      Buffer.from(JSON.stringify(marker) + '\n'),
+      0o644,
+    );
   }
   const envFile = ctx.config.secrets?.file;
   const steps: Step[] = [
@@ -285,7 +350,9 @@ export async function deployRelease(ctx: RunContext, host: HostConfig, stage: st
         cd(host),
         `if [ -d ${tmp} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${tmp} ${LAYOUT.releases}/${id} || exit 1; fi`,
         `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
-        envFile ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}` : 'true',
+        envFile
+          ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
+          : 'true',
       ].join('\n'),
     },
     {
@@ -315,7 +382,12 @@ export async function deployRelease(ctx: RunContext, host: HostConfig, stage: st
  * Returns a host to `to` (a release id) or, when this was the first deploy, stops the stack and removes `current`.
  * Restores the env file saved by this run's secrets phase.
  */
-export async function rollbackRelease(ctx: RunContext, host: HostConfig, stage: string, to: string | null): Promise<StepsResult> {
+export async function rollbackRelease(
+  ctx: RunContext,
+  host: HostConfig,
+  stage: string,
+  to: string | null,
+): Promise<StepsResult> {
   const conn = await ctx.pool.get(host.name);
   const envFile = ctx.config.secrets?.file;
   const steps: Step[] = [];
@@ -324,7 +396,10 @@ export async function rollbackRelease(ctx: RunContext, host: HostConfig, stage: 
     steps.push({
       name: 'restore-env',
       display: `restore ${envFile}`,
-      script: [cd(host), `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} && mv -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} ${shQuote(`${LAYOUT.shared}/${envFile}`)}; fi`].join('\n'),
+      script: [
+        cd(host),
+        `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} && mv -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} ${shQuote(`${LAYOUT.shared}/${envFile}`)}; fi`,
+      ].join('\n'),
     });
   }
   if (to) {
@@ -355,7 +430,9 @@ export async function rollbackRelease(ctx: RunContext, host: HostConfig, stage: 
       display: down ?? 'remove current',
       script: [
         cd(host),
-        down ? `if [ -d ${LAYOUT.current}/ ]; then (cd ${LAYOUT.current}/ && ${shExports(releaseEnv(host, ctx.config.project, ctx.release, stage))}\n${down}) || exit 1; fi` : 'true',
+        down
+          ? `if [ -d ${LAYOUT.current}/ ]; then (cd ${LAYOUT.current}/ && ${shExports(releaseEnv(host, ctx.config.project, ctx.release, stage))}\n${down}) || exit 1; fi`
+          : 'true',
         `rm -f ${LAYOUT.current}`,
       ].join('\n'),
     });
@@ -363,7 +440,11 @@ export async function rollbackRelease(ctx: RunContext, host: HostConfig, stage: 
   steps.push({
     name: 'log',
     display: 'release log',
-    script: [cd(host), logLine(ctx, host, { event: 'rollback', stage, to, result: 'rolled_back' }), auditLine(ctx, host, 'rollback', undefined, { stage, to })].join('\n'),
+    script: [
+      cd(host),
+      logLine(ctx, host, { event: 'rollback', stage, to, result: 'rolled_back' }),
+      auditLine(ctx, host, 'rollback', undefined, { stage, to }),
+    ].join('\n'),
   });
   return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000 });
 }
@@ -371,7 +452,10 @@ export async function rollbackRelease(ctx: RunContext, host: HostConfig, stage: 
 /** Keeps the newest `keep` releases; never removes the current release or the one a rollback would need. */
 export async function pruneReleases(ctx: RunContext, host: HostConfig, keep: string[]): Promise<void> {
   const conn = await ctx.pool.get(host.name);
-  const protect = keep.filter(Boolean).map((k) => `-e ${shQuote(`^${k}$`)}`).join(' ');
+  const protect = keep
+    .filter(Boolean)
+    .map((k) => `-e ${shQuote(`^${k}$`)}`)
+    .join(' ');
   await conn.exec(
     [
       cd(host),
@@ -391,7 +475,10 @@ export function sha256(data: Buffer | string): string {
 /** Refreshes the lock owner's mtime, the heartbeat other runs read to tell a live lock from a stale one. */
 export async function heartbeat(ctx: RunContext, host: HostConfig): Promise<void> {
   const conn = await ctx.pool.get(host.name);
-  await conn.exec(`${cd(host)}\ngrep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null && touch ${LAYOUT.lockOwner}; true`, {
-    timeoutMs: 15_000,
-  });
+  await conn.exec(
+    `${cd(host)}\ngrep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null && touch ${LAYOUT.lockOwner}; true`,
+    {
+      timeoutMs: 15_000,
+    },
+  );
 }

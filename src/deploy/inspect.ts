@@ -37,7 +37,10 @@ export async function hostStatuses(
         ].join('\n'),
         { timeoutMs: 20_000 },
       );
-      const lines = res.stdout.split('\n').filter((l) => l.startsWith(mark)).map((l) => l.slice(mark.length));
+      const lines = res.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(mark))
+        .map((l) => l.slice(mark.length));
       const get = (k: string) => lines.find((l) => l.startsWith(k + '='))?.slice(k.length + 1);
       const logs = lines
         .filter((l) => l.startsWith('log='))
@@ -58,7 +61,12 @@ export async function hostStatuses(
         reachable: true,
         current,
         previous: (deployed.pop()?.release as string | undefined) ?? null,
-        lock: ageText === undefined ? 'none' : owner ? { ...owner, ageSeconds: Number(ageText) } : 'unknown-owner',
+        lock:
+          ageText === undefined
+            ? 'none'
+            : owner
+              ? { ...owner, ageSeconds: Number(ageText) }
+              : 'unknown-owner',
         recent: logs.slice(-5),
       };
     } catch (err) {
@@ -80,7 +88,12 @@ export async function forceReleaseLocks(
     const h = config.hosts[name];
     try {
       const conn = await pool.get(name);
-      const rec = JSON.stringify({ time: new Date().toISOString(), action: 'lock-force-released', host: name, actor: opts.actor });
+      const rec = JSON.stringify({
+        time: new Date().toISOString(),
+        action: 'lock-force-released',
+        host: name,
+        actor: opts.actor,
+      });
       const r = await conn.exec(
         [
           `cd ${shQuote(h.path)} 2>/dev/null || exit 0`,

@@ -22,14 +22,22 @@ export function validateRef(ref: string): void {
 }
 
 function git(args: string[], cwd: string): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 }).trim();
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  }).trim();
 }
 
 export function repoRoot(dir: string): string {
   try {
     return git(['rev-parse', '--show-toplevel'], dir);
   } catch {
-    throw new DeployError('config', `${dir} is not inside a git repository; homelab-deploy deploys committed files`);
+    throw new DeployError(
+      'config',
+      `${dir} is not inside a git repository; homelab-deploy deploys committed files`,
+    );
   }
 }
 
@@ -42,6 +50,9 @@ export function resolveRef(ref: string, dir: string): string {
     if (!/^[0-9a-f]{40}$/.test(sha)) throw new Error(sha);
     return sha;
   } catch {
-    throw new DeployError('config', `ref ${JSON.stringify(ref)} does not name a commit in ${path.basename(root)} (fetch it first?)`);
+    throw new DeployError(
+      'config',
+      `ref ${JSON.stringify(ref)} does not name a commit in ${path.basename(root)} (fetch it first?)`,
+    );
   }
 }

@@ -11,7 +11,8 @@ import { repoRoot } from './ref';
 export function filesAtCommit(dir: string, commit: string): UploadFile[] {
   const root = repoRoot(dir);
   const rel = path.relative(root, dir).split(path.sep).join('/');
-  if (rel.startsWith('..')) throw new DeployError('config', `source ${dir} is outside the repository ${root}`);
+  if (rel.startsWith('..'))
+    throw new DeployError('config', `source ${dir} is outside the repository ${root}`);
   const listing = execFileSync('git', ['ls-tree', '-r', '-z', '--full-tree', commit, '--', rel || '.'], {
     cwd: root,
     maxBuffer: 256 * 1024 * 1024,

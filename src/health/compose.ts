@@ -13,18 +13,31 @@ interface ServiceState {
 function parseStates(text: string, podman: boolean): ServiceState[] {
   const t = text.trim();
   if (!t) return [];
-  const rows: Record<string, unknown>[] = t.startsWith('[') ? JSON.parse(t) : t.split('\n').map((l) => JSON.parse(l));
+  const rows: Record<string, unknown>[] = t.startsWith('[')
+    ? JSON.parse(t)
+    : t.split('\n').map((l) => JSON.parse(l));
   return rows.map((r) => {
     if (podman) {
       const labels = (r.Labels ?? {}) as Record<string, string>;
       const status = String(r.Status ?? '');
       return {
-        service: labels['com.docker.compose.service'] ?? String((r.Names as string[] | undefined)?.[0] ?? '?'),
+        service:
+          labels['com.docker.compose.service'] ?? String((r.Names as string[] | undefined)?.[0] ?? '?'),
         state: String(r.State ?? '').toLowerCase(),
-        health: /\(healthy\)/.test(status) ? 'healthy' : /\(unhealthy\)/.test(status) ? 'unhealthy' : /\(starting\)/.test(status) ? 'starting' : '',
+        health: /\(healthy\)/.test(status)
+          ? 'healthy'
+          : /\(unhealthy\)/.test(status)
+            ? 'unhealthy'
+            : /\(starting\)/.test(status)
+              ? 'starting'
+              : '',
       };
     }
-    return { service: String(r.Service ?? r.Name), state: String(r.State ?? '').toLowerCase(), health: String(r.Health ?? '').toLowerCase() };
+    return {
+      service: String(r.Service ?? r.Name),
+      state: String(r.State ?? '').toLowerCase(),
+      health: String(r.Health ?? '').toLowerCase(),
+    };
   });
 }
 
@@ -38,12 +51,23 @@ export function composeStateCommand(d: DeploySettings, project: string): string 
 }
 
 /** Every service of the stack (or the listed ones) running, and healthy where it declares a healthcheck. */
-export async function probeCompose(ctx: RunContext, host: HostConfig, check: HealthCheck): Promise<ProbeResult> {
+export async function probeCompose(
+  ctx: RunContext,
+  host: HostConfig,
+  check: HealthCheck,
+): Promise<ProbeResult> {
   const cmd = composeStateCommand(host.deploy, ctx.config.project);
   if (!cmd) return { ok: false, detail: 'compose check on a host whose deploy strategy is not compose' };
   const conn = await ctx.pool.get(host.name);
-  const res = await conn.exec(`cd ${shQuote(`${host.path}/current`)} 2>/dev/null; ${cmd}`, { timeoutMs: check.timeoutMs, signal: ctx.signal });
-  if (res.code !== 0) return { ok: false, detail: `${cmd}: exit ${res.code}: ${(res.stderr || res.stdout).trim().slice(-200)}` };
+  const res = await conn.exec(`cd ${shQuote(`${host.path}/current`)} 2>/dev/null; ${cmd}`, {
+    timeoutMs: check.timeoutMs,
+    signal: ctx.signal,
+  });
+  if (res.code !== 0)
+    return {
+      ok: false,
+      detail: `${cmd}: exit ${res.code}: ${(res.stderr || res.stdout).trim().slice(-200)}`,
+    };
   let states: ServiceState[];
   try {
     states = parseStates(res.stdout, cmd.startsWith('podman'));
@@ -61,5 +85,7 @@ export async function probeCompose(ctx: RunContext, host: HostConfig, check: Hea
       else if (c.health && c.health !== 'healthy') bad.push(`${svc}: ${c.health}`);
     }
   }
-  return bad.length ? { ok: false, detail: `services not running/healthy: ${bad.join(', ')}` } : { ok: true, detail: `${wanted.length} service(s) running` };
+  return bad.length
+    ? { ok: false, detail: `services not running/healthy: ${bad.join(', ')}` }
+    : { ok: true, detail: `${wanted.length} service(s) running` };
 }

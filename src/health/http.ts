@@ -41,23 +41,41 @@ function request(check: HealthCheck, url: URL, signal: AbortSignal): Promise<Htt
   }
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method: check.method, headers: check.headers, ca, signal, timeout: check.timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        if (body.length < MAX_BODY) body += d;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ms: performance.now() - started }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${check.timeoutMs}ms`), { code: 'TIMEOUT' })));
+    const req = mod.request(
+      url,
+      { method: check.method, headers: check.headers, ca, signal, timeout: check.timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (body.length < MAX_BODY) body += d;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            ms: performance.now() - started,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`no answer within ${check.timeoutMs}ms`), { code: 'TIMEOUT' })),
+    );
     req.on('error', reject);
     req.end();
   });
 }
 
 /** One HTTP(S) probe: status, body text/regex, JSON fields, response time and the release marker. */
-export async function probeHttp(check: HealthCheck, target: string, release: string, signal: AbortSignal): Promise<ProbeResult> {
+export async function probeHttp(
+  check: HealthCheck,
+  target: string,
+  release: string,
+  signal: AbortSignal,
+): Promise<ProbeResult> {
   const what = `${check.method} ${target}`;
   let url: URL;
   try {
@@ -74,12 +92,24 @@ export async function probeHttp(check: HealthCheck, target: string, release: str
   }
   const x = check.expect;
   const statuses = x.status ?? [200];
-  if (!statuses.includes(a.status)) return { ok: false, detail: `${what}: expected status ${statuses.join('|')}, got ${a.status}: ${excerpt(a.body)}` };
+  if (!statuses.includes(a.status))
+    return {
+      ok: false,
+      detail: `${what}: expected status ${statuses.join('|')}, got ${a.status}: ${excerpt(a.body)}`,
+    };
   if (x.maxResponseTimeMs !== undefined && a.ms > x.maxResponseTimeMs) {
-    return { ok: false, detail: `${what}: answered in ${Math.round(a.ms)}ms, limit ${x.maxResponseTimeMs}ms` };
+    return {
+      ok: false,
+      detail: `${what}: answered in ${Math.round(a.ms)}ms, limit ${x.maxResponseTimeMs}ms`,
+    };
   }
-  if (x.body !== undefined && !a.body.includes(x.body)) return { ok: false, detail: `${what}: body does not contain ${JSON.stringify(x.body)}: ${excerpt(a.body)}` };
-  if (x.bodyRegex !== undefined && !new RegExp(x.bodyRegex).test(a.body)) return { ok: false, detail: `${what}: body does not match /${x.bodyRegex}/: ${excerpt(a.body)}` };
+  if (x.body !== undefined && !a.body.includes(x.body))
+    return {
+      ok: false,
+      detail: `${what}: body does not contain ${JSON.stringify(x.body)}: ${excerpt(a.body)}`,
+    };
+  if (x.bodyRegex !== undefined && !new RegExp(x.bodyRegex).test(a.body))
+    return { ok: false, detail: `${what}: body does not match /${x.bodyRegex}/: ${excerpt(a.body)}` };
   let parsed: unknown;
   if (x.json || x.release?.in === 'json') {
     try {
@@ -89,15 +119,23 @@ export async function probeHttp(check: HealthCheck, target: string, release: str
     }
     for (const [p, want] of Object.entries(x.json ?? {})) {
       const got = jsonPath(parsed, p);
-      if (got !== want) return { ok: false, detail: `${what}: ${p} expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}` };
+      if (got !== want)
+        return {
+          ok: false,
+          detail: `${what}: ${p} expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`,
+        };
     }
   }
   if (x.release) {
     // A healthy OLD container must not pass for the new release.
-    const got = x.release.in === 'header' ? a.headers[x.release.key.toLowerCase()] : jsonPath(parsed, x.release.key);
+    const got =
+      x.release.in === 'header' ? a.headers[x.release.key.toLowerCase()] : jsonPath(parsed, x.release.key);
     const value = Array.isArray(got) ? got[0] : got;
     if (value !== release) {
-      return { ok: false, detail: `${what}: release marker ${x.release.in}:${x.release.key} is ${JSON.stringify(value ?? null)}, expected ${JSON.stringify(release)} (an old release is answering)` };
+      return {
+        ok: false,
+        detail: `${what}: release marker ${x.release.in}:${x.release.key} is ${JSON.stringify(value ?? null)}, expected ${JSON.stringify(release)} (an old release is answering)`,
+      };
     }
   }
   return { ok: true, detail: `${a.status} in ${Math.round(a.ms)}ms` };

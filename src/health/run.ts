@@ -8,15 +8,23 @@ import { probeCompose } from './compose';
 import { excerpt, probeHttp, type ProbeResult } from './http';
 import { probeTcp } from './tcp';
 
-async function probeCommand(ctx: RunContext, host: HostConfig, check: HealthCheck, command: string): Promise<ProbeResult> {
+async function probeCommand(
+  ctx: RunContext,
+  host: HostConfig,
+  check: HealthCheck,
+  command: string,
+): Promise<ProbeResult> {
   const conn = await ctx.pool.get(host.name);
   try {
     const res = await conn.exec(command, { timeoutMs: check.timeoutMs, signal: ctx.signal });
     const out = (res.stdout + res.stderr).trim();
     const x = check.expect;
-    if (x.exitCode !== undefined && res.code !== x.exitCode) return { ok: false, detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out)}` };
-    if (x.output !== undefined && !out.includes(x.output)) return { ok: false, detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out)}` };
-    if (x.outputRegex !== undefined && !new RegExp(x.outputRegex).test(out)) return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out)}` };
+    if (x.exitCode !== undefined && res.code !== x.exitCode)
+      return { ok: false, detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out)}` };
+    if (x.output !== undefined && !out.includes(x.output))
+      return { ok: false, detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out)}` };
+    if (x.outputRegex !== undefined && !new RegExp(x.outputRegex).test(out))
+      return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out)}` };
     return { ok: true, detail: `exit ${res.code}` };
   } catch (err) {
     // A lost connection is the host's problem, not the check's: let it fail the deploy with its own class.
@@ -43,9 +51,17 @@ function probe(ctx: RunContext, host: HostConfig, check: HealthCheck, target: st
  * consecutive passes (healthy), more than `retries` failures (unhealthy), or the deadline. A check that flaps
  * never collects K passes in a row, so it cannot promote a release.
  */
-export async function runHealthCheck(ctx: RunContext, host: HostConfig, check: HealthCheck, stage: string): Promise<HealthReport> {
+export async function runHealthCheck(
+  ctx: RunContext,
+  host: HostConfig,
+  check: HealthCheck,
+  stage: string,
+): Promise<HealthReport> {
   const started = Date.now();
-  const target = check.kind === 'compose' ? check.target : renderTemplate(check.target, templateVars(ctx, host, stage), `health check "${check.name}"`);
+  const target =
+    check.kind === 'compose'
+      ? check.target
+      : renderTemplate(check.target, templateVars(ctx, host, stage), `health check "${check.name}"`);
   const deadline = check.deadlineMs !== undefined ? started + check.deadlineMs : Infinity;
   if (check.startPeriodMs > 0) await sleep(Math.min(check.startPeriodMs, deadline - Date.now()), ctx.signal);
   let attempts = 0;
@@ -77,13 +93,20 @@ export async function runHealthCheck(ctx: RunContext, host: HostConfig, check: H
   const ok = streak >= check.successes && !verdict;
   let lastError: string | undefined;
   if (!ok) {
-    const why = verdict ?? (failures > check.retries ? `failed ${failures} times (retries: ${check.retries})` : 'unhealthy');
+    const why =
+      verdict ??
+      (failures > check.retries ? `failed ${failures} times (retries: ${check.retries})` : 'unhealthy');
     lastError = ctx.redactor.redact(`${why}; last error: ${lastFailure ?? last.detail}`);
   }
   return { check: check.name, ok, attempts, durationMs: Date.now() - started, lastError };
 }
 
 /** All checks of a stage against one host; the checks run in parallel, each with its own timing. */
-export async function runHealthChecks(ctx: RunContext, host: HostConfig, checks: HealthCheck[], stage: string): Promise<HealthReport[]> {
+export async function runHealthChecks(
+  ctx: RunContext,
+  host: HostConfig,
+  checks: HealthCheck[],
+  stage: string,
+): Promise<HealthReport[]> {
   return Promise.all(checks.map((c) => runHealthCheck(ctx, host, c, stage)));
 }

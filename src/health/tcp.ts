@@ -16,9 +16,16 @@ export function probeTcp(target: string, timeoutMs: number, signal: AbortSignal)
       resolve(r);
     };
     const abort = () => done({ ok: false, detail: `tcp ${target}: cancelled` });
-    const timer = setTimeout(() => done({ ok: false, detail: `tcp ${target}: no connection within ${timeoutMs}ms` }), timeoutMs);
+    const timer = setTimeout(
+      () => done({ ok: false, detail: `tcp ${target}: no connection within ${timeoutMs}ms` }),
+      timeoutMs,
+    );
     signal.addEventListener('abort', abort, { once: true });
-    s.once('connect', () => done({ ok: true, detail: `connected in ${Math.round(performance.now() - started)}ms` }));
-    s.once('error', (e: NodeJS.ErrnoException) => done({ ok: false, detail: `tcp ${target}: ${e.code ?? e.message}` }));
+    s.once('connect', () =>
+      done({ ok: true, detail: `connected in ${Math.round(performance.now() - started)}ms` }),
+    );
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      done({ ok: false, detail: `tcp ${target}: ${e.code ?? e.message}` }),
+    );
   });
 }

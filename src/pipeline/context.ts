@@ -55,7 +55,16 @@ export function templateVars(ctx: RunContext, host: HostConfig, stage?: string):
 /** A context for work outside a full run (post-step cleanup, operator commands, tests of single steps). */
 export function makeContext(
   config: Config,
-  opts: { runToken: string; env: NodeJS.ProcessEnv; redactor: Redactor; commit?: string; run?: RunInfo; fallbackKey?: string; fallbackKnownHosts?: string; signal?: AbortSignal },
+  opts: {
+    runToken: string;
+    env: NodeJS.ProcessEnv;
+    redactor: Redactor;
+    commit?: string;
+    run?: RunInfo;
+    fallbackKey?: string;
+    fallbackKnownHosts?: string;
+    signal?: AbortSignal;
+  },
 ): RunContext {
   const commit = opts.commit ?? '0'.repeat(40);
   return {
@@ -71,7 +80,12 @@ export function makeContext(
     emit: () => undefined,
     errorInfo: (err, where = {}) => {
       const e = toDeployError(err);
-      return { class: e.errorClass, message: opts.redactor.redact(e.message), phase: e.phase ?? where.phase, host: e.host ?? where.host };
+      return {
+        class: e.errorClass,
+        message: opts.redactor.redact(e.message),
+        phase: e.phase ?? where.phase,
+        host: e.host ?? where.host,
+      };
     },
   };
 }

@@ -7,7 +7,15 @@ export type DeployEvent =
   | { type: 'phase-end'; phase: string; ok: boolean; durationMs: number; error?: ErrorInfo }
   | { type: 'host-step'; phase: string; host: string; step: StepReport }
   | { type: 'host-health'; phase: string; host: string; health: HealthReport }
-  | { type: 'host-end'; phase: string; host: string; ok: boolean; durationMs: number; error?: ErrorInfo; attempt: number }
+  | {
+      type: 'host-end';
+      phase: string;
+      host: string;
+      ok: boolean;
+      durationMs: number;
+      error?: ErrorInfo;
+      attempt: number;
+    }
   | { type: 'retry'; phase: string; host: string; attempt: number; delayMs: number; error: ErrorInfo }
   | { type: 'tests'; phase: string; on: string; ok: boolean; exitCode: number | null; durationMs: number }
   | { type: 'rollback'; phase: string; host: string; ok: boolean; to: string | null; error?: ErrorInfo }

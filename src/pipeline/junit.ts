@@ -6,7 +6,8 @@ export interface JunitCounts {
   skipped: number;
 }
 
-const attr = (tag: string, name: string): number => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(tag)?.[1] ?? 0);
+const attr = (tag: string, name: string): number =>
+  Number(new RegExp(`\\b${name}="(\\d+)"`).exec(tag)?.[1] ?? 0);
 
 /**
  * Counts from a JUnit XML report (pytest, jest-junit, go-junit-report...). The <testsuites> totals are used when

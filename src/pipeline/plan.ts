@@ -39,7 +39,10 @@ export function parsePhases(config: Config, spec: string): string[] {
   if (wanted.length === 0 || wanted.includes('all')) return all;
   const unknown = wanted.filter((w) => !all.includes(w));
   if (unknown.length) {
-    throw new DeployError('config', `phase ${unknown.map((u) => JSON.stringify(u)).join(', ')} is not a phase of this config; expected "all" or some of: ${all.join(', ')}`);
+    throw new DeployError(
+      'config',
+      `phase ${unknown.map((u) => JSON.stringify(u)).join(', ')} is not a phase of this config; expected "all" or some of: ${all.join(', ')}`,
+    );
   }
   return all.filter((p) => wanted.includes(p));
 }
@@ -52,10 +55,16 @@ export function parsePhases(config: Config, spec: string): string[] {
 export function buildPlan(config: Config, phases: string[], targets?: string[]): Plan {
   if (targets && targets.length) {
     const unknown = targets.filter((t) => !config.hosts[t]);
-    if (unknown.length) throw new DeployError('config', `targets: unknown host ${unknown.join(', ')}; hosts are ${Object.keys(config.hosts).join(', ')}`);
+    if (unknown.length)
+      throw new DeployError(
+        'config',
+        `targets: unknown host ${unknown.join(', ')}; hosts are ${Object.keys(config.hosts).join(', ')}`,
+      );
   }
   const inTargets = (h: string) => !targets || targets.length === 0 || targets.includes(h);
-  const stages = config.stages.map((s) => ({ ...s, hosts: s.hosts.filter(inTargets) })).filter((s) => s.hosts.length > 0);
+  const stages = config.stages
+    .map((s) => ({ ...s, hosts: s.hosts.filter(inTargets) }))
+    .filter((s) => s.hosts.length > 0);
   const runStages = stages.filter((s) => phases.includes(s.name));
   const deployHosts = runStages.flatMap((s) => s.hosts);
   const allStageHosts = stages.flatMap((s) => s.hosts);
@@ -65,7 +74,8 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
   const rollbackScope = new Set<string>();
   for (const s of runStages) {
     if (s.onFailure !== 'rollback-all') continue;
-    for (const earlier of stages.slice(0, stages.indexOf(s))) if (!phases.includes(earlier.name)) earlier.hosts.forEach((h) => rollbackScope.add(h));
+    for (const earlier of stages.slice(0, stages.indexOf(s)))
+      if (!phases.includes(earlier.name)) earlier.hosts.forEach((h) => rollbackScope.add(h));
   }
   const verifying = phases.includes('verify');
   const hosts = [...new Set([...scope, ...rollbackScope, ...(verifying ? allStageHosts : [])])];
@@ -93,7 +103,12 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
     });
   }
   if (phases.includes('snapshot') || runStages.length > 0) {
-    out.push({ name: 'snapshot', kind: 'snapshot', hosts: scope, steps: ['record current release as rollback point'] });
+    out.push({
+      name: 'snapshot',
+      kind: 'snapshot',
+      hosts: scope,
+      steps: ['record current release as rollback point'],
+    });
   }
   for (const s of runStages) {
     const steps = [
@@ -102,19 +117,32 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
       ...uniq(s.hosts.map((h) => `up: ${upCommand(config.hosts[h].deploy, config.project)}`)),
       ...s.health.map((c) => `health: ${c.name}`),
     ];
-    if (s.tests) steps.push(`tests on ${s.tests.on}: ${s.tests.run} (timeout ${formatDuration(s.tests.timeoutMs)})`);
+    if (s.tests)
+      steps.push(`tests on ${s.tests.on}: ${s.tests.run} (timeout ${formatDuration(s.tests.timeoutMs)})`);
     if (s.retry.attempts > 1) {
-      steps.push(`retry: ${s.retry.attempts} attempts, backoff ${formatDuration(s.retry.delayMs)} ×${s.retry.factor} (on ${s.retry.on.join(', ')})`);
+      steps.push(
+        `retry: ${s.retry.attempts} attempts, backoff ${formatDuration(s.retry.delayMs)} ×${s.retry.factor} (on ${s.retry.on.join(', ')})`,
+      );
     }
     steps.push(`on failure: ${s.onFailure}`);
-    out.push({ name: s.name, kind: 'stage', hosts: s.hosts, steps, stage: s, rollbackScope: [...rollbackScope] });
+    out.push({
+      name: s.name,
+      kind: 'stage',
+      hosts: s.hosts,
+      steps,
+      stage: s,
+      rollbackScope: [...rollbackScope],
+    });
   }
   if (verifying) {
     out.push({
       name: 'verify',
       kind: 'verify',
       hosts: allStageHosts,
-      steps: ['health checks of every stage on every host on the new release', `on failure: ${config.verify.onFailure}`],
+      steps: [
+        'health checks of every stage on every host on the new release',
+        `on failure: ${config.verify.onFailure}`,
+      ],
     });
   }
   return { project: config.project, phases: out, hosts, requested: phases };
@@ -125,7 +153,9 @@ function uniq(a: string[]): string[] {
 }
 
 export function renderPlan(plan: Plan): string {
-  const lines = [`Plan for ${plan.project} (${plan.hosts.length} host${plan.hosts.length === 1 ? '' : 's'}):`];
+  const lines = [
+    `Plan for ${plan.project} (${plan.hosts.length} host${plan.hosts.length === 1 ? '' : 's'}):`,
+  ];
   plan.phases.forEach((p, i) => {
     lines.push(`${i + 1}. ${p.name} [${p.hosts.join(', ')}]`);
     for (const s of p.steps) lines.push(`     - ${s}`);

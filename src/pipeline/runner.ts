@@ -24,7 +24,16 @@ import { ConnectionPool } from '../remote/pool';
 import { mapLimit } from '../remote/semaphore';
 import type { UploadFile } from '../remote/sftp';
 import type { StepsResult } from '../remote/steps';
-import type { AuditRecord, AttemptReport, DeployStatus, ErrorInfo, HostPhaseReport, PhaseReport, Report, RollbackReport } from '../report/types';
+import type {
+  AuditRecord,
+  AttemptReport,
+  DeployStatus,
+  ErrorInfo,
+  HostPhaseReport,
+  PhaseReport,
+  Report,
+  RollbackReport,
+} from '../report/types';
 import { collectSecrets, renderEnvFile } from '../secrets/env-file';
 import type { Redactor } from '../secrets/redact';
 import { sleep } from '../util/duration';
@@ -100,13 +109,38 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   };
   const errorInfo = (err: unknown, where: { phase?: string; host?: string } = {}): ErrorInfo => {
     const e = toDeployError(err);
-    return { class: e.errorClass, message: redactor.redact(e.message), phase: e.phase ?? where.phase, host: e.host ?? where.host };
+    return {
+      class: e.errorClass,
+      message: redactor.redact(e.message),
+      phase: e.phase ?? where.phase,
+      host: e.host ?? where.host,
+    };
   };
-  const pool = new ConnectionPool(config, { env, redactor, runToken, fallbackKey: opts.fallbackKey, fallbackKnownHosts: opts.fallbackKnownHosts });
-  const ctx: RunContext = { config, release, run: opts.run ?? {}, runToken, pool, redactor, signal, env, files: [], emit, errorInfo, force: opts.force };
+  const pool = new ConnectionPool(config, {
+    env,
+    redactor,
+    runToken,
+    fallbackKey: opts.fallbackKey,
+    fallbackKnownHosts: opts.fallbackKnownHosts,
+  });
+  const ctx: RunContext = {
+    config,
+    release,
+    run: opts.run ?? {},
+    runToken,
+    pool,
+    redactor,
+    signal,
+    env,
+    files: [],
+    emit,
+    errorInfo,
+    force: opts.force,
+  };
   let heartbeatTimer: NodeJS.Timeout | undefined;
   const audit: AuditRecord[] = [];
-  const record = (action: AuditRecord['action'], host: string, detail?: string) => audit.push({ time: new Date().toISOString(), action, host, detail });
+  const record = (action: AuditRecord['action'], host: string, detail?: string) =>
+    audit.push({ time: new Date().toISOString(), action, host, detail });
 
   let plan: Plan | undefined;
   let status: DeployStatus = 'success';
@@ -115,7 +149,14 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   let rollbackFailed = false;
 
   const phaseReport = (p: PlannedPhase): PhaseReport => {
-    const r: PhaseReport = { name: p.name, kind: p.kind, status: 'ok', startedAt: new Date().toISOString(), durationMs: 0, hosts: [] };
+    const r: PhaseReport = {
+      name: p.name,
+      kind: p.kind,
+      status: 'ok',
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      hosts: [],
+    };
     phases.push(r);
     lastPhase = p.name;
     emit({ type: 'phase-start', phase: p.name, hosts: p.hosts });
@@ -129,7 +170,13 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     }
     emit({ type: 'phase-end', phase: r.name, ok: !err, durationMs: r.durationMs, error: err });
   };
-  const hostReport = (host: string, t0: number, res?: StepsResult, err?: unknown, phase?: string): HostPhaseReport => {
+  const hostReport = (
+    host: string,
+    t0: number,
+    res?: StepsResult,
+    err?: unknown,
+    phase?: string,
+  ): HostPhaseReport => {
     const ok = !err && (res?.ok ?? true);
     const info = err ? errorInfo(err, { host, phase }) : undefined;
     const r: HostPhaseReport = {
@@ -142,25 +189,47 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       error: info,
     };
     for (const s of r.steps) emit({ type: 'host-step', phase: phase ?? '', host, step: s });
-    emit({ type: 'host-end', phase: phase ?? '', host, ok, durationMs: r.durationMs, error: info, attempt: 1 });
+    emit({
+      type: 'host-end',
+      phase: phase ?? '',
+      host,
+      ok,
+      durationMs: r.durationMs,
+      error: info,
+      attempt: 1,
+    });
     return r;
   };
 
   /** Returns hosts to their rollback point; records each result on the host run and in the phase report. */
   const rollback = async (names: string[], phaseName: string, phase: PhaseReport) => {
-    const targets = names.map((n) => hostRuns.get(n)).filter((h): h is HostRun => !!h && (h.touched || h.onNew));
+    const targets = names
+      .map((n) => hostRuns.get(n))
+      .filter((h): h is HostRun => !!h && (h.touched || h.onNew));
     await mapLimit(targets, config.parallel, async (h) => {
       const t0 = Date.now();
       let r: RollbackReport;
       try {
         const res = await rollbackRelease(ctx, h.host, h.stage ?? phaseName, h.before);
-        if (!res.ok) throw new DeployError('command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
+        if (!res.ok)
+          throw new DeployError(
+            'command-failed',
+            `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`,
+            { host: h.host.name },
+          );
         const checks = config.stages.find((s) => s.name === h.stage)?.health ?? [];
         if (h.before && checks.length) {
           // A rollback is done when the old release answers, not when its containers were started.
           const oldCtx: RunContext = { ...ctx, release: { ...release, id: h.before } };
-          const bad = (await runHealthChecks(oldCtx, h.host, checks, h.stage ?? phaseName)).filter((x) => !x.ok);
-          if (bad.length) throw new DeployError('health-failed', `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
+          const bad = (await runHealthChecks(oldCtx, h.host, checks, h.stage ?? phaseName)).filter(
+            (x) => !x.ok,
+          );
+          if (bad.length)
+            throw new DeployError(
+              'health-failed',
+              `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
+              { host: h.host.name },
+            );
         }
         r = { ok: true, to: h.before, durationMs: Date.now() - t0 };
         const snap = h.host.snapshot;
@@ -171,7 +240,12 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         h.onNew = h.before === release.id;
         h.touched = false;
       } catch (err) {
-        r = { ok: false, to: h.before, durationMs: Date.now() - t0, error: errorInfo(err, { host: h.host.name, phase: phaseName }) };
+        r = {
+          ok: false,
+          to: h.before,
+          durationMs: Date.now() - t0,
+          error: errorInfo(err, { host: h.host.name, phase: phaseName }),
+        };
         rollbackFailed = true;
       }
       h.rollback = r;
@@ -179,22 +253,47 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       emit({ type: 'rollback', phase: phaseName, host: h.host.name, ok: r.ok, to: r.to, error: r.error });
       const hr = phase.hosts.find((x) => x.host === h.host.name);
       if (hr) hr.rollback = r;
-      else phase.hosts.push({ host: h.host.name, ok: r.ok, durationMs: r.durationMs, attempts: [], steps: [], health: [], rollback: r });
+      else
+        phase.hosts.push({
+          host: h.host.name,
+          ok: r.ok,
+          durationMs: r.durationMs,
+          attempts: [],
+          steps: [],
+          health: [],
+          rollback: r,
+        });
     });
   };
 
   try {
     plan = buildPlan(config, opts.phases, opts.targets);
-    emit({ type: 'run-start', project: config.project, release: release.id, commit: release.commit, phases: plan.phases.map((p) => p.name) });
+    emit({
+      type: 'run-start',
+      project: config.project,
+      release: release.id,
+      commit: release.commit,
+      phases: plan.phases.map((p) => p.name),
+    });
     const stageOf = new Map<string, string>();
     for (const s of config.stages) for (const h of s.hosts) stageOf.set(h, s.name);
     for (const h of plan.hosts) {
-      hostRuns.set(h, { host: config.hosts[h], stage: stageOf.get(h), before: null, startCurrent: null, locked: false, releaseComplete: false, touched: false, onNew: false });
+      hostRuns.set(h, {
+        host: config.hosts[h],
+        stage: stageOf.get(h),
+        before: null,
+        startCurrent: null,
+        locked: false,
+        releaseComplete: false,
+        touched: false,
+        onNew: false,
+      });
     }
     let secretValues: Record<string, string> | undefined;
 
     for (const p of plan.phases) {
-      if (signal.aborted) throw new Stop('aborted', { class: 'cancelled', message: 'the run was cancelled', phase: p.name });
+      if (signal.aborted)
+        throw new Stop('aborted', { class: 'cancelled', message: 'the run was cancelled', phase: p.name });
       const t0 = Date.now();
       if (p.kind === 'preflight') {
         const r = phaseReport(p);
@@ -203,7 +302,8 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
             secretValues = collectSecrets(config.secrets.keys, env);
             for (const v of Object.values(secretValues)) redactor.add(v);
           }
-          if (plan.phases.some((x) => x.kind === 'stage')) ctx.files = opts.files ?? filesAtCommit(config.source, release.commit);
+          if (plan.phases.some((x) => x.kind === 'stage'))
+            ctx.files = opts.files ?? filesAtCommit(config.source, release.commit);
         } catch (err) {
           const info = errorInfo(err, { phase: p.name });
           endPhase(r, t0, info);
@@ -219,7 +319,8 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
             hr.startCurrent = st.current;
             hr.onNew = st.current === release.id;
             hr.releaseComplete = st.releaseComplete;
-            if (st.lock !== 'ours') record(st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
+            if (st.lock !== 'ours')
+              record(st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
             const rep = hostReport(name, h0, st.result, undefined, p.name);
             rep.detail = { current: st.current, freeBytes: st.freeBytes, lock: st.lock };
             return rep;
@@ -231,7 +332,10 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         if (failed) {
           const info = failed.error as ErrorInfo;
           const n = r.hosts.filter((h) => !h.ok).length;
-          endPhase(r, t0, { ...info, message: n > 1 ? `${info.message} (and ${n - 1} more host${n > 2 ? 's' : ''})` : info.message });
+          endPhase(r, t0, {
+            ...info,
+            message: n > 1 ? `${info.message} (and ${n - 1} more host${n > 2 ? 's' : ''})` : info.message,
+          });
           throw new Stop('aborted', r.error as ErrorInfo);
         }
         // Keep our locks visibly alive for as long as this run lives, so nobody can call them stale.
@@ -250,7 +354,12 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           const h0 = Date.now();
           try {
             const res = await syncEnvFile(ctx, config.hosts[name], file, content);
-            if (res.result && !res.result.ok) throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, { host: name });
+            if (res.result && !res.result.ok)
+              throw new DeployError(
+                'command-failed',
+                `writing ${file} failed: ${res.result.failed?.output?.trim()}`,
+                { host: name },
+              );
             if (res.state === 'written') written.push(name);
             const rep = hostReport(name, h0, res.result, undefined, p.name);
             rep.detail = { file, state: res.state, changed: res.changed.join(',') };
@@ -283,7 +392,9 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
               record('snapshot', name, `${provider.describe} snapshot ${infra}`);
             }
             const res = await recordRollbackPoint(ctx, hr.host, hr.onNew ? null : hr.before, infra);
-            const point = JSON.parse((res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}') as RollbackPoint;
+            const point = JSON.parse(
+              (res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}',
+            ) as RollbackPoint;
             if (point.previous !== undefined) hr.before = point.previous;
             hr.infraSnapshot = point.infraSnapshot;
             record('snapshot', name, `rollback point: ${hr.before ?? '(none)'}`);
@@ -301,7 +412,9 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           throw new Stop('aborted', failed.error as ErrorInfo);
         }
         // Hosts of earlier stages this run may roll back: their rollback point was recorded by an earlier job.
-        for (const name of p.hosts.length ? (plan.phases.find((x) => x.kind === 'stage')?.rollbackScope ?? []) : []) {
+        for (const name of p.hosts.length
+          ? (plan.phases.find((x) => x.kind === 'stage')?.rollbackScope ?? [])
+          : []) {
           const hr = hostRuns.get(name) as HostRun;
           const point = await readRollbackPoint(ctx, hr.host).catch(() => undefined);
           if (point) {
@@ -313,16 +426,36 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       } else if (p.kind === 'stage' && p.stage) {
         const stage = p.stage;
         const r = phaseReport(p);
-        r.hosts = await mapLimit(stage.hosts, stage.parallel, (name) => deployHost(ctx, hostRuns.get(name) as HostRun, stage, opts.random));
-        for (const hr of r.hosts) if (!hr.detail?.unchanged && hr.steps.some((st) => st.name === 'switch' && st.ok)) record('deploy', hr.host, `${release.id} (${hr.attempts.length} attempt${hr.attempts.length === 1 ? '' : 's'})`);
+        r.hosts = await mapLimit(stage.hosts, stage.parallel, (name) =>
+          deployHost(ctx, hostRuns.get(name) as HostRun, stage, opts.random),
+        );
+        for (const hr of r.hosts)
+          if (!hr.detail?.unchanged && hr.steps.some((st) => st.name === 'switch' && st.ok))
+            record(
+              'deploy',
+              hr.host,
+              `${release.id} (${hr.attempts.length} attempt${hr.attempts.length === 1 ? '' : 's'})`,
+            );
         let failure = r.hosts.find((h) => !h.ok)?.error;
         if (!failure && stage.tests) {
           const tests = await runTests(ctx, stage.tests, stage.name, stage.hosts);
           r.tests = tests;
-          emit({ type: 'tests', phase: stage.name, on: tests.on, ok: tests.ok, exitCode: tests.exitCode, durationMs: tests.durationMs });
+          emit({
+            type: 'tests',
+            phase: stage.name,
+            on: tests.on,
+            ok: tests.ok,
+            exitCode: tests.exitCode,
+            durationMs: tests.durationMs,
+          });
           if (!tests.ok) {
             const last = tests.outputTail.trim().split('\n').slice(-3).join(' | ');
-            failure = { class: 'tests-failed', message: `tests on ${tests.on} failed (exit ${tests.exitCode ?? 'none'}): ${last}`, phase: stage.name, host: tests.on === 'runner' ? undefined : tests.on };
+            failure = {
+              class: 'tests-failed',
+              message: `tests on ${tests.on} failed (exit ${tests.exitCode ?? 'none'}): ${last}`,
+              phase: stage.name,
+              host: tests.on === 'runner' ? undefined : tests.on,
+            };
           }
         }
         if (failure) {
@@ -345,12 +478,23 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         }
         for (const name of stage.hosts) {
           const hr = hostRuns.get(name) as HostRun;
-          await appendReleaseLog(ctx, hr.host, { event: 'deploy', stage: stage.name, previous: hr.before, result: 'deployed' }).catch(() => undefined);
+          await appendReleaseLog(ctx, hr.host, {
+            event: 'deploy',
+            stage: stage.name,
+            previous: hr.before,
+            result: 'deployed',
+          }).catch(() => undefined);
           await pruneReleases(ctx, hr.host, [release.id, hr.before ?? '']).catch(() => undefined);
           if (hr.host.snapshot && hr.infraSnapshot) {
             await snapshotProvider(ctx, hr.host, hr.host.snapshot)
               .prune([hr.infraSnapshot])
-              .catch((err: unknown) => emit({ type: 'log', level: 'warn', message: `${name}: pruning old snapshots failed: ${errorInfo(err).message}` }));
+              .catch((err: unknown) =>
+                emit({
+                  type: 'log',
+                  level: 'warn',
+                  message: `${name}: pruning old snapshots failed: ${errorInfo(err).message}`,
+                }),
+              );
           }
         }
         endPhase(r, t0);
@@ -360,21 +504,55 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         r.hosts = await mapLimit(live, config.parallel, async (h) => {
           const h0 = Date.now();
           const stage = config.stages.find((s) => s.name === h.stage) as StageConfig;
-          const health = await runHealthChecks(ctx, h.host, [...stage.health, ...config.verify.health], stage.name);
+          const health = await runHealthChecks(
+            ctx,
+            h.host,
+            [...stage.health, ...config.verify.health],
+            stage.name,
+          );
           for (const x of health) emit({ type: 'host-health', phase: p.name, host: h.host.name, health: x });
           const bad = health.filter((x) => !x.ok);
           const info = bad.length
-            ? { class: 'health-failed' as const, message: `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, phase: p.name, host: h.host.name }
+            ? {
+                class: 'health-failed' as const,
+                message: `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
+                phase: p.name,
+                host: h.host.name,
+              }
             : undefined;
-          emit({ type: 'host-end', phase: p.name, host: h.host.name, ok: !info, durationMs: Date.now() - h0, error: info, attempt: 1 });
-          return { host: h.host.name, ok: !info, durationMs: Date.now() - h0, attempts: [], steps: [], health, error: info };
+          emit({
+            type: 'host-end',
+            phase: p.name,
+            host: h.host.name,
+            ok: !info,
+            durationMs: Date.now() - h0,
+            error: info,
+            attempt: 1,
+          });
+          return {
+            host: h.host.name,
+            ok: !info,
+            durationMs: Date.now() - h0,
+            attempts: [],
+            steps: [],
+            health,
+            error: info,
+          };
         });
         const failed = r.hosts.filter((h) => !h.ok);
         if (failed.length) {
-          const info: ErrorInfo = { class: 'health-failed', message: `verification failed on ${failed.map((f) => f.host).join(', ')}: ${failed[0].error?.message}`, phase: p.name };
+          const info: ErrorInfo = {
+            class: 'health-failed',
+            message: `verification failed on ${failed.map((f) => f.host).join(', ')}: ${failed[0].error?.message}`,
+            phase: p.name,
+          };
           endPhase(r, t0, info);
           if (config.verify.onFailure === 'rollback-all') {
-            await rollback(live.map((h) => h.host.name), p.name, r);
+            await rollback(
+              live.map((h) => h.host.name),
+              p.name,
+              r,
+            );
             r.status = 'rolled_back';
             throw new Stop('rolled_back', info);
           }
@@ -391,7 +569,8 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       status = [...hostRuns.values()].some((h) => h.touched || h.onNew) ? 'failed' : 'aborted';
       error = errorInfo(err, { phase: lastPhase });
     }
-    if (signal.aborted && error.class !== 'cancelled') error = { ...error, class: 'cancelled', message: `cancelled during ${lastPhase}: ${error.message}` };
+    if (signal.aborted && error.class !== 'cancelled')
+      error = { ...error, class: 'cancelled', message: `cancelled during ${lastPhase}: ${error.message}` };
   } finally {
     clearInterval(heartbeatTimer);
     if (signal.aborted) await pool.killAll().catch(() => undefined);
@@ -407,7 +586,10 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   if (rollbackFailed) {
     status = 'failed';
     const where = [...hostRuns.values()].filter((h) => h.rollback && !h.rollback.ok).map((h) => h.host.name);
-    error = { ...(error as ErrorInfo), message: `ROLLBACK FAILED on ${where.join(', ')}; ${error?.message ?? ''}` };
+    error = {
+      ...(error as ErrorInfo),
+      message: `ROLLBACK FAILED on ${where.join(', ')}; ${error?.message ?? ''}`,
+    };
   }
   // After any rollback, read back what each host really runs rather than trusting our bookkeeping.
   const anyRollback = [...hostRuns.values()].some((h) => h.rollback);
@@ -421,8 +603,23 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           return null;
         });
       }
-      const state = unknown ? 'unknown' : after === release.id ? (h.before === release.id ? 'unchanged' : 'new') : after === null ? 'none' : 'previous';
-      return { host: h.host.name, stage: h.stage, before: h.before, after, state: state as Report['hosts'][number]['state'], rollback: h.rollback };
+      const state = unknown
+        ? 'unknown'
+        : after === release.id
+          ? h.before === release.id
+            ? 'unchanged'
+            : 'new'
+          : after === null
+            ? 'none'
+            : 'previous';
+      return {
+        host: h.host.name,
+        stage: h.stage,
+        before: h.before,
+        after,
+        state: state as Report['hosts'][number]['state'],
+        rollback: h.rollback,
+      };
     }),
   );
   await pool.closeAll();
@@ -433,7 +630,9 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     project: config.project,
     status,
     phase: lastPhase,
-    systemsDeployed: finals.filter((f) => f.after === release.id && f.stage && f.state !== 'unknown').map((f) => f.host),
+    systemsDeployed: finals
+      .filter((f) => f.after === release.id && f.stage && f.state !== 'unknown')
+      .map((f) => f.host),
     durationSeconds,
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date().toISOString(),
@@ -455,8 +654,18 @@ async function preflightWithWait(ctx: RunContext, h: HostRun, phase: string): Pr
     try {
       return await preflight(ctx, h.host, phase);
     } catch (err) {
-      if (!(err instanceof DeployError) || err.errorClass !== 'lock-held' || Date.now() >= deadline || ctx.signal.aborted) throw err;
-      ctx.emit({ type: 'log', level: 'info', message: `${err.message}; waiting (up to ${Math.round((deadline - Date.now()) / 1000)}s more)` });
+      if (
+        !(err instanceof DeployError) ||
+        err.errorClass !== 'lock-held' ||
+        Date.now() >= deadline ||
+        ctx.signal.aborted
+      )
+        throw err;
+      ctx.emit({
+        type: 'log',
+        level: 'info',
+        message: `${err.message}; waiting (up to ${Math.round((deadline - Date.now()) / 1000)}s more)`,
+      });
       await sleep(Math.min(5000, Math.max(0, deadline - Date.now())), ctx.signal);
     }
   }
@@ -472,7 +681,10 @@ async function restoreEnv(ctx: RunContext, hosts: string[]): Promise<void> {
       if (!conn) return;
       const dir = `${host.path}/shared`;
       await conn
-        .exec(`cd '${dir.replace(/'/g, `'\\''`)}' && if [ -f '${file}.before-${ctx.release.id}' ]; then cp -p '${file}.before-${ctx.release.id}' '${file}.restore' && mv -f '${file}.restore' '${file}'; fi`, { timeoutMs: 30_000 })
+        .exec(
+          `cd '${dir.replace(/'/g, `'\\''`)}' && if [ -f '${file}.before-${ctx.release.id}' ]; then cp -p '${file}.before-${ctx.release.id}' '${file}.restore' && mv -f '${file}.restore' '${file}'; fi`,
+          { timeoutMs: 30_000 },
+        )
         .catch(() => undefined);
     }),
   );
@@ -482,7 +694,14 @@ function skipRemainingStages(plan: Plan, current: PlannedPhase, phases: PhaseRep
   const idx = plan.phases.indexOf(current);
   for (const p of plan.phases.slice(idx + 1)) {
     if (p.kind !== 'stage') continue;
-    phases.push({ name: p.name, kind: 'stage', status: 'skipped', startedAt: new Date().toISOString(), durationMs: 0, hosts: [] });
+    phases.push({
+      name: p.name,
+      kind: 'stage',
+      status: 'skipped',
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      hosts: [],
+    });
     plan.phases.splice(plan.phases.indexOf(p), 1);
   }
 }
@@ -499,10 +718,22 @@ function decideStatus(hostRuns: Map<string, HostRun>, failedStage: StageConfig):
 }
 
 /** Deploys to one host with the stage's retry policy; health failures count as deploy failures of that attempt. */
-async function deployHost(ctx: RunContext, h: HostRun, stage: StageConfig, random?: () => number): Promise<HostPhaseReport> {
+async function deployHost(
+  ctx: RunContext,
+  h: HostRun,
+  stage: StageConfig,
+  random?: () => number,
+): Promise<HostPhaseReport> {
   const t0 = Date.now();
   const attempts: AttemptReport[] = [];
-  const report: HostPhaseReport = { host: h.host.name, ok: false, durationMs: 0, attempts, steps: [], health: [] };
+  const report: HostPhaseReport = {
+    host: h.host.name,
+    ok: false,
+    durationMs: 0,
+    attempts,
+    steps: [],
+    health: [],
+  };
   let delayBefore: number | undefined;
   if (h.startCurrent === ctx.release.id && !ctx.force) {
     // Already current (e.g. a re-run): deploying again would restart the stack for nothing. Check it is healthy.
@@ -512,7 +743,11 @@ async function deployHost(ctx: RunContext, h: HostRun, stage: StageConfig, rando
       report.health = health;
       report.detail = { unchanged: true };
       attempts.push({ attempt: 1, ok: true, durationMs: Date.now() - t0 });
-      ctx.emit({ type: 'log', level: 'info', message: `${h.host.name}: release ${ctx.release.id} is already current and healthy; not redeployed (use --force to redeploy)` });
+      ctx.emit({
+        type: 'log',
+        level: 'info',
+        message: `${h.host.name}: release ${ctx.release.id} is already current and healthy; not redeployed (use --force to redeploy)`,
+      });
       report.durationMs = Date.now() - t0;
       return report;
     }
@@ -523,7 +758,8 @@ async function deployHost(ctx: RunContext, h: HostRun, stage: StageConfig, rando
     try {
       const res = await deployRelease(ctx, h.host, stage.name, h.before, !h.releaseComplete);
       report.steps = res.steps;
-      for (const s of res.steps) ctx.emit({ type: 'host-step', phase: stage.name, host: h.host.name, step: s });
+      for (const s of res.steps)
+        ctx.emit({ type: 'host-step', phase: stage.name, host: h.host.name, step: s });
       const switched = res.steps.some((s) => s.name === 'switch' && s.ok);
       if (switched) {
         h.touched = true;
@@ -532,14 +768,23 @@ async function deployHost(ctx: RunContext, h: HostRun, stage: StageConfig, rando
       }
       if (!res.ok) {
         const f = res.failed;
-        throw new DeployError('command-failed', `${f?.name} failed on ${h.host.name} (exit ${f?.exitCode ?? 'none'}): ${(f?.output ?? '').trim().split('\n').slice(-3).join(' | ')}`, { host: h.host.name });
+        throw new DeployError(
+          'command-failed',
+          `${f?.name} failed on ${h.host.name} (exit ${f?.exitCode ?? 'none'}): ${(f?.output ?? '').trim().split('\n').slice(-3).join(' | ')}`,
+          { host: h.host.name },
+        );
       }
       const health = await runHealthChecks(ctx, h.host, stage.health, stage.name);
       report.health = health;
-      for (const x of health) ctx.emit({ type: 'host-health', phase: stage.name, host: h.host.name, health: x });
+      for (const x of health)
+        ctx.emit({ type: 'host-health', phase: stage.name, host: h.host.name, health: x });
       const bad = health.filter((x) => !x.ok);
       if (bad.length) {
-        throw new DeployError('health-failed', `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
+        throw new DeployError(
+          'health-failed',
+          `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
+          { host: h.host.name },
+        );
       }
     } catch (e) {
       err = toDeployError(e, 'command-failed').withContext({ host: h.host.name, phase: stage.name });
@@ -547,19 +792,47 @@ async function deployHost(ctx: RunContext, h: HostRun, stage: StageConfig, rando
       if (err.errorClass === 'unreachable' || err.errorClass === 'timeout') h.touched = true;
     }
     const info = err ? ctx.errorInfo(err, { host: h.host.name, phase: stage.name }) : undefined;
-    attempts.push({ attempt, ok: !err, durationMs: Date.now() - a0, error: info, delayBeforeMs: delayBefore });
-    ctx.emit({ type: 'host-end', phase: stage.name, host: h.host.name, ok: !err, durationMs: Date.now() - a0, error: info, attempt });
+    attempts.push({
+      attempt,
+      ok: !err,
+      durationMs: Date.now() - a0,
+      error: info,
+      delayBeforeMs: delayBefore,
+    });
+    ctx.emit({
+      type: 'host-end',
+      phase: stage.name,
+      host: h.host.name,
+      ok: !err,
+      durationMs: Date.now() - a0,
+      error: info,
+      attempt,
+    });
     if (!err) {
       report.ok = true;
       break;
     }
     report.error = info;
     if (h.touched) {
-      await appendReleaseLog(ctx, h.host, { event: 'deploy', stage: stage.name, previous: h.before, result: 'failed', attempt, error: info?.class }).catch(() => undefined);
+      await appendReleaseLog(ctx, h.host, {
+        event: 'deploy',
+        stage: stage.name,
+        previous: h.before,
+        result: 'failed',
+        attempt,
+        error: info?.class,
+      }).catch(() => undefined);
     }
     if (attempt >= stage.retry.attempts || !isRetryable(err, stage.retry.on) || ctx.signal.aborted) break;
     delayBefore = backoffDelay(stage.retry, attempt + 1, random);
-    ctx.emit({ type: 'retry', phase: stage.name, host: h.host.name, attempt: attempt + 1, delayMs: delayBefore, error: info as ErrorInfo });
+    ctx.emit({
+      type: 'retry',
+      phase: stage.name,
+      host: h.host.name,
+      attempt: attempt + 1,
+      delayMs: delayBefore,
+      error: info as ErrorInfo,
+    });
     await sleep(delayBefore, ctx.signal);
   }
   if (report.ok) report.error = undefined;

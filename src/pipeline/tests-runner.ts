@@ -11,7 +11,12 @@ import { templateVars, type RunContext } from './context';
 const TAIL = 4000;
 
 /** Runs a stage's test command on a host (over SSH) or on the runner; its exit code gates the next stage. */
-export async function runTests(ctx: RunContext, tests: TestsConfig, stage: string, stageHosts: string[]): Promise<TestsReport> {
+export async function runTests(
+  ctx: RunContext,
+  tests: TestsConfig,
+  stage: string,
+  stageHosts: string[],
+): Promise<TestsReport> {
   const started = Date.now();
   const host = ctx.config.hosts[tests.on === 'runner' ? stageHosts[0] : tests.on];
   const command = renderTemplate(tests.run, templateVars(ctx, host, stage), `stages.${stage}.tests.run`);
@@ -19,7 +24,12 @@ export async function runTests(ctx: RunContext, tests: TestsConfig, stage: strin
   let output: string;
   let junitXml: string | undefined;
   if (tests.on === 'runner') {
-    ({ exitCode, output } = await runLocal(command, tests.timeoutMs, { ...ctx.env, ...releaseEnv(host, ctx.config.project, ctx.release, stage) }, ctx.signal));
+    ({ exitCode, output } = await runLocal(
+      command,
+      tests.timeoutMs,
+      { ...ctx.env, ...releaseEnv(host, ctx.config.project, ctx.release, stage) },
+      ctx.signal,
+    ));
     if (tests.junit) junitXml = await fs.promises.readFile(tests.junit, 'utf8').catch(() => undefined);
   } else {
     const conn = await ctx.pool.get(host.name);
@@ -29,7 +39,9 @@ export async function runTests(ctx: RunContext, tests: TestsConfig, stage: strin
       exitCode = res.code;
       output = res.stdout + res.stderr;
       if (tests.junit) {
-        const xml = await conn.exec(`${cwd}cat ${shQuote(tests.junit)}`, { timeoutMs: 30_000 }).catch(() => undefined);
+        const xml = await conn
+          .exec(`${cwd}cat ${shQuote(tests.junit)}`, { timeoutMs: 30_000 })
+          .catch(() => undefined);
         if (xml?.code === 0) junitXml = xml.stdout;
       }
     } catch (err) {
@@ -48,9 +60,18 @@ export async function runTests(ctx: RunContext, tests: TestsConfig, stage: strin
   };
 }
 
-function runLocal(command: string, timeoutMs: number, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ exitCode: number | null; output: string }> {
+function runLocal(
+  command: string,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+): Promise<{ exitCode: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', command], {
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const add = (d: Buffer) => {
       output += d.toString('utf8');

@@ -63,7 +63,9 @@ export class SshConnection {
     this.runToken = runToken;
     client.on('close', () => {
       if (!this.closed) {
-        this.lostError = new DeployError('unreachable', `connection to ${endpoint.name} was lost`, { host: endpoint.name });
+        this.lostError = new DeployError('unreachable', `connection to ${endpoint.name} was lost`, {
+          host: endpoint.name,
+        });
       }
       this.closed = true;
     });
@@ -97,13 +99,18 @@ export class SshConnection {
             : verdict.reason === 'revoked'
               ? `is marked @revoked in ${policy.source}`
               : `does not match ${policy.source}: expected ${verdict.expected.join(' or ')}`;
-        rejected = new DeployError('host-key', `host key of ${endpoint.name} (${name}) ${verdict.fingerprint} ${why}`, {
-          host: endpoint.name,
-        });
+        rejected = new DeployError(
+          'host-key',
+          `host key of ${endpoint.name} (${name}) ${verdict.fingerprint} ${why}`,
+          {
+            host: endpoint.name,
+          },
+        );
         return false;
       },
     };
-    if (knownTypes.length > 0) config.algorithms = { serverHostKey: algorithmsForKeyTypes(knownTypes) as never };
+    if (knownTypes.length > 0)
+      config.algorithms = { serverHostKey: algorithmsForKeyTypes(knownTypes) as never };
     return new Promise<SshConnection>((resolve, reject) => {
       const fail = (err: Error & { level?: string; code?: string }) => {
         client.removeAllListeners('ready');
@@ -133,9 +140,13 @@ export class SshConnection {
       this.client.forwardOut('127.0.0.1', 0, target.address, target.port, (err, stream) => {
         if (err) {
           reject(
-            new DeployError('unreachable', `jump host ${this.endpoint.name} cannot reach ${target.name} (${target.address}:${target.port}): ${err.message}`, {
-              host: target.name,
-            }),
+            new DeployError(
+              'unreachable',
+              `jump host ${this.endpoint.name} cannot reach ${target.name} (${target.address}:${target.port}): ${err.message}`,
+              {
+                host: target.name,
+              },
+            ),
           );
         } else resolve(stream as unknown as net.Socket);
       });
@@ -143,7 +154,13 @@ export class SshConnection {
   }
 
   private ensureOpen(): void {
-    if (this.closed) throw this.lostError ?? new DeployError('unreachable', `connection to ${this.endpoint.name} is closed`, { host: this.endpoint.name });
+    if (this.closed)
+      throw (
+        this.lostError ??
+        new DeployError('unreachable', `connection to ${this.endpoint.name} is closed`, {
+          host: this.endpoint.name,
+        })
+      );
   }
 
   /**
@@ -180,20 +197,34 @@ export class SshConnection {
           const timer = setTimeout(
             () =>
               abandon(
-                new DeployError('timeout', `command on ${this.endpoint.name} did not finish within ${seconds}s`, {
-                  host: this.endpoint.name,
-                }),
+                new DeployError(
+                  'timeout',
+                  `command on ${this.endpoint.name} did not finish within ${seconds}s`,
+                  {
+                    host: this.endpoint.name,
+                  },
+                ),
               ),
             opts.timeoutMs + LOCAL_GRACE_MS,
           );
           const onAbort = () =>
-            abandon(new DeployError('cancelled', `command on ${this.endpoint.name} was cancelled`, { host: this.endpoint.name }));
+            abandon(
+              new DeployError('cancelled', `command on ${this.endpoint.name} was cancelled`, {
+                host: this.endpoint.name,
+              }),
+            );
           if (opts.signal?.aborted) return onAbort();
           opts.signal?.addEventListener('abort', onAbort, { once: true });
           this.client.exec(command, (err, ch) => {
             if (err) {
               return finish(() =>
-                reject(new DeployError('unreachable', `cannot open a channel on ${this.endpoint.name}: ${err.message}`, { host: this.endpoint.name })),
+                reject(
+                  new DeployError(
+                    'unreachable',
+                    `cannot open a channel on ${this.endpoint.name}: ${err.message}`,
+                    { host: this.endpoint.name },
+                  ),
+                ),
               );
             }
             channel = ch;
@@ -207,9 +238,13 @@ export class SshConnection {
               if (code === 124 || (code === 137 && durationMs >= opts.timeoutMs)) {
                 return finish(() =>
                   reject(
-                    new DeployError('timeout', `command on ${this.endpoint.name} exceeded its ${seconds}s limit and was killed`, {
-                      host: this.endpoint.name,
-                    }),
+                    new DeployError(
+                      'timeout',
+                      `command on ${this.endpoint.name} exceeded its ${seconds}s limit and was killed`,
+                      {
+                        host: this.endpoint.name,
+                      },
+                    ),
                   ),
                 );
               }
@@ -219,7 +254,12 @@ export class SshConnection {
                 return setImmediate(() =>
                   finish(() =>
                     this.closed
-                      ? reject(this.lostError ?? new DeployError('unreachable', `connection to ${this.endpoint.name} was lost`, { host: this.endpoint.name }))
+                      ? reject(
+                          this.lostError ??
+                            new DeployError('unreachable', `connection to ${this.endpoint.name} was lost`, {
+                              host: this.endpoint.name,
+                            }),
+                        )
                       : resolve({ code: null, stdout, stderr, durationMs }),
                   ),
                 );
@@ -240,14 +280,17 @@ export class SshConnection {
     // The bracket keeps pkill's own shell from matching the pattern it is given.
     const expr = `[${pattern[0]}]${pattern.slice(1)}`;
     await new Promise<void>((resolve) => {
-      this.client.exec(`pkill -TERM -f ${shQuote(expr)}; sleep 1; pkill -KILL -f ${shQuote(expr)}; true`, (err, ch) => {
-        if (err) return resolve();
-        ch.on('error', () => undefined);
-        ch.on('close', () => resolve());
-        ch.resume();
-        ch.stderr.resume();
-        ch.end();
-      });
+      this.client.exec(
+        `pkill -TERM -f ${shQuote(expr)}; sleep 1; pkill -KILL -f ${shQuote(expr)}; true`,
+        (err, ch) => {
+          if (err) return resolve();
+          ch.on('error', () => undefined);
+          ch.on('close', () => resolve());
+          ch.resume();
+          ch.stderr.resume();
+          ch.end();
+        },
+      );
       setTimeout(resolve, 4000).unref();
     });
   }
@@ -260,7 +303,14 @@ export class SshConnection {
         await this.channels.acquire(); // held until close: OpenSSH counts the SFTP channel against MaxSessions
         return new Promise<SFTPWrapper>((resolve, reject) => {
           this.client.sftp((err, sftp) => {
-            if (err) reject(new DeployError('precondition', `cannot start SFTP on ${this.endpoint.name}: ${err.message}`, { host: this.endpoint.name }));
+            if (err)
+              reject(
+                new DeployError(
+                  'precondition',
+                  `cannot start SFTP on ${this.endpoint.name}: ${err.message}`,
+                  { host: this.endpoint.name },
+                ),
+              );
             else {
               sftp.on('error', () => undefined);
               resolve(sftp);
@@ -291,9 +341,13 @@ function openSocket(endpoint: Endpoint): Promise<net.Socket> {
     const timer = setTimeout(() => {
       sock.destroy();
       reject(
-        new DeployError('timeout', `connecting to ${endpoint.name} (${endpoint.address}:${endpoint.port}) timed out after ${endpoint.connectTimeoutMs / 1000}s`, {
-          host: endpoint.name,
-        }),
+        new DeployError(
+          'timeout',
+          `connecting to ${endpoint.name} (${endpoint.address}:${endpoint.port}) timed out after ${endpoint.connectTimeoutMs / 1000}s`,
+          {
+            host: endpoint.name,
+          },
+        ),
       );
     }, endpoint.connectTimeoutMs);
     sock.once('connect', () => {
@@ -304,24 +358,41 @@ function openSocket(endpoint: Endpoint): Promise<net.Socket> {
     sock.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(
-        new DeployError('unreachable', `cannot connect to ${endpoint.name} (${endpoint.address}:${endpoint.port}): ${err.code ?? err.message}`, {
-          host: endpoint.name,
-        }),
+        new DeployError(
+          'unreachable',
+          `cannot connect to ${endpoint.name} (${endpoint.address}:${endpoint.port}): ${err.code ?? err.message}`,
+          {
+            host: endpoint.name,
+          },
+        ),
       );
     });
   });
 }
 
-function classifyConnectError(err: Error & { level?: string; code?: string }, endpoint: Endpoint): DeployError {
+function classifyConnectError(
+  err: Error & { level?: string; code?: string },
+  endpoint: Endpoint,
+): DeployError {
   const host = endpoint.name;
   if (err.level === 'client-authentication') {
-    return new DeployError('auth', `authentication as "${endpoint.user}" on ${host} failed: the server accepted none of our keys`, { host });
+    return new DeployError(
+      'auth',
+      `authentication as "${endpoint.user}" on ${host} failed: the server accepted none of our keys`,
+      { host },
+    );
   }
   if (err.level === 'client-timeout') {
-    return new DeployError('timeout', `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`, { host });
+    return new DeployError(
+      'timeout',
+      `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`,
+      { host },
+    );
   }
   if (/passphrase|encrypted|private key/i.test(err.message)) {
     return new DeployError('auth', `cannot use the private key for ${host}: ${err.message}`, { host });
   }
-  return new DeployError('unreachable', `SSH connection to ${host} failed: ${err.code ?? err.message}`, { host });
+  return new DeployError('unreachable', `SSH connection to ${host} failed: ${err.code ?? err.message}`, {
+    host,
+  });
 }

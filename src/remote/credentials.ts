@@ -21,14 +21,19 @@ export function loadCredentials(
   if (ssh.keyEnv) {
     key = env[ssh.keyEnv];
     origin = `environment variable ${ssh.keyEnv}`;
-    if (!key) throw new DeployError('auth', `hosts.${host}.ssh.key_env: ${ssh.keyEnv} is not set or empty`, { host });
+    if (!key)
+      throw new DeployError('auth', `hosts.${host}.ssh.key_env: ${ssh.keyEnv} is not set or empty`, { host });
   } else if (ssh.key) {
     origin = ssh.key;
     try {
       key = fs.readFileSync(ssh.key, 'utf8');
     } catch (err) {
       if (!fallbackKey) {
-        throw new DeployError('auth', `hosts.${host}.ssh.key: cannot read ${ssh.key} (${(err as NodeJS.ErrnoException).code})`, { host });
+        throw new DeployError(
+          'auth',
+          `hosts.${host}.ssh.key: cannot read ${ssh.key} (${(err as NodeJS.ErrnoException).code})`,
+          { host },
+        );
       }
     }
   } else {
@@ -46,7 +51,11 @@ export function loadCredentials(
   if (passphrase) redactor.add(passphrase);
   const parsed = utils.parseKey(key, passphrase);
   if (parsed instanceof Error) {
-    throw new DeployError('auth', `private key for ${host} from ${origin} cannot be used: ${parsed.message}`, { host });
+    throw new DeployError(
+      'auth',
+      `private key for ${host} from ${origin} cannot be used: ${parsed.message}`,
+      { host },
+    );
   }
   return { privateKey: key, passphrase };
 }

@@ -102,7 +102,9 @@ export class HostKeyPolicy {
 
   /** Key types known for this host, so the handshake asks for a key we can check. */
   keyTypesFor(name: string): string[] {
-    return [...new Set(this.entries.filter((e) => !e.marker && entryMatchesHost(e, name)).map((e) => e.keyType))];
+    return [
+      ...new Set(this.entries.filter((e) => !e.marker && entryMatchesHost(e, name)).map((e) => e.keyType)),
+    ];
   }
 
   verify(name: string, keyBlob: Buffer): HostKeyVerdict {

@@ -56,17 +56,37 @@ export class ConnectionPool {
     const host = this.config.hosts[hostName];
     if (!host) throw new DeployError('config', `unknown host "${hostName}"`);
     try {
-      const policy = HostKeyPolicy.fromFile(host.ssh.knownHosts ?? this.opts.fallbackKnownHosts, host.ssh.fingerprints);
-      const credentials = loadCredentials(hostName, host.ssh, this.opts.env, this.opts.redactor, this.opts.fallbackKey);
-      const via = host.ssh.jump ? await this.get(host.ssh.jump).catch((err: unknown) => {
-        const e = toDeployError(err, 'unreachable');
-        throw new DeployError(e.errorClass, `via jump host ${host.ssh.jump}: ${e.message}`, { host: hostName });
-      }) : undefined;
-      return await SshConnection.connect(endpointOf(host), credentials, policy, { via, runToken: this.opts.runToken });
+      const policy = HostKeyPolicy.fromFile(
+        host.ssh.knownHosts ?? this.opts.fallbackKnownHosts,
+        host.ssh.fingerprints,
+      );
+      const credentials = loadCredentials(
+        hostName,
+        host.ssh,
+        this.opts.env,
+        this.opts.redactor,
+        this.opts.fallbackKey,
+      );
+      const via = host.ssh.jump
+        ? await this.get(host.ssh.jump).catch((err: unknown) => {
+            const e = toDeployError(err, 'unreachable');
+            throw new DeployError(e.errorClass, `via jump host ${host.ssh.jump}: ${e.message}`, {
+              host: hostName,
+            });
+          })
+        : undefined;
+      return await SshConnection.connect(endpointOf(host), credentials, policy, {
+        via,
+        runToken: this.opts.runToken,
+      });
     } catch (err) {
       const e = toDeployError(err, 'unreachable');
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new DeployError('host-key', `known_hosts file for ${hostName} not found: ${host.ssh.knownHosts}`, { host: hostName });
+        throw new DeployError(
+          'host-key',
+          `known_hosts file for ${hostName} not found: ${host.ssh.knownHosts}`,
+          { host: hostName },
+        );
       }
       throw e.withContext({ host: hostName });
     }

@@ -9,7 +9,8 @@ export function shQuote(value: string): string {
 export function shExports(vars: Record<string, string>): string {
   return Object.entries(vars)
     .map(([k, v]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+        throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
       return `export ${k}=${shQuote(v)}`;
     })
     .join('\n');

@@ -10,30 +10,53 @@ export interface UploadFile {
   mode: number;
 }
 
-const call = <T>(host: string, what: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> =>
+const call = <T>(
+  host: string,
+  what: string,
+  fn: (cb: (err: Error | null | undefined, v?: T) => void) => void,
+): Promise<T> =>
   new Promise((resolve, reject) =>
-    fn((err, v) => (err ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host })) : resolve(v as T))),
+    fn((err, v) =>
+      err
+        ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }))
+        : resolve(v as T),
+    ),
   );
 
 async function mkdirs(sftp: SFTPWrapper, host: string, dirs: string[]): Promise<void> {
   for (const d of dirs) {
     await call<void>(host, `mkdir ${d}`, (cb) =>
-      sftp.mkdir(d, { mode: 0o755 }, (err) => cb(err && (err as { code?: number }).code !== 4 ? err : undefined)),
+      sftp.mkdir(d, { mode: 0o755 }, (err) =>
+        cb(err && (err as { code?: number }).code !== 4 ? err : undefined),
+      ),
     ).catch(async (err: DeployError) => {
       // SFTP reports an existing directory only as a generic failure; accept it if a directory is there.
-      const st = await call<{ isDirectory(): boolean }>(host, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(() => undefined);
+      const st = await call<{ isDirectory(): boolean }>(host, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(
+        () => undefined,
+      );
       if (!st?.isDirectory()) throw err;
     });
   }
 }
 
-export async function writeFile(sftp: SFTPWrapper, host: string, file: string, data: Buffer, mode: number, opts: { exclusive?: boolean; fsync?: boolean } = {}): Promise<void> {
-  const handle = await call<Buffer>(host, `open ${file}`, (cb) => sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb));
+export async function writeFile(
+  sftp: SFTPWrapper,
+  host: string,
+  file: string,
+  data: Buffer,
+  mode: number,
+  opts: { exclusive?: boolean; fsync?: boolean } = {},
+): Promise<void> {
+  const handle = await call<Buffer>(host, `open ${file}`, (cb) =>
+    sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb),
+  );
   try {
     let offset = 0;
     while (offset < data.length) {
       const n = Math.min(32 * 1024, data.length - offset);
-      await call<void>(host, `write ${file}`, (cb) => sftp.write(handle, data, offset, n, offset, (err) => cb(err)));
+      await call<void>(host, `write ${file}`, (cb) =>
+        sftp.write(handle, data, offset, n, offset, (err) => cb(err)),
+      );
       offset += n;
     }
     // The server's umask may have narrowed or widened the mode given at open; set it explicitly.
@@ -48,7 +71,9 @@ export async function writeFile(sftp: SFTPWrapper, host: string, file: string, d
       });
     }
   } finally {
-    await call<void>(host, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(() => undefined);
+    await call<void>(host, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(
+      () => undefined,
+    );
   }
 }
 
@@ -64,7 +89,11 @@ export async function uploadTree(conn: SshConnection, base: string, files: Uploa
       d = path.dirname(d);
     }
   }
-  await mkdirs(sftp, host, [...dirs].sort((a, b) => a.length - b.length));
+  await mkdirs(
+    sftp,
+    host,
+    [...dirs].sort((a, b) => a.length - b.length),
+  );
   let bytes = 0;
   await mapLimit(files, 16, async (f) => {
     await writeFile(sftp, host, path.join(base, f.path), f.data, f.mode);

@@ -57,7 +57,8 @@ export async function runSteps(
     const m = endRe.exec(out.slice(from));
     const text = m ? out.slice(from, from + m.index) : out.slice(from);
     const exitCode = m ? Number(m[1]) : null;
-    const durationMs = m && m[2] !== '0' && m[3] !== '0' ? Math.max(0, (Number(m[2]) - Number(m[3])) / 1e6) : 0;
+    const durationMs =
+      m && m[2] !== '0' && m[3] !== '0' ? Math.max(0, (Number(m[2]) - Number(m[3])) / 1e6) : 0;
     outputs[s.name] = text;
     reports.push({
       name: s.name,
@@ -83,7 +84,13 @@ export async function runSteps(
     return { ok: false, steps: reports, failed: r, outputs };
   }
   if (!failed && res.code !== 0) {
-    const r: StepReport = { name: 'script', exitCode: res.code, durationMs: res.durationMs, output: res.stderr.slice(-TAIL), ok: false };
+    const r: StepReport = {
+      name: 'script',
+      exitCode: res.code,
+      durationMs: res.durationMs,
+      output: res.stderr.slice(-TAIL),
+      ok: false,
+    };
     return { ok: false, steps: [...reports, r], failed: r, outputs };
   }
   return { ok: !failed, steps: reports, failed, outputs };

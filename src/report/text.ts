@@ -41,12 +41,27 @@ export function renderEvent(e: DeployEvent): string | undefined {
 export function renderReportText(r: Report): string {
   const lines: string[] = [];
   lines.push('');
-  lines.push(`${ICON[r.status] ?? '?'} ${r.status.toUpperCase()}  ${r.project} ${r.release.id}  phase: ${r.phase}  ${r.durationSeconds}s`);
-  if (r.error) lines.push(`  error [${r.error.class}]${r.error.host ? ` on ${r.error.host}` : ''}: ${r.error.message}`);
-  const rows = r.hosts.map((h) => [h.host, h.stage ?? '-', h.before ?? '(none)', h.after ?? '(none)', h.state, h.rollback ? (h.rollback.ok ? 'rolled back' : 'ROLLBACK FAILED') : '']);
+  lines.push(
+    `${ICON[r.status] ?? '?'} ${r.status.toUpperCase()}  ${r.project} ${r.release.id}  phase: ${r.phase}  ${r.durationSeconds}s`,
+  );
+  if (r.error)
+    lines.push(`  error [${r.error.class}]${r.error.host ? ` on ${r.error.host}` : ''}: ${r.error.message}`);
+  const rows = r.hosts.map((h) => [
+    h.host,
+    h.stage ?? '-',
+    h.before ?? '(none)',
+    h.after ?? '(none)',
+    h.state,
+    h.rollback ? (h.rollback.ok ? 'rolled back' : 'ROLLBACK FAILED') : '',
+  ]);
   const head = ['host', 'stage', 'before', 'after', 'state', 'rollback'];
   const widths = head.map((hd, i) => Math.max(hd.length, ...rows.map((row) => row[i].length)));
-  const fmt = (row: string[]) => '  ' + row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const fmt = (row: string[]) =>
+    '  ' +
+    row
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   lines.push(fmt(head));
   for (const row of rows) lines.push(fmt(row));
   lines.push(`  systems deployed: ${r.systemsDeployed.length ? r.systemsDeployed.join(', ') : '(none)'}`);

@@ -40,7 +40,9 @@ export function parseEnvFile(text: string): Record<string, string> {
     const raw = m[2];
     if (raw.startsWith("'") && raw.endsWith("'") && raw.length >= 2) out[m[1]] = raw.slice(1, -1);
     else if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2)
-      out[m[1]] = raw.slice(1, -1).replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+      out[m[1]] = raw
+        .slice(1, -1)
+        .replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
     else out[m[1]] = raw;
   }
   return out;

@@ -9,7 +9,11 @@ export class Redactor {
   add(value: string | undefined): void {
     if (!value) return;
     const whole = value.trim();
-    const lines = value.split(/\r?\n/).map((v) => v.trim()).filter((v) => v.length >= 4);
+    // PEM armor lines are public boilerplate; masking them would only blank out unrelated log lines.
+    const lines = value
+      .split(/\r?\n/)
+      .map((v) => v.trim())
+      .filter((v) => v.length >= 4 && !/^-----(BEGIN|END) /.test(v));
     const parts = whole ? [whole, ...lines] : lines;
     for (const v of parts) {
       if (this.values.has(v)) continue;
@@ -36,6 +40,8 @@ export class Redactor {
 
   /** Deep-redacts every string in a JSON-able value. */
   redactDeep<T>(value: T): T {
-    return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? this.redact(v) : v))) as T;
+    return JSON.parse(
+      JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? this.redact(v) : v)),
+    ) as T;
   }
 }

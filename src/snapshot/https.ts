@@ -33,21 +33,31 @@ export async function pinnedRequest(
       ca: trust.ca,
       rejectUnauthorized: trust.fingerprint === undefined,
     });
-    const timer = setTimeout(() => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)), opts.timeoutMs);
+    const timer = setTimeout(
+      () => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)),
+      opts.timeoutMs,
+    );
     s.once('secureConnect', () => {
       clearTimeout(timer);
       if (trust.fingerprint !== undefined) {
         const got = s.getPeerCertificate().fingerprint256 ?? '';
         if (norm(got) !== norm(trust.fingerprint)) {
           s.destroy();
-          return reject(new DeployError('host-key', `TLS certificate of ${url.host} has fingerprint ${got}, expected ${trust.fingerprint}; refusing to send the API token`));
+          return reject(
+            new DeployError(
+              'host-key',
+              `TLS certificate of ${url.host} has fingerprint ${got}, expected ${trust.fingerprint}; refusing to send the API token`,
+            ),
+          );
         }
       }
       resolve(s);
     });
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const cls = /certificate|self.signed|CERT|verify/i.test(err.message + (err.code ?? '')) ? 'host-key' : 'unreachable';
+      const cls = /certificate|self.signed|CERT|verify/i.test(err.message + (err.code ?? ''))
+        ? 'host-key'
+        : 'unreachable';
       reject(new DeployError(cls, `cannot reach ${url.host}: ${err.code ?? err.message}`));
     });
   });
@@ -60,7 +70,9 @@ export async function pinnedRequest(
         host: url.hostname,
         port,
         path: url.pathname + url.search,
-        headers: opts.body ? { ...opts.headers, 'content-length': Buffer.byteLength(opts.body).toString() } : opts.headers,
+        headers: opts.body
+          ? { ...opts.headers, 'content-length': Buffer.byteLength(opts.body).toString() }
+          : opts.headers,
         createConnection: () => socket,
       },
       (res) => {
@@ -73,8 +85,18 @@ export async function pinnedRequest(
         });
       },
     );
-    req.setTimeout(opts.timeoutMs, () => req.destroy(new DeployError('timeout', `${opts.method} ${url.pathname} timed out after ${opts.timeoutMs}ms`)));
-    req.on('error', (err) => reject(err instanceof DeployError ? err : new DeployError('unreachable', `${opts.method} ${url.pathname}: ${err.message}`)));
+    req.setTimeout(opts.timeoutMs, () =>
+      req.destroy(
+        new DeployError('timeout', `${opts.method} ${url.pathname} timed out after ${opts.timeoutMs}ms`),
+      ),
+    );
+    req.on('error', (err) =>
+      reject(
+        err instanceof DeployError
+          ? err
+          : new DeployError('unreachable', `${opts.method} ${url.pathname}: ${err.message}`),
+      ),
+    );
     req.end(opts.body);
   });
 }

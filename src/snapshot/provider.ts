@@ -24,7 +24,12 @@ export function snapshotName(releaseId: string, runToken: string): string {
 export function snapshotProvider(ctx: RunContext, host: HostConfig, s: SnapshotSettings): SnapshotProvider {
   if (s.provider === 'proxmox') {
     const token = ctx.env[s.tokenEnv];
-    if (!token) throw new DeployError('precondition', `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`, { host: host.name });
+    if (!token)
+      throw new DeployError(
+        'precondition',
+        `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`,
+        { host: host.name },
+      );
     ctx.redactor.add(token);
     const client = new ProxmoxClient({
       api: s.api,
@@ -38,19 +43,27 @@ export function snapshotProvider(ctx: RunContext, host: HostConfig, s: SnapshotS
     });
     return {
       describe: `proxmox ${s.node}/${s.type}/${s.vmid}`,
-      create: (name) => client.createSnapshot(name, `homelab-deploy ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
+      create: (name) =>
+        client.createSnapshot(name, `homelab-deploy ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
       rollback: (name) => client.rollback(name),
       prune: (protect) => client.prune(SNAPSHOT_PREFIX, s.keep, protect),
     };
   }
   const run = async (what: string, script: string, name: string) => {
     const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec(`${shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id })}\n${script}`, {
-      timeoutMs: 10 * 60_000,
-      signal: ctx.signal,
-    });
+    const res = await conn.exec(
+      `${shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id })}\n${script}`,
+      {
+        timeoutMs: 10 * 60_000,
+        signal: ctx.signal,
+      },
+    );
     if (res.code !== 0) {
-      throw new DeployError('command-failed', `snapshot ${what} on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-300)}`, { host: host.name });
+      throw new DeployError(
+        'command-failed',
+        `snapshot ${what} on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-300)}`,
+        { host: host.name },
+      );
     }
     return res.stdout;
   };

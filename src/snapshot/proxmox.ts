@@ -48,11 +48,23 @@ export class ProxmoxClient {
       let detail = res.statusText;
       try {
         const parsed = JSON.parse(res.body) as PveAnswer<unknown>;
-        if (parsed.errors) detail += ' ' + Object.entries(parsed.errors).map(([k, v]) => `${k}: ${String(v).trim()}`).join('; ');
+        if (parsed.errors)
+          detail +=
+            ' ' +
+            Object.entries(parsed.errors)
+              .map(([k, v]) => `${k}: ${String(v).trim()}`)
+              .join('; ');
       } catch {
         /* not JSON */
       }
-      const cls = res.status === 401 ? 'auth' : res.status === 403 ? 'auth' : res.status >= 500 ? 'command-failed' : 'precondition';
+      const cls =
+        res.status === 401
+          ? 'auth'
+          : res.status === 403
+            ? 'auth'
+            : res.status >= 500
+              ? 'command-failed'
+              : 'precondition';
       throw new DeployError(cls, `Proxmox ${method} ${url.pathname}: HTTP ${res.status} ${detail.trim()}`);
     }
     return (JSON.parse(res.body) as PveAnswer<T>).data;
@@ -68,24 +80,35 @@ export class ProxmoxClient {
         if (st.exitstatus === 'OK') return;
         throw new DeployError('command-failed', `Proxmox task ${upid} failed: ${st.exitstatus ?? 'unknown'}`);
       }
-      if (Date.now() > deadline) throw new DeployError('timeout', `Proxmox task ${upid} still running after ${this.t.taskTimeoutMs / 1000}s`);
+      if (Date.now() > deadline)
+        throw new DeployError(
+          'timeout',
+          `Proxmox task ${upid} still running after ${this.t.taskTimeoutMs / 1000}s`,
+        );
       await sleep(this.t.pollMs ?? 1000);
     }
   }
 
   async createSnapshot(name: string, description: string): Promise<void> {
-    await this.waitTask(await this.call<string>('POST', `${this.base}/snapshot`, { snapname: name, description }));
+    await this.waitTask(
+      await this.call<string>('POST', `${this.base}/snapshot`, { snapname: name, description }),
+    );
   }
 
   async rollback(name: string): Promise<void> {
-    await this.waitTask(await this.call<string>('POST', `${this.base}/snapshot/${encodeURIComponent(name)}/rollback`));
+    await this.waitTask(
+      await this.call<string>('POST', `${this.base}/snapshot/${encodeURIComponent(name)}/rollback`),
+    );
     // A rollback without saved RAM state leaves the guest stopped; a deploy target must come back up.
     const status = await this.call<{ status: string }>('GET', `${this.base}/status/current`);
-    if (status.status !== 'running') await this.waitTask(await this.call<string>('POST', `${this.base}/status/start`));
+    if (status.status !== 'running')
+      await this.waitTask(await this.call<string>('POST', `${this.base}/status/start`));
   }
 
   async deleteSnapshot(name: string): Promise<void> {
-    await this.waitTask(await this.call<string>('DELETE', `${this.base}/snapshot/${encodeURIComponent(name)}`));
+    await this.waitTask(
+      await this.call<string>('DELETE', `${this.base}/snapshot/${encodeURIComponent(name)}`),
+    );
   }
 
   async listSnapshots(): Promise<{ name: string; snaptime?: number }[]> {

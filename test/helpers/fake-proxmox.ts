@@ -20,15 +20,41 @@ export interface RecordedRequest {
  */
 export async function startFakeProxmox(opts: { token: string; node?: string; vmid?: number }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-pve-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-subj', '/CN=pve.example.com', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      path.join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=pve.example.com',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
   const node = opts.node ?? 'pve';
   const vmid = opts.vmid ?? 101;
   const requests: RecordedRequest[] = [];
   const snapshots: { name: string; snaptime: number }[] = [{ name: 'manual-before-upgrade', snaptime: 1 }];
   const tasks = new Map<string, { polls: number; exit: string }>();
-  const state = { vm: 'running', failNext: undefined as undefined | { status: number; message: string }, taskExit: 'OK', pollsUntilDone: 1 };
+  const state = {
+    vm: 'running',
+    failNext: undefined as undefined | { status: number; message: string },
+    taskExit: 'OK',
+    pollsUntilDone: 1,
+  };
   let seq = 0;
   const base = `/api2/json/nodes/${node}/qemu/${vmid}`;
 
@@ -48,7 +74,8 @@ export async function startFakeProxmox(opts: { token: string; node?: string; vmi
         res.writeHead(status, message, { 'content-type': 'application/json;charset=UTF-8' });
         res.end(JSON.stringify({ data }));
       };
-      if (req.headers.authorization !== `PVEAPIToken=${opts.token}`) return send(401, null, 'authentication failure');
+      if (req.headers.authorization !== `PVEAPIToken=${opts.token}`)
+        return send(401, null, 'authentication failure');
       if (state.failNext) {
         const f = state.failNext;
         state.failNext = undefined;
@@ -60,15 +87,20 @@ export async function startFakeProxmox(opts: { token: string; node?: string; vmi
         const name = params.get('snapname') ?? '';
         if (!/^[A-Za-z][A-Za-z0-9_-]{1,39}$/.test(name)) {
           res.writeHead(400, 'Parameter verification failed.', { 'content-type': 'application/json' });
-          return res.end(JSON.stringify({ data: null, errors: { snapname: 'invalid format - invalid configuration ID' } }));
+          return res.end(
+            JSON.stringify({ data: null, errors: { snapname: 'invalid format - invalid configuration ID' } }),
+          );
         }
-        if (snapshots.some((s) => s.name === name)) return send(500, null, `snapshot name '${name}' already used`);
+        if (snapshots.some((s) => s.name === name))
+          return send(500, null, `snapshot name '${name}' already used`);
         snapshots.push({ name, snaptime: Math.floor(Date.now() / 1000) + seq });
         return send(200, task('qmsnapshot'));
       }
-      if (req.method === 'GET' && url === `${base}/snapshot`) return send(200, [...snapshots, { name: 'current', running: 1 }]);
+      if (req.method === 'GET' && url === `${base}/snapshot`)
+        return send(200, [...snapshots, { name: 'current', running: 1 }]);
       if (req.method === 'POST' && (m = new RegExp(`^${base}/snapshot/([^/]+)/rollback$`).exec(url))) {
-        if (!snapshots.some((s) => s.name === m![1])) return send(500, null, `snapshot '${m[1]}' does not exist`);
+        if (!snapshots.some((s) => s.name === m![1]))
+          return send(500, null, `snapshot '${m[1]}' does not exist`);
         state.vm = 'stopped';
         return send(200, task('qmrollback'));
       }
@@ -78,16 +110,25 @@ export async function startFakeProxmox(opts: { token: string; node?: string; vmi
         snapshots.splice(i, 1);
         return send(200, task('qmdelsnapshot'));
       }
-      if (req.method === 'GET' && url === `${base}/status/current`) return send(200, { status: state.vm, vmid });
+      if (req.method === 'GET' && url === `${base}/status/current`)
+        return send(200, { status: state.vm, vmid });
       if (req.method === 'POST' && url === `${base}/status/start`) {
         state.vm = 'running';
         return send(200, task('qmstart'));
       }
-      if (req.method === 'GET' && (m = new RegExp(`^/api2/json/nodes/${node}/tasks/(.+)/status$`).exec(url))) {
+      if (
+        req.method === 'GET' &&
+        (m = new RegExp(`^/api2/json/nodes/${node}/tasks/(.+)/status$`).exec(url))
+      ) {
         const t = tasks.get(m[1]);
         if (!t) return send(500, null, 'no such task');
         t.polls++;
-        return send(200, t.polls > state.pollsUntilDone ? { status: 'stopped', exitstatus: t.exit, upid: m[1] } : { status: 'running', upid: m[1] });
+        return send(
+          200,
+          t.polls > state.pollsUntilDone
+            ? { status: 'stopped', exitstatus: t.exit, upid: m[1] }
+            : { status: 'running', upid: m[1] },
+        );
       }
       send(501, null, `Method '${req.method} ${url}' not implemented`);
     });

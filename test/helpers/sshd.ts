@@ -65,7 +65,12 @@ function banner(address: string, port: number): Promise<boolean> {
 
 function keygen(file: string): string {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', file]);
-  return fs.readFileSync(file + '.pub', 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  return fs
+    .readFileSync(file + '.pub', 'utf8')
+    .trim()
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
 }
 
 function fingerprintOf(pubFile: string): string {
@@ -73,7 +78,10 @@ function fingerprintOf(pubFile: string): string {
 }
 
 export async function startSshSandbox(opts: { names: string[] }): Promise<SshSandbox> {
-  if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} is missing: install Debian's openssh-server (the jest global setup does this as root)`);
+  if (!fs.existsSync(SSHD))
+    throw new Error(
+      `${SSHD} is missing: install Debian's openssh-server (the jest global setup does this as root)`,
+    );
   fs.mkdirSync('/run/sshd', { recursive: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-sshd-'));
   fs.chmodSync(dir, 0o755);
@@ -132,7 +140,15 @@ export async function startSshSandbox(opts: { names: string[] }): Promise<SshSan
         `SetEnv HOME=${root}`,
       ].join('\n') + '\n',
     );
-    const h: SshTestHost = { name, address, port, root, hostKeyPub, hostKeyFingerprint: fingerprintOf(hostKey + '.pub'), pid: 0 };
+    const h: SshTestHost = {
+      name,
+      address,
+      port,
+      root,
+      hostKeyPub,
+      hostKeyFingerprint: fingerprintOf(hostKey + '.pub'),
+      pid: 0,
+    };
     hosts.push(h);
     await launch(h, cfg, path.join(hdir, 'sshd.log'));
   }
@@ -145,7 +161,9 @@ export async function startSshSandbox(opts: { names: string[] }): Promise<SshSan
   const writeKnownHosts: SshSandbox['writeKnownHosts'] = (file, o = {}) => {
     const lines = hosts.map((h) => {
       const entry = `[${h.address}]:${h.port}`;
-      const key = o.wrongFor?.includes(h.name) ? keygen(path.join(dir, `wrong-${h.name}-${randomBytes(3).toString('hex')}`)) : h.hostKeyPub;
+      const key = o.wrongFor?.includes(h.name)
+        ? keygen(path.join(dir, `wrong-${h.name}-${randomBytes(3).toString('hex')}`))
+        : h.hostKeyPub;
       if (!o.hashed) return `${entry} ${key}`;
       const salt = randomBytes(20);
       return `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(entry).digest('base64')} ${key}`;
@@ -180,7 +198,20 @@ export async function startSshSandbox(opts: { names: string[] }): Promise<SshSan
     ssh(name, command) {
       const h = host(name);
       return new Promise((resolve) => {
-        const child = spawn('ssh', ['-i', userKeyPath, '-p', String(h.port), '-o', `UserKnownHostsFile=${knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${user}@${h.address}`, command]);
+        const child = spawn('ssh', [
+          '-i',
+          userKeyPath,
+          '-p',
+          String(h.port),
+          '-o',
+          `UserKnownHostsFile=${knownHostsPath}`,
+          '-o',
+          'StrictHostKeyChecking=yes',
+          '-o',
+          'BatchMode=yes',
+          `${user}@${h.address}`,
+          command,
+        ]);
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d) => (stdout += d));

@@ -22,7 +22,10 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-async function run(p: Project, opts: { onEvent?: (e: DeployEvent) => void; phase?: string } = {}): Promise<{ report: Report; events: DeployEvent[] }> {
+async function run(
+  p: Project,
+  opts: { onEvent?: (e: DeployEvent) => void; phase?: string } = {},
+): Promise<{ report: Report; events: DeployEvent[] }> {
   const events: DeployEvent[] = [];
   const report = await deploy({
     configPath: p.configPath,
@@ -53,10 +56,11 @@ async function v1Live(): Promise<{ p: Project; v1: string; v2: string }> {
 }
 
 function expectNoLocks(p: Project): void {
-  for (const h of Object.keys(p.paths)) expect(fs.existsSync(path.join(p.paths[h], '.homelab-deploy', 'lock'))).toBe(false);
+  for (const h of Object.keys(p.paths))
+    expect(fs.existsSync(path.join(p.paths[h], '.homelab-deploy', 'lock'))).toBe(false);
 }
 
-describe('failure rules of seed 001, proven by each host\'s actual release', () => {
+describe("failure rules of seed 001, proven by each host's actual release", () => {
   it('success: every host runs v2, services answer with it, env file 0600 holds the secret', async () => {
     const { p, v2 } = await v1Live();
     const { report } = await run(p);
@@ -80,7 +84,11 @@ describe('failure rules of seed 001, proven by each host\'s actual release', () 
     ]);
     expect(report.phases.find((x) => x.name === 'staging')?.tests?.ok).toBe(true);
     expectNoLocks(p);
-    const log = fs.readFileSync(path.join(p.paths.vps, '.homelab-deploy', 'releases.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = fs
+      .readFileSync(path.join(p.paths.vps, '.homelab-deploy', 'releases.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(log.filter((l) => l.release === v2).map((l) => l.result)).toEqual(['started', 'deployed']);
   });
 
@@ -97,7 +105,12 @@ describe('failure rules of seed 001, proven by each host\'s actual release', () 
     expect(p.current('vps')).toBe(v1);
     expect((await p.health('thinkpad')).release).toBe(v1);
     expect(report.systemsDeployed).toEqual([]);
-    expect(report.hosts.find((h) => h.host === 'thinkpad')).toMatchObject({ before: v1, after: v1, state: 'previous', rollback: { ok: true, to: v1 } });
+    expect(report.hosts.find((h) => h.host === 'thinkpad')).toMatchObject({
+      before: v1,
+      after: v1,
+      state: 'previous',
+      rollback: { ok: true, to: v1 },
+    });
     expectNoLocks(p);
   });
 
@@ -123,7 +136,10 @@ describe('failure rules of seed 001, proven by each host\'s actual release', () 
     expect([p.current('thinkpad'), p.current('rtx1080'), p.current('vps')]).toEqual([v1, v1, v1]);
     expect((await p.health('rtx1080')).release).toBe(v1);
     expect((await p.health('thinkpad')).release).toBe(v1);
-    const rolled = report.hosts.filter((h) => h.rollback?.ok).map((h) => h.host).sort();
+    const rolled = report.hosts
+      .filter((h) => h.rollback?.ok)
+      .map((h) => h.host)
+      .sort();
     expect(rolled).toEqual(['rtx1080', 'thinkpad']);
     expectNoLocks(p);
   });
@@ -161,7 +177,10 @@ describe('failure rules of seed 001, proven by each host\'s actual release', () 
 
   it('pre-flight fails (disk below threshold) → aborted, nothing changed', async () => {
     const { p, v1 } = await v1Live();
-    fs.writeFileSync(p.configPath, fs.readFileSync(p.configPath, 'utf8').replace('min_free_disk: 1MB', 'min_free_disk: 1000TB'));
+    fs.writeFileSync(
+      p.configPath,
+      fs.readFileSync(p.configPath, 'utf8').replace('min_free_disk: 1MB', 'min_free_disk: 1000TB'),
+    );
     const { report } = await run(p);
     expect(report.status).toBe('aborted');
     expect(report.phase).toBe('preflight');
@@ -174,7 +193,13 @@ describe('failure rules of seed 001, proven by each host\'s actual release', () 
   it('secrets fail (missing value) → aborted before any host is touched', async () => {
     const p = await makeProject(sandbox);
     projects.push(p);
-    const report = await deploy({ configPath: p.configPath, phase: 'all', ref: 'HEAD', env: { ...process.env, HD_TEST_SECRET: '' }, redactor: new Redactor() });
+    const report = await deploy({
+      configPath: p.configPath,
+      phase: 'all',
+      ref: 'HEAD',
+      env: { ...process.env, HD_TEST_SECRET: '' },
+      redactor: new Redactor(),
+    });
     expect(report.status).toBe('aborted');
     expect(report.error?.message).toContain('HD_TEST_SECRET');
     for (const h of Object.keys(p.paths)) expect(fs.existsSync(p.paths[h])).toBe(false);
@@ -186,7 +211,13 @@ describe('failure rules of seed 001, proven by each host\'s actual release', () 
     // A directory where the rollback-point file must go makes the snapshot step fail on the vps only.
     const v2 = releaseIdFor(p.commit('v2b'));
     fs.mkdirSync(path.join(p.paths.vps, '.homelab-deploy', `rollback-point-${v2}.json.tmp`));
-    const report = await deploy({ configPath: p.configPath, phase: 'all', ref: 'HEAD', env: { ...env, HD_TEST_SECRET: 'rotated-value' }, redactor: new Redactor() });
+    const report = await deploy({
+      configPath: p.configPath,
+      phase: 'all',
+      ref: 'HEAD',
+      env: { ...env, HD_TEST_SECRET: 'rotated-value' },
+      redactor: new Redactor(),
+    });
     expect(report.status).toBe('aborted');
     expect(report.phase).toBe('snapshot');
     expect([p.current('thinkpad'), p.current('rtx1080'), p.current('vps')]).toEqual([v1, v1, v1]);

@@ -21,7 +21,17 @@ afterAll(async () => {
 
 function endpoint(name: string, over: Partial<Endpoint> = {}): Endpoint {
   const h = sandbox.host(name);
-  return { name, address: h.address, port: h.port, user: sandbox.user, connectTimeoutMs: 5000, keepaliveIntervalMs: 5000, keepaliveCount: 3, maxChannels: 8, ...over };
+  return {
+    name,
+    address: h.address,
+    port: h.port,
+    user: sandbox.user,
+    connectTimeoutMs: 5000,
+    keepaliveIntervalMs: 5000,
+    keepaliveCount: 3,
+    maxChannels: 8,
+    ...over,
+  };
 }
 const key = () => ({ privateKey: fs.readFileSync(sandbox.userKeyPath) });
 const policy = (file = sandbox.knownHostsPath) => HostKeyPolicy.fromFile(file, []);
@@ -81,7 +91,9 @@ describe('remote layer against OpenSSH', () => {
   it('classifies a wrong key as auth and a stopped host as unreachable', async () => {
     const otherKey = path.join(tmp, 'other');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
-    const auth = await connectError(SshConnection.connect(endpoint('alpha'), { privateKey: fs.readFileSync(otherKey) }, policy()));
+    const auth = await connectError(
+      SshConnection.connect(endpoint('alpha'), { privateKey: fs.readFileSync(otherKey) }, policy()),
+    );
     expect(auth.errorClass).toBe('auth');
     await sandbox.stopHost('beta');
     try {
@@ -120,7 +132,9 @@ describe('remote layer against OpenSSH', () => {
 
   it('queues more commands than channels instead of failing (MaxSessions)', async () => {
     const c = await SshConnection.connect(endpoint('alpha', { maxChannels: 4 }), key(), policy());
-    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => c.exec(`echo ${i}`, { timeoutMs: 10_000 })));
+    const results = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => c.exec(`echo ${i}`, { timeoutMs: 10_000 })),
+    );
     expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)));
     c.close();
   });
@@ -133,7 +147,7 @@ describe('remote layer against OpenSSH', () => {
     jump.close();
   });
 
-  it('keeps each batched step\'s exit code and output apart, stopping at the first failure', async () => {
+  it("keeps each batched step's exit code and output apart, stopping at the first failure", async () => {
     const c = await SshConnection.connect(endpoint('alpha'), key(), policy());
     const r = await runSteps(
       c,

@@ -20,7 +20,8 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-const run = (p: Project) => deploy({ configPath: p.configPath, phase: 'all', ref: 'HEAD', env, redactor: new Redactor() });
+const run = (p: Project) =>
+  deploy({ configPath: p.configPath, phase: 'all', ref: 'HEAD', env, redactor: new Redactor() });
 
 describe('infrastructure snapshots in the pipeline', () => {
   it('command provider: taken before production, rolled back with it when production fails', async () => {
@@ -28,7 +29,7 @@ describe('infrastructure snapshots in the pipeline', () => {
     const p = await makeProject(sandbox, {
       config: (c) =>
         c.replace(
-          /(  rtx1080:\n(?:    .*\n)+?)(    vars:)/,
+          /( {2}rtx1080:\n(?: {4}.*\n)+?)( {4}vars:)/,
           `$1    snapshot:\n      command:\n        create: "mkdir -p ${snaps} && cp -a \\"$HD_PATH/shared\\" ${snaps}/$HD_SNAPSHOT"\n        rollback: "touch ${snaps}/$HD_SNAPSHOT.rolled-back"\n$2`,
         ),
     });
@@ -40,10 +41,16 @@ describe('infrastructure snapshots in the pipeline', () => {
     const report = await run(p);
     expect(report.status).toBe('rolled_back');
     const rtx = report.hosts.find((h) => h.host === 'rtx1080');
-    expect(rtx?.rollback).toMatchObject({ ok: true, to: v1, infraSnapshot: expect.stringMatching(new RegExp(`^hd-${v2}-`)) });
+    expect(rtx?.rollback).toMatchObject({
+      ok: true,
+      to: v1,
+      infraSnapshot: expect.stringMatching(new RegExp(`^hd-${v2}-`)),
+    });
     expect(fs.existsSync(path.join(snaps, `${rtx?.rollback?.infraSnapshot}.rolled-back`))).toBe(true);
     expect(fs.existsSync(path.join(snaps, rtx?.rollback?.infraSnapshot as string, '.env'))).toBe(true);
-    expect(report.audit.filter((a) => a.action === 'snapshot' && a.host === 'rtx1080').map((a) => a.detail)).toContain(`command snapshot ${rtx?.rollback?.infraSnapshot}`);
+    expect(
+      report.audit.filter((a) => a.action === 'snapshot' && a.host === 'rtx1080').map((a) => a.detail),
+    ).toContain(`command snapshot ${rtx?.rollback?.infraSnapshot}`);
   });
 
   it('Proxmox provider: snapshot per deploy with task polling; a failing snapshot aborts with nothing changed', async () => {
@@ -52,22 +59,29 @@ describe('infrastructure snapshots in the pipeline', () => {
       const p = await makeProject(sandbox, {
         config: (c) =>
           c.replace(
-            /(  vps:\n(?:    .*\n)+?)(    vars:)/,
+            /( {2}vps:\n(?: {4}.*\n)+?)( {4}vars:)/,
             `$1    snapshot: { proxmox: { api: "${pve.url}", node: pve, vmid: 102, token_env: PVE_TOKEN, fingerprint: "${pve.fingerprint}" }, keep: 2 }\n$2`,
           ),
       });
       projects.push(p);
       const first = await run(p);
       expect(first.status).toBe('success');
-      const created = pve.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/qemu/102/snapshot'));
+      const created = pve.requests.filter(
+        (r) => r.method === 'POST' && r.path.endsWith('/qemu/102/snapshot'),
+      );
       expect(created).toHaveLength(1);
-      expect(new URLSearchParams(created[0].body).get('snapname')).toMatch(new RegExp(`^hd-${first.release.id}-[0-9a-f]{12}$`));
+      expect(new URLSearchParams(created[0].body).get('snapname')).toMatch(
+        new RegExp(`^hd-${first.release.id}-[0-9a-f]{12}$`),
+      );
       expect(pve.requests.every((r) => r.auth === `PVEAPIToken=${TOKEN}`)).toBe(true);
       expect(JSON.stringify(first)).not.toContain(TOKEN.split('=')[1]);
 
       const v1 = p.current('vps');
       p.commit('v2');
-      pve.state.failNext = { status: 500, message: "VM 102 qmp command 'savevm-start' failed - unable to connect" };
+      pve.state.failNext = {
+        status: 500,
+        message: "VM 102 qmp command 'savevm-start' failed - unable to connect",
+      };
       const failed = await run(p);
       expect(failed.status).toBe('aborted');
       expect(failed.phase).toBe('snapshot');

@@ -25,12 +25,21 @@ describe('config', () => {
     expect(pub.retry.on).not.toContain('auth');
     expect(c.hosts.vps.ssh).toMatchObject({ port: 2222, jump: 'thinkpad', user: 'deploy' });
     expect(c.hosts.thinkpad.minFreeDiskBytes).toBe(10e9);
-    expect(c.hosts.thinkpad.deploy).toMatchObject({ strategy: 'compose', command: 'docker compose', files: ['compose.yaml'] });
+    expect(c.hosts.thinkpad.deploy).toMatchObject({
+      strategy: 'compose',
+      command: 'docker compose',
+      files: ['compose.yaml'],
+    });
     expect(c.hosts.thinkpad.runtimeCheck).toBe('docker info >/dev/null');
   });
 
   it('names the file, path and line of an unknown key and suggests the nearest one', () => {
-    const err = errorOf(MINIMAL.replace('hosts:\n', 'hots: {}\nhosts:\n').replace('stage: staging }', 'stage: staging, adress: x }'));
+    const err = errorOf(
+      MINIMAL.replace('hosts:\n', 'hots: {}\nhosts:\n').replace(
+        'stage: staging }',
+        'stage: staging, adress: x }',
+      ),
+    );
     expect(err.message).toContain('deploy.yml');
     const hots = err.issues.find((i) => i.path === 'hots');
     expect(hots?.message).toBe('unknown key "hots"; did you mean "hosts"?');
@@ -50,8 +59,17 @@ health:
   - { http: "http://x/", timeout: soon }
 `);
     const paths = err.issues.map((i) => i.path);
-    expect(paths).toEqual(expect.arrayContaining(['project', 'hosts.thinkpad.ssh.port', 'hosts.rtx1080.stage', 'health.0.timeout']));
-    expect(err.issues.find((i) => i.path === 'hosts.rtx1080.stage')?.message).toContain('"staging", "production", "public"');
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'project',
+        'hosts.thinkpad.ssh.port',
+        'hosts.rtx1080.stage',
+        'health.0.timeout',
+      ]),
+    );
+    expect(err.issues.find((i) => i.path === 'hosts.rtx1080.stage')?.message).toContain(
+      '"staging", "production", "public"',
+    );
     expect(err.issues.find((i) => i.path === 'health.0.timeout')?.message).toContain('"soon"');
     expect(err.issues.every((i) => i.line !== undefined)).toBe(true);
   });
@@ -64,8 +82,12 @@ hosts:
 stages:
   - { name: staging, hosts: [thinkpd] }
 `);
-    expect(err.issues.find((i) => i.path === 'stages.0.hosts.0')?.message).toBe('unknown host "thinkpd"; did you mean "thinkpad"?');
-    expect(err.issues.find((i) => i.path === 'hosts.thinkpad.ssh')?.message).toContain('host keys are always verified');
+    expect(err.issues.find((i) => i.path === 'stages.0.hosts.0')?.message).toBe(
+      'unknown host "thinkpd"; did you mean "thinkpad"?',
+    );
+    expect(err.issues.find((i) => i.path === 'hosts.thinkpad.ssh')?.message).toContain(
+      'host keys are always verified',
+    );
   });
 
   it('reports YAML syntax errors with a line', () => {

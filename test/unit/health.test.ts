@@ -36,28 +36,60 @@ async function serve(handler: Handler, tls?: { key: string; cert: string }): Pro
   return (srv.address() as AddressInfo).port;
 }
 
-const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+const json = (
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) => {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 };
 
 function check(input: Record<string, unknown>) {
-  return resolveHealth(healthCheckSchema.parse({ interval: '50ms', timeout: '1s', retries: 3, ...input }) as HealthCheckInput, 't');
+  return resolveHealth(
+    healthCheckSchema.parse({ interval: '50ms', timeout: '1s', retries: 3, ...input }) as HealthCheckInput,
+    't',
+  );
 }
 
 describe('health checks against real local servers', () => {
   it('passes on status + JSON path assertions and reports what came back when they fail', async () => {
-    const port = await serve((_n, _q, res) => json(res, 200, { status: 'ok', checks: { db: 'down' }, items: [{ id: 7 }] }));
-    const good = await runHealthCheck(ctx, host, check({ http: `http://{{host.address}}:${port}/h`, expect: { status: [200, 204], json: { status: 'ok', 'items.0.id': 7 } } }), 'staging');
+    const port = await serve((_n, _q, res) =>
+      json(res, 200, { status: 'ok', checks: { db: 'down' }, items: [{ id: 7 }] }),
+    );
+    const good = await runHealthCheck(
+      ctx,
+      host,
+      check({
+        http: `http://{{host.address}}:${port}/h`,
+        expect: { status: [200, 204], json: { status: 'ok', 'items.0.id': 7 } },
+      }),
+      'staging',
+    );
     expect(good).toMatchObject({ ok: true, attempts: 1 });
-    const bad = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/h`, retries: 1, expect: { json: { 'checks.db': 'up' } } }), 'staging');
+    const bad = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/h`, retries: 1, expect: { json: { 'checks.db': 'up' } } }),
+      'staging',
+    );
     expect(bad.ok).toBe(false);
-    expect(bad.lastError).toBe(`failed 2 times (retries: 1); last error: GET http://127.0.0.1:${port}/h: checks.db expected "up", got "down"`);
+    expect(bad.lastError).toBe(
+      `failed 2 times (retries: 1); last error: GET http://127.0.0.1:${port}/h: checks.db expected "up", got "down"`,
+    );
   });
 
   it('masks secrets and truncates long bodies in the error', async () => {
-    const port = await serve((_n, _q, res) => json(res, 500, { error: 'token hunter2-secret-token rejected', pad: 'x'.repeat(5000) }));
-    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0 }), 'staging');
+    const port = await serve((_n, _q, res) =>
+      json(res, 500, { error: 'token hunter2-secret-token rejected', pad: 'x'.repeat(5000) }),
+    );
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, retries: 0 }),
+      'staging',
+    );
     expect(r.lastError).toContain('expected status 200, got 500');
     expect(r.lastError).toContain('token *** rejected');
     expect(r.lastError).not.toContain('hunter2');
@@ -67,40 +99,91 @@ describe('health checks against real local servers', () => {
 
   it('respects the start period of a slow starter', async () => {
     const t0 = Date.now();
-    const port = await serve((_n, _q, res) => (Date.now() - t0 < 700 ? json(res, 503, { status: 'starting' }) : json(res, 200, { status: 'ok' })));
-    const impatient = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0 }), 's');
+    const port = await serve((_n, _q, res) =>
+      Date.now() - t0 < 700 ? json(res, 503, { status: 'starting' }) : json(res, 200, { status: 'ok' }),
+    );
+    const impatient = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, retries: 0 }),
+      's',
+    );
     expect(impatient.ok).toBe(false);
-    const patient = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0, start_period: '900ms' }), 's');
+    const patient = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, retries: 0, start_period: '900ms' }),
+      's',
+    );
     expect(patient).toMatchObject({ ok: true, attempts: 1 });
   });
 
   it('does not promote a flapping service: 200/500/200 never gives K consecutive passes', async () => {
     const port = await serve((n, _q, res) => json(res, n % 2 ? 200 : 500, {}));
-    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, successes: 2, retries: 3 }), 's');
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, successes: 2, retries: 3 }),
+      's',
+    );
     expect(r.ok).toBe(false);
     expect(r.attempts).toBe(8);
     expect(r.lastError).toMatch(/^failed 4 times/);
     const steady = await serve((_n, _q, res) => json(res, 200, {}));
-    expect(await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${steady}/`, successes: 3 }), 's')).toMatchObject({ ok: true, attempts: 3 });
+    expect(
+      await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${steady}/`, successes: 3 }), 's'),
+    ).toMatchObject({ ok: true, attempts: 3 });
   });
 
   it('rejects an answer carrying the wrong release marker (an old container)', async () => {
-    const old = await serve((_n, _q, res) => json(res, 200, { status: 'ok', release: 'oldoldoldold' }, { 'x-release': 'oldoldoldold' }));
-    const viaHeader = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'header:X-Release' } }), 's');
-    expect(viaHeader.lastError).toContain(`release marker header:X-Release is "oldoldoldold", expected "${RELEASE}" (an old release is answering)`);
-    const viaJson = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'json:release' } }), 's');
+    const old = await serve((_n, _q, res) =>
+      json(res, 200, { status: 'ok', release: 'oldoldoldold' }, { 'x-release': 'oldoldoldold' }),
+    );
+    const viaHeader = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'header:X-Release' } }),
+      's',
+    );
+    expect(viaHeader.lastError).toContain(
+      `release marker header:X-Release is "oldoldoldold", expected "${RELEASE}" (an old release is answering)`,
+    );
+    const viaJson = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'json:release' } }),
+      's',
+    );
     expect(viaJson.ok).toBe(false);
-    const fresh = await serve((_n, _q, res) => json(res, 200, { release: RELEASE }, { 'x-release': RELEASE }));
-    expect((await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${fresh}/`, expect: { release: 'json:release' } }), 's')).ok).toBe(true);
+    const fresh = await serve((_n, _q, res) =>
+      json(res, 200, { release: RELEASE }, { 'x-release': RELEASE }),
+    );
+    expect(
+      (
+        await runHealthCheck(
+          ctx,
+          host,
+          check({ http: `http://127.0.0.1:${fresh}/`, expect: { release: 'json:release' } }),
+          's',
+        )
+      ).ok,
+    ).toBe(true);
   });
 
   it('stops at the overall deadline with a clear error', async () => {
     const port = await serve((_n, _q, res) => json(res, 503, { status: 'down' }));
     const t0 = Date.now();
-    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 1000, deadline: '600ms', interval: '100ms' }), 's');
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, retries: 1000, deadline: '600ms', interval: '100ms' }),
+      's',
+    );
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(r.ok).toBe(false);
-    expect(r.lastError).toMatch(/^deadline of 600ms reached after \d+ attempts \(0\/1 consecutive passes\); last error: GET .* got 503/);
+    expect(r.lastError).toMatch(
+      /^deadline of 600ms reached after \d+ attempts \(0\/1 consecutive passes\); last error: GET .* got 503/,
+    );
   });
 
   it('checks the response time limit, body regex and the method/headers sent', async () => {
@@ -111,9 +194,24 @@ describe('health checks against real local servers', () => {
       method = req.method ?? '';
       setTimeout(() => json(res, 200, { version: '2.4.1' }), 150);
     });
-    const slow = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0, expect: { max_response_time: '50ms' } }), 's');
+    const slow = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, retries: 0, expect: { max_response_time: '50ms' } }),
+      's',
+    );
     expect(slow.lastError).toMatch(/answered in \d+ms, limit 50ms/);
-    const ok = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, method: 'POST', headers: { 'X-Probe': 'hd' }, expect: { body_regex: '"version":"2\\.\\d+' } }), 's');
+    const ok = await runHealthCheck(
+      ctx,
+      host,
+      check({
+        http: `http://127.0.0.1:${port}/`,
+        method: 'POST',
+        headers: { 'X-Probe': 'hd' },
+        expect: { body_regex: '"version":"2\\.\\d+' },
+      }),
+      's',
+    );
     expect(ok.ok).toBe(true);
     expect(method).toBe('POST');
     expect(seen['x-probe']).toBe('hd');
@@ -121,11 +219,46 @@ describe('health checks against real local servers', () => {
 
   it('verifies TLS against a custom CA, and fails without it', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    const port = await serve((_n, _q, res) => json(res, 200, { status: 'ok' }), { key: fs.readFileSync(`${dir}/k.pem`, 'utf8'), cert: fs.readFileSync(`${dir}/c.pem`, 'utf8') });
-    const withCa = await runHealthCheck(ctx, host, check({ http: `https://127.0.0.1:${port}/`, ca_file: `${dir}/c.pem` }), 's');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-keyout',
+        `${dir}/k.pem`,
+        '-out',
+        `${dir}/c.pem`,
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    const port = await serve((_n, _q, res) => json(res, 200, { status: 'ok' }), {
+      key: fs.readFileSync(`${dir}/k.pem`, 'utf8'),
+      cert: fs.readFileSync(`${dir}/c.pem`, 'utf8'),
+    });
+    const withCa = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `https://127.0.0.1:${port}/`, ca_file: `${dir}/c.pem` }),
+      's',
+    );
     expect(withCa.ok).toBe(true);
-    const without = await runHealthCheck(ctx, host, check({ http: `https://127.0.0.1:${port}/`, retries: 0 }), 's');
+    const without = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `https://127.0.0.1:${port}/`, retries: 0 }),
+      's',
+    );
     expect(without.lastError).toContain('DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 
@@ -139,8 +272,16 @@ describe('health checks against real local servers', () => {
 
 describe('junit', () => {
   it('counts pytest-style and jest-junit-style reports', () => {
-    expect(parseJunit('<testsuites><testsuite name="a" tests="5" failures="1" errors="0" skipped="1"/><testsuite tests="3" failures="0" errors="1"/></testsuites>')).toEqual({ tests: 8, passed: 5, failures: 1, errors: 1, skipped: 1 });
-    expect(parseJunit('<testsuites name="jest" tests="10" failures="2" errors="0"><testsuite tests="10" failures="2"/></testsuites>')).toEqual({ tests: 10, passed: 8, failures: 2, errors: 0, skipped: 0 });
+    expect(
+      parseJunit(
+        '<testsuites><testsuite name="a" tests="5" failures="1" errors="0" skipped="1"/><testsuite tests="3" failures="0" errors="1"/></testsuites>',
+      ),
+    ).toEqual({ tests: 8, passed: 5, failures: 1, errors: 1, skipped: 1 });
+    expect(
+      parseJunit(
+        '<testsuites name="jest" tests="10" failures="2" errors="0"><testsuite tests="10" failures="2"/></testsuites>',
+      ),
+    ).toEqual({ tests: 10, passed: 8, failures: 2, errors: 0, skipped: 0 });
     expect(parseJunit('not xml')).toBeUndefined();
   });
 });

@@ -43,7 +43,14 @@ describe('known_hosts', () => {
 
   it('honours @revoked and negated patterns, ignores @cert-authority', () => {
     const p = new HostKeyPolicy(
-      parseKnownHosts([`@revoked * ${a.line}`, `thinkpad.lan ${a.line}`, `*.lan,!evil.lan ${b.line}`, `@cert-authority *.lan ${a.line}`].join('\n')),
+      parseKnownHosts(
+        [
+          `@revoked * ${a.line}`,
+          `thinkpad.lan ${a.line}`,
+          `*.lan,!evil.lan ${b.line}`,
+          `@cert-authority *.lan ${a.line}`,
+        ].join('\n'),
+      ),
     );
     expect(p.verify('thinkpad.lan', a.blob)).toMatchObject({ ok: false, reason: 'revoked' });
     expect(p.verify('nas.lan', b.blob).ok).toBe(true);

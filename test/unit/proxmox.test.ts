@@ -12,7 +12,18 @@ beforeEach(async () => {
 afterEach(() => pve.close());
 
 function client(over: Partial<ProxmoxTarget> = {}) {
-  return new ProxmoxClient({ api: pve.url, node: 'pve', vmid: 101, type: 'qemu', token: TOKEN, trust: { fingerprint: pve.fingerprint }, timeoutMs: 5000, taskTimeoutMs: 10_000, pollMs: 20, ...over });
+  return new ProxmoxClient({
+    api: pve.url,
+    node: 'pve',
+    vmid: 101,
+    type: 'qemu',
+    token: TOKEN,
+    trust: { fingerprint: pve.fingerprint },
+    timeoutMs: 5000,
+    taskTimeoutMs: 10_000,
+    pollMs: 20,
+    ...over,
+  });
 }
 
 async function failure(p: Promise<unknown>): Promise<DeployError> {
@@ -31,7 +42,9 @@ describe('Proxmox provider against a local HTTPS server speaking the Proxmox API
     await client().createSnapshot('hd-0123456789ab-cafe', 'homelab-deploy 0123456789ab');
     expect(pve.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       'POST /api2/json/nodes/pve/qemu/101/snapshot',
-      expect.stringMatching(/^GET \/api2\/json\/nodes\/pve\/tasks\/UPID:pve:.*:qmsnapshot:101:root@pam!deploy:\/status$/),
+      expect.stringMatching(
+        /^GET \/api2\/json\/nodes\/pve\/tasks\/UPID:pve:.*:qmsnapshot:101:root@pam!deploy:\/status$/,
+      ),
       expect.stringMatching(/tasks\/.*\/status$/),
       expect.stringMatching(/tasks\/.*\/status$/),
     ]);
@@ -46,7 +59,9 @@ describe('Proxmox provider against a local HTTPS server speaking the Proxmox API
   });
 
   it('refuses a server whose certificate does not match, before sending the token', async () => {
-    const err = await failure(client({ trust: { fingerprint: 'AA:'.repeat(31) + 'AA' } }).createSnapshot('hd-x', 'x'));
+    const err = await failure(
+      client({ trust: { fingerprint: 'AA:'.repeat(31) + 'AA' } }).createSnapshot('hd-x', 'x'),
+    );
     expect(err.errorClass).toBe('host-key');
     expect(err.message).toContain('refusing to send the API token');
     expect(pve.requests).toHaveLength(0);

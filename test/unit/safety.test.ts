@@ -6,22 +6,30 @@ import { parseEnvFile, quoteEnvValue, renderEnvFile } from '../../src/secrets/en
 import { execFileSync } from 'node:child_process';
 
 describe('refs', () => {
-  it.each(['main;touch /tmp/x', '$(id)', '`id`', '-rf', '--upload-pack=x', 'a b', 'main\nid', 'x..y', ''])('rejects %j', (ref) => {
-    expect(() => validateRef(ref)).toThrow(/rejected/);
-  });
+  it.each(['main;touch /tmp/x', '$(id)', '`id`', '-rf', '--upload-pack=x', 'a b', 'main\nid', 'x..y', ''])(
+    'rejects %j',
+    (ref) => {
+      expect(() => validateRef(ref)).toThrow(/rejected/);
+    },
+  );
   it.each(['main', 'v1.2.3', 'feature/x-y_z', 'refs/heads/main', 'a'.repeat(40)])('accepts %j', (ref) => {
     expect(() => validateRef(ref)).not.toThrow();
   });
 });
 
 describe('shell quoting', () => {
-  it.each(["it's", '$(id)', '`id`', 'a b\nc', '"; rm -rf / #', '\\', '--', ''])('round-trips %j through a real shell', (v) => {
-    const out = execFileSync('/bin/sh', ['-c', `printf '%s' ${shQuote(v)}`], { encoding: 'utf8' });
-    expect(out).toBe(v);
-  });
+  it.each(["it's", '$(id)', '`id`', 'a b\nc', '"; rm -rf / #', '\\', '--', ''])(
+    'round-trips %j through a real shell',
+    (v) => {
+      const out = execFileSync('/bin/sh', ['-c', `printf '%s' ${shQuote(v)}`], { encoding: 'utf8' });
+      expect(out).toBe(v);
+    },
+  );
   it('exports only valid names', () => {
     expect(() => shExports({ 'A;B': 'x' })).toThrow();
-    const out = execFileSync('/bin/sh', ['-c', `${shExports({ HD_X: "a'b $c" })}\nprintf '%s' "$HD_X"`], { encoding: 'utf8' });
+    const out = execFileSync('/bin/sh', ['-c', `${shExports({ HD_X: "a'b $c" })}\nprintf '%s' "$HD_X"`], {
+      encoding: 'utf8',
+    });
     expect(out).toBe("a'b $c");
   });
 });
