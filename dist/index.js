@@ -77835,6 +77835,7 @@ function renderSummary(r, opts = {}) {
 
 
 
+
 /** The only place action inputs are read; names must match action.yml (a test checks both ways). */
 function readInput(name) {
     return getInput(name);
@@ -77857,6 +77858,7 @@ const schema = object({
     force: schemas_boolean(),
     sshKey: schemas_string(),
     knownHosts: schemas_string(),
+    secretsEnv: record(schemas_string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), schemas_string()),
     reportFile: schemas_string(),
     lockWaitMs: schemas_number().min(0),
     githubToken: schemas_string(),
@@ -77864,6 +77866,21 @@ const schema = object({
     environment: schemas_string()
         .regex(/^[A-Za-z0-9 _.-]*$/, 'Input "environment" may hold letters, digits, space, "_", "." and "-" only.'),
 });
+/** KEY=value lines; each value is masked at once, and a malformed line is reported by number, never by content. */
+function parseSecretsEnv(text) {
+    if (!text.trim())
+        return {};
+    const values = parseEnvFile(text);
+    for (const v of Object.values(values))
+        if (v)
+            core_setSecret(v);
+    text.split(/\r?\n/).forEach((line, i) => {
+        if (line.trim() && !line.trim().startsWith('#') && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(line)) {
+            throw new Error(`Input "secrets-env" line ${i + 1} is not KEY=value (key names are letters, digits and _).`);
+        }
+    });
+    return values;
+}
 function getInputs() {
     const lockWait = readInput('lock-wait') || '0';
     const lockWaitMs = parseDuration(lockWait);
@@ -77881,6 +77898,7 @@ function getInputs() {
         force: readBooleanInput('force'),
         sshKey: readInput('ssh-key'),
         knownHosts: readInput('known-hosts'),
+        secretsEnv: parseSecretsEnv(readInput('secrets-env')),
         reportFile: readInput('report-file'),
         lockWaitMs,
         githubToken: readInput('github-token'),
@@ -77967,6 +77985,8 @@ async function run() {
         redactor.subscribe((v) => core_setSecret(v));
         redactor.add(inputs.sshKey);
         redactor.add(inputs.githubToken);
+        for (const v of Object.values(inputs.secretsEnv))
+            redactor.add(v);
         const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
         const configPath = external_node_path_namespaceObject.resolve(workspace, inputs.config);
         if (inputs.dryRun) {
@@ -78004,7 +78024,7 @@ async function run() {
             ref: inputs.ref,
             targets: inputs.targets.length ? inputs.targets : undefined,
             run: info,
-            env: process.env,
+            env: { ...inputs.secretsEnv, ...process.env },
             redactor,
             signal: controller.signal,
             fallbackKey: inputs.sshKey || undefined,

@@ -45888,6 +45888,208 @@ function isFailure(status) {
     return status === 'failed' || status === 'aborted' || status === 'rolled_back';
 }
 
+;// CONCATENATED MODULE: ./src/pipeline/shards.ts
+
+/** GitHub Actions runs at most 256 jobs from one matrix. */
+const MAX_SHARDS = 256;
+/**
+ * Splits the deployable hosts into at most `shards` contiguous groups of near-equal size, in stage order, for a
+ * GitHub Actions matrix (`targets` feeds the action's input of the same name).
+ */
+function shardTargets(config, shards, targets) {
+    if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+        throw new DeployError('config', `--shards must be a whole number from 1 to ${MAX_SHARDS} (GitHub's matrix limit), got ${shards}`);
+    }
+    const hosts = [...new Set(config.stages.flatMap((s) => s.hosts))].filter((h) => !targets || targets.length === 0 || targets.includes(h));
+    const n = Math.min(shards, hosts.length);
+    const include = [];
+    let from = 0;
+    for (let i = 0; i < n; i++) {
+        const size = Math.floor(hosts.length / n) + (i < hosts.length % n ? 1 : 0);
+        const group = hosts.slice(from, from + size);
+        from += size;
+        include.push({ shard: i + 1, targets: group.join(','), hosts: group.length });
+    }
+    return { include };
+}
+
+;// CONCATENATED MODULE: ./src/report/merge.ts
+/**
+ * Combines the reports of the shards of one bulk deploy. Hosts and audit records are concatenated, phases with
+ * the same name are joined, and the status says how the fleet as a whole ended: success only if every shard
+ * succeeded; failed/rolled_back/aborted if no host ended on the new release; partial_success otherwise.
+ */
+function mergeReports(reports) {
+    if (reports.length === 0)
+        throw new Error('no reports to merge');
+    const phases = new Map();
+    for (const r of reports) {
+        for (const p of r.phases) {
+            const m = phases.get(p.name);
+            if (!m) {
+                phases.set(p.name, { ...p, hosts: [...p.hosts] });
+                continue;
+            }
+            m.hosts.push(...p.hosts);
+            m.durationMs = Math.max(m.durationMs, p.durationMs);
+            if (p.status !== 'ok' && m.status === 'ok') {
+                m.status = p.status;
+                m.error = p.error;
+            }
+        }
+    }
+    const statuses = reports.map((r) => r.status);
+    const deployed = reports.flatMap((r) => r.systemsDeployed);
+    const worst = ['rolled_back', 'failed', 'aborted'].find((s) => statuses.includes(s));
+    let status;
+    if (statuses.every((s) => s === 'success'))
+        status = 'success';
+    else if (deployed.length === 0)
+        status = worst ?? 'failed';
+    else
+        status = 'partial_success';
+    const failing = reports.filter((r) => r.status !== 'success');
+    const first = reports[0];
+    return {
+        ...first,
+        status,
+        phase: failing[0]?.phase ?? first.phase,
+        systemsDeployed: deployed,
+        durationSeconds: Math.max(...reports.map((r) => r.durationSeconds)),
+        startedAt: reports.map((r) => r.startedAt).sort()[0],
+        finishedAt: reports
+            .map((r) => r.finishedAt)
+            .sort()
+            .slice(-1)[0],
+        error: failing[0]?.error
+            ? {
+                ...failing[0].error,
+                message: `${failing.length} of ${reports.length} shards did not succeed; first: ${failing[0].error.message}`,
+            }
+            : undefined,
+        rollbackFailed: reports.some((r) => r.rollbackFailed) || undefined,
+        phases: [...phases.values()],
+        hosts: reports.flatMap((r) => r.hosts),
+        audit: reports.flatMap((r) => r.audit ?? []),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+
+const HEADLINE = {
+    success: '✅ Deploy succeeded',
+    partial_success: '⚠️ Partial success: manual intervention required',
+    failed: '❌ Deploy failed',
+    aborted: '⛔ Deploy aborted, nothing changed',
+    rolled_back: '↩️ Deploy rolled back',
+};
+/** GitHub rejects a step summary over 1 MiB; stay clear of it. */
+const DEFAULT_MAX_BYTES = 1_000_000;
+/** Above this many hosts, hosts that succeeded are counted per stage instead of listed. */
+const FULL_TABLE_HOSTS = 50;
+const cell = (s) => String(s ?? '—')
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/\|/g, '\\|')
+    .replace(/</g, '&lt;')
+    .slice(0, 300);
+function mermaid(phases) {
+    const id = (i) => `p${i}`;
+    const lines = ['```mermaid', 'flowchart LR'];
+    phases.forEach((p, i) => {
+        const label = `${p.name}${p.status === 'ok' ? '' : ` (${p.status.replace('_', ' ')})`}`;
+        lines.push(`  ${id(i)}["${label.replace(/"/g, "'")}"]:::${p.status}`);
+        if (i > 0)
+            lines.push(`  ${id(i - 1)} --> ${id(i)}`);
+    });
+    lines.push('  classDef ok fill:#d3f9d8,stroke:#2b8a3e', '  classDef failed fill:#ffe3e3,stroke:#c92a2a', '  classDef rolled_back fill:#fff3bf,stroke:#e67700', '  classDef skipped fill:#f1f3f5,stroke:#868e96', '```');
+    return lines.join('\n');
+}
+function hostRows(r) {
+    return r.hosts.map((final) => ({
+        final,
+        phase: r.phases.find((p) => p.name === final.stage)?.hosts.find((h) => h.host === final.host),
+    }));
+}
+function rowOf({ final: f, phase: p }) {
+    const checks = p?.health.length ? `${p.health.filter((h) => h.ok).length}/${p.health.length}` : '—';
+    const result = f.rollback
+        ? f.rollback.ok
+            ? '↩️ rolled back'
+            : '🔥 ROLLBACK FAILED'
+        : f.state === 'new' || f.state === 'unchanged'
+            ? '✅'
+            : p && !p.ok
+                ? '❌'
+                : '·';
+    const err = p?.error
+        ? `${p.error.class}: ${p.error.message}`
+        : f.rollback?.error
+            ? `${f.rollback.error.class}: ${f.rollback.error.message}`
+            : '';
+    return `| ${cell(f.host)} | ${cell(f.stage)} | ${cell(f.before)} → ${cell(f.after)} | ${p ? formatDuration(p.durationMs) : '—'} | ${p?.attempts.length || '—'} | ${checks} | ${result} | ${cell(err)} |`;
+}
+const TABLE_HEAD = [
+    '| host | stage | release before → after | duration | attempts | checks | result | error |',
+    '|---|---|---|---|---|---|---|---|',
+];
+/** Markdown for $GITHUB_STEP_SUMMARY: headline, phase diagram, a row per host, errors, rollbacks and tests. */
+function renderSummary(r, opts = {}) {
+    const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    const out = [];
+    out.push(`## ${HEADLINE[r.status]} — ${cell(r.project)} \`${r.release.id}\``);
+    out.push(`**Status:** \`${r.status}\` · **phase reached:** ${r.phase} · **duration:** ${r.durationSeconds}s · **commit:** \`${r.release.commit.slice(0, 12)}\` (${cell(r.release.ref)}) · **deployed to:** ${r.systemsDeployed.length}/${r.hosts.filter((h) => h.stage).length} hosts`);
+    if (r.error)
+        out.push(`\n> **${r.error.class}**${r.error.phase ? ` in ${r.error.phase}` : ''}${r.error.host ? ` on ${r.error.host}` : ''}: ${cell(r.error.message)}`);
+    if (r.rollbackFailed) {
+        const bad = r.hosts.filter((h) => h.rollback && !h.rollback.ok);
+        out.push(`\n> [!CAUTION]\n> Rollback failed on ${bad.map((h) => `**${h.host}** (now on ${h.after ?? 'unknown'})`).join(', ')}. These hosts need a person.`);
+    }
+    out.push('', mermaid(r.phases));
+    const rows = hostRows(r);
+    const attention = rows.filter((x) => x.final.rollback || (x.phase && !x.phase.ok) || x.final.state === 'unknown');
+    const fine = rows.filter((x) => !attention.includes(x));
+    out.push('', '### Hosts');
+    if (rows.length <= FULL_TABLE_HOSTS) {
+        out.push(...TABLE_HEAD, ...rows.map(rowOf));
+    }
+    else {
+        if (attention.length)
+            out.push(`**${attention.length} host(s) need attention:**`, '', ...TABLE_HEAD, ...attention.map(rowOf));
+        const byStage = new Map();
+        for (const x of fine)
+            byStage.set(x.final.stage ?? '—', (byStage.get(x.final.stage ?? '—') ?? 0) + 1);
+        out.push('', `**${fine.length} host(s) fine:** ${[...byStage].map(([s, n]) => `${s}: ${n}`).join(' · ')}`);
+        out.push('', '<details><summary>All hosts</summary>', '', ...TABLE_HEAD, ...fine.map(rowOf), '', '</details>');
+    }
+    const tests = r.phases.filter((p) => p.tests);
+    for (const p of tests) {
+        const t = p.tests;
+        const counts = t.junit
+            ? ` — ${t.junit.passed} passed, ${t.junit.failures + t.junit.errors} failed, ${t.junit.skipped} skipped`
+            : '';
+        out.push('', `### Tests (${p.name}, on ${t.on}): ${t.ok ? '✅ passed' : `❌ exit ${t.exitCode}`}${counts}`);
+        out.push('<details><summary>Output (tail)</summary>', '', '```', t.outputTail.replace(/```/g, "'''"), '```', '</details>');
+    }
+    const checks = r.phases.flatMap((p) => p.hosts.flatMap((h) => h.health.map((c) => ({ phase: p.name, host: h.host, c }))));
+    const failedChecks = checks.filter((x) => !x.c.ok);
+    if (failedChecks.length) {
+        out.push('', '### Failed checks', '| phase | host | check | attempts | last error |', '|---|---|---|---|---|');
+        for (const x of failedChecks.slice(0, 200))
+            out.push(`| ${x.phase} | ${cell(x.host)} | ${cell(x.c.check)} | ${x.c.attempts} | ${cell(x.c.lastError)} |`);
+    }
+    let text = out.join('\n') + '\n';
+    if (Buffer.byteLength(text) > maxBytes) {
+        const note = `\n\n_…summary truncated at ${Math.round(maxBytes / 1024)} KiB; the full report is in the \`report-file\` output._\n`;
+        let cut = Buffer.from(text)
+            .subarray(0, maxBytes - Buffer.byteLength(note) - 16)
+            .toString('utf8');
+        cut = cut.slice(0, cut.lastIndexOf('\n'));
+        const open = (cut.match(/<details>/g) ?? []).length - (cut.match(/<\/details>/g) ?? []).length;
+        text = cut + (open > 0 ? '\n</details>' : '') + note;
+    }
+    return text;
+}
+
 ;// CONCATENATED MODULE: ./src/report/text.ts
 
 const ICON = {
@@ -46051,6 +46253,9 @@ async function forceReleaseLocks(config, hosts, opts) {
 
 
 
+
+
+
 function renderStatuses(list, lockOnly) {
     return list
         .map((s) => {
@@ -46075,7 +46280,8 @@ const USAGE = `homelab-deploy: phased, rollback-safe deploys over SSH
 
 Usage:
   homelab-deploy run      [--config FILE] [--phase all|p1,p2] [--ref REF] [--targets h1,h2] [--json] [--report-file FILE]
-  homelab-deploy plan     [--config FILE] [--phase ...] [--targets ...] [--json]
+  homelab-deploy plan     [--config FILE] [--phase ...] [--targets ...] [--json] [--shards N]
+  homelab-deploy merge-reports FILE... [--report-file FILE] [--summary] [--json]
   homelab-deploy validate [--config FILE]
   homelab-deploy status   [--config FILE] [--targets ...] [--json]      current/previous release, lock, last results
   homelab-deploy lock status|release [--config FILE] [--targets ...]  release removes a lock whoever holds it (audited)
@@ -46088,6 +46294,8 @@ Options:
       --json             print the report (or plan) as JSON on stdout; progress goes to stderr
       --report-file FILE also write the JSON report to FILE
       --force            redeploy hosts where the release is already current
+      --shards N         with plan --json: a GitHub Actions matrix splitting the hosts into N shards
+      --summary          with merge-reports: print the Markdown job summary
   -h, --help             this text
 
 Exit codes: 0 success or partial_success, 1 failed / rolled_back / aborted, 2 bad usage or config.`;
@@ -46108,6 +46316,8 @@ async function main(argv, io = { out: process.stdout, err: process.stderr }) {
                 json: { type: 'boolean', default: false },
                 'report-file': { type: 'string' },
                 force: { type: 'boolean', default: false },
+                shards: { type: 'string' },
+                summary: { type: 'boolean', default: false },
                 help: { type: 'boolean', short: 'h', default: false },
             },
         });
@@ -46137,7 +46347,11 @@ async function main(argv, io = { out: process.stdout, err: process.stderr }) {
                 return 0;
             }
             case 'plan': {
-                const { plan } = prepare(configPath, values.phase, targets);
+                const { plan, config } = prepare(configPath, values.phase, targets);
+                if (values.shards !== undefined) {
+                    io.out.write(JSON.stringify(shardTargets(config, Number(values.shards), targets)) + '\n');
+                    return 0;
+                }
                 io.out.write((values.json
                     ? JSON.stringify(plan.phases.map(({ stage: _s, ...p }) => p), null, 2)
                     : renderPlan(plan)) + '\n');
@@ -46176,6 +46390,23 @@ async function main(argv, io = { out: process.stdout, err: process.stderr }) {
                 else
                     io.out.write(renderReportText(report) + '\n');
                 return isFailure(report.status) ? 1 : 0;
+            }
+            case 'merge-reports': {
+                const files = positionals.slice(1);
+                if (files.length === 0) {
+                    io.err.write('merge-reports needs at least one report file\n');
+                    return 2;
+                }
+                const merged = mergeReports(files.map((f) => JSON.parse(external_node_fs_namespaceObject.readFileSync(f, 'utf8'))));
+                if (values['report-file'])
+                    external_node_fs_namespaceObject.writeFileSync(values['report-file'], JSON.stringify(merged, null, 2) + '\n');
+                if (values.summary)
+                    io.out.write(renderSummary(merged));
+                else if (values.json)
+                    io.out.write(JSON.stringify(merged, null, 2) + '\n');
+                else
+                    io.out.write(renderReportText(merged) + '\n');
+                return isFailure(merged.status) ? 1 : 0;
             }
             case 'status':
             case 'lock': {

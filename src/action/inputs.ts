@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { z } from 'zod';
+import { parseEnvFile } from '../secrets/env-file';
 import { parseDuration } from '../util/duration';
 
 /** The only place action inputs are read; names must match action.yml (a test checks both ways). */
@@ -27,6 +28,7 @@ const schema = z.object({
   force: z.boolean(),
   sshKey: z.string(),
   knownHosts: z.string(),
+  secretsEnv: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()),
   reportFile: z.string(),
   lockWaitMs: z.number().min(0),
   githubToken: z.string(),
@@ -39,6 +41,21 @@ const schema = z.object({
     ),
 });
 export type ActionInputs = z.infer<typeof schema>;
+
+/** KEY=value lines; each value is masked at once, and a malformed line is reported by number, never by content. */
+function parseSecretsEnv(text: string): Record<string, string> {
+  if (!text.trim()) return {};
+  const values = parseEnvFile(text);
+  for (const v of Object.values(values)) if (v) core.setSecret(v);
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() && !line.trim().startsWith('#') && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(line)) {
+      throw new Error(
+        `Input "secrets-env" line ${i + 1} is not KEY=value (key names are letters, digits and _).`,
+      );
+    }
+  });
+  return values;
+}
 
 export function getInputs(): ActionInputs {
   const lockWait = readInput('lock-wait') || '0';
@@ -59,6 +76,7 @@ export function getInputs(): ActionInputs {
     force: readBooleanInput('force'),
     sshKey: readInput('ssh-key'),
     knownHosts: readInput('known-hosts'),
+    secretsEnv: parseSecretsEnv(readInput('secrets-env')),
     reportFile: readInput('report-file'),
     lockWaitMs,
     githubToken: readInput('github-token'),

@@ -41,6 +41,7 @@ export async function run(): Promise<void> {
     redactor.subscribe((v) => core.setSecret(v));
     redactor.add(inputs.sshKey);
     redactor.add(inputs.githubToken);
+    for (const v of Object.values(inputs.secretsEnv)) redactor.add(v);
     const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
     const configPath = path.resolve(workspace, inputs.config);
 
@@ -82,7 +83,7 @@ export async function run(): Promise<void> {
       ref: inputs.ref,
       targets: inputs.targets.length ? inputs.targets : undefined,
       run: info,
-      env: process.env,
+      env: { ...inputs.secretsEnv, ...process.env },
       redactor,
       signal: controller.signal,
       fallbackKey: inputs.sshKey || undefined,

@@ -4,6 +4,10 @@ import { ConfigError } from '../config/errors';
 import { deploy, isFailure, prepare } from '../engine';
 import { DeployError } from '../errors';
 import { renderPlan } from '../pipeline/plan';
+import { shardTargets } from '../pipeline/shards';
+import { mergeReports } from '../report/merge';
+import { renderSummary } from '../report/summary';
+import type { Report } from '../report/types';
 import { renderEvent, renderReportText } from '../report/text';
 import { Redactor } from '../secrets/redact';
 import { forceReleaseLocks, hostStatuses, type HostStatus } from '../deploy/inspect';
@@ -32,7 +36,8 @@ const USAGE = `homelab-deploy: phased, rollback-safe deploys over SSH
 
 Usage:
   homelab-deploy run      [--config FILE] [--phase all|p1,p2] [--ref REF] [--targets h1,h2] [--json] [--report-file FILE]
-  homelab-deploy plan     [--config FILE] [--phase ...] [--targets ...] [--json]
+  homelab-deploy plan     [--config FILE] [--phase ...] [--targets ...] [--json] [--shards N]
+  homelab-deploy merge-reports FILE... [--report-file FILE] [--summary] [--json]
   homelab-deploy validate [--config FILE]
   homelab-deploy status   [--config FILE] [--targets ...] [--json]      current/previous release, lock, last results
   homelab-deploy lock status|release [--config FILE] [--targets ...]  release removes a lock whoever holds it (audited)
@@ -45,6 +50,8 @@ Options:
       --json             print the report (or plan) as JSON on stdout; progress goes to stderr
       --report-file FILE also write the JSON report to FILE
       --force            redeploy hosts where the release is already current
+      --shards N         with plan --json: a GitHub Actions matrix splitting the hosts into N shards
+      --summary          with merge-reports: print the Markdown job summary
   -h, --help             this text
 
 Exit codes: 0 success or partial_success, 1 failed / rolled_back / aborted, 2 bad usage or config.`;
@@ -70,6 +77,8 @@ export async function main(
         json: { type: 'boolean', default: false },
         'report-file': { type: 'string' },
         force: { type: 'boolean', default: false },
+        shards: { type: 'string' },
+        summary: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -100,7 +109,11 @@ export async function main(
         return 0;
       }
       case 'plan': {
-        const { plan } = prepare(configPath, values.phase, targets);
+        const { plan, config } = prepare(configPath, values.phase, targets);
+        if (values.shards !== undefined) {
+          io.out.write(JSON.stringify(shardTargets(config, Number(values.shards), targets)) + '\n');
+          return 0;
+        }
         io.out.write(
           (values.json
             ? JSON.stringify(
@@ -141,6 +154,20 @@ export async function main(
         if (values.json) io.out.write(json + '\n');
         else io.out.write(renderReportText(report) + '\n');
         return isFailure(report.status) ? 1 : 0;
+      }
+      case 'merge-reports': {
+        const files = positionals.slice(1);
+        if (files.length === 0) {
+          io.err.write('merge-reports needs at least one report file\n');
+          return 2;
+        }
+        const merged = mergeReports(files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as Report));
+        if (values['report-file'])
+          fs.writeFileSync(values['report-file'], JSON.stringify(merged, null, 2) + '\n');
+        if (values.summary) io.out.write(renderSummary(merged));
+        else if (values.json) io.out.write(JSON.stringify(merged, null, 2) + '\n');
+        else io.out.write(renderReportText(merged) + '\n');
+        return isFailure(merged.status) ? 1 : 0;
       }
       case 'status':
       case 'lock': {

@@ -131,6 +131,24 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(p.current('rtx1080')).not.toBe(v2);
   });
 
+  it('a deploy whose status calls all fail still reports its true result', async () => {
+    const broken = http.createServer((_req, res) => {
+      res.writeHead(502);
+      res.end('bad gateway');
+    });
+    await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+    const p = await makeProject(sandbox);
+    projects.push(p);
+    const run = await runAction(
+      { config: 'homelab-deploy.yml', 'github-token': 'ghs_x', statuses: 'true' },
+      { ...github(p), GITHUB_API_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}` },
+    );
+    broken.close();
+    expect(run.code).toBe(0);
+    expect(run.outputs.status).toBe('success');
+    expect(run.stdout.match(/::warning::GitHub status update failed after retries/g)).toHaveLength(1);
+  });
+
   it('rejects bad inputs with a message that quotes them', async () => {
     const p = await makeProject(sandbox);
     projects.push(p);
