@@ -73870,6 +73870,44 @@ const lockSchema = strictObject({
     takeover_stale: schemas_boolean().optional(),
     wait: schema_duration.optional(),
 });
+const NOTIFY_EVENTS = [
+    'started',
+    'succeeded',
+    'partial_success',
+    'failed',
+    'rolled_back',
+    'rollback_failed',
+];
+const schema_httpUrl = schemas_string().regex(/^https?:\/\/[^\s]+$/, 'expected an http(s) URL');
+const notifySchema = strictObject({
+    events: array(schemas_enum(NOTIFY_EVENTS)).min(1).optional(),
+    timeout: schema_duration.optional(),
+    retries: schemas_number().int().min(0).max(5).optional(),
+    telegram: strictObject({
+        token_env: envName,
+        chat_id: union([schemas_string().min(1), schemas_number()]),
+        api_url: schema_httpUrl.optional(),
+    })
+        .optional(),
+    slack: strictObject({ webhook_env: envName }).optional(),
+    discord: strictObject({ webhook_env: envName }).optional(),
+    webhook: strictObject({ url_env: envName, secret_env: envName.optional() }).optional(),
+});
+const metricsSchema = strictObject({
+    pushgateway: strictObject({
+        url: schema_httpUrl,
+        job: schemas_string()
+            .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
+            .optional(),
+        username_env: envName.optional(),
+        password_env: envName.optional(),
+    })
+        .optional(),
+    textfile: schemas_string()
+        .regex(/^\/.+\.prom$/, 'expected an absolute path ending in .prom (node_exporter textfile collector)')
+        .optional(),
+    environment: schemas_string().min(1).optional(),
+});
 const configSchema = strictObject({
     version: literal(1),
     project: schema_name('project'),
@@ -73892,6 +73930,8 @@ const configSchema = strictObject({
     })
         .optional(),
     lock: lockSchema.optional(),
+    notify: notifySchema.optional(),
+    metrics: metricsSchema.optional(),
 });
 
 ;// CONCATENATED MODULE: ./src/config/suggest.ts
@@ -73926,6 +73966,7 @@ function nearest(word, candidates) {
 }
 
 ;// CONCATENATED MODULE: ./src/config/resolve.ts
+
 
 
 
@@ -74029,6 +74070,32 @@ function resolveConfig(input, file, dir, issues) {
             waitMs: input.lock?.wait ?? DEFAULTS.lock.waitMs,
         },
         parallel: defaults.parallel ?? DEFAULTS.parallel,
+        notify: input.notify && {
+            events: input.notify.events ?? [...NOTIFY_EVENTS],
+            timeoutMs: input.notify.timeout ?? 5_000,
+            retries: input.notify.retries ?? 2,
+            telegram: input.notify.telegram && {
+                tokenEnv: input.notify.telegram.token_env,
+                chatId: String(input.notify.telegram.chat_id),
+                apiUrl: (input.notify.telegram.api_url ?? 'https://api.telegram.org').replace(/\/$/, ''),
+            },
+            slack: input.notify.slack && { webhookEnv: input.notify.slack.webhook_env },
+            discord: input.notify.discord && { webhookEnv: input.notify.discord.webhook_env },
+            webhook: input.notify.webhook && {
+                urlEnv: input.notify.webhook.url_env,
+                secretEnv: input.notify.webhook.secret_env,
+            },
+        },
+        metrics: input.metrics && {
+            pushgateway: input.metrics.pushgateway && {
+                url: input.metrics.pushgateway.url.replace(/\/$/, ''),
+                job: input.metrics.pushgateway.job ?? 'homelab_deploy',
+                usernameEnv: input.metrics.pushgateway.username_env,
+                passwordEnv: input.metrics.pushgateway.password_env,
+            },
+            textfile: input.metrics.textfile,
+            environment: input.metrics.environment,
+        },
     };
 }
 function unknownHost(name, known) {
@@ -76880,7 +76947,12 @@ async function runDeploy(opts) {
                         if (st.lock !== 'ours')
                             record(st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
                         const rep = hostReport(name, h0, st.result, undefined, p.name);
-                        rep.detail = { current: st.current, freeBytes: st.freeBytes, lock: st.lock };
+                        rep.detail = {
+                            current: st.current,
+                            freeBytes: st.freeBytes,
+                            lock: st.lock,
+                            lockWaitMs: st.lockWaitMs,
+                        };
                         return rep;
                     }
                     catch (err) {
@@ -77198,9 +77270,10 @@ async function runDeploy(opts) {
 }
 async function preflightWithWait(ctx, h, phase) {
     const deadline = Date.now() + ctx.config.lock.waitMs;
+    let waited = 0;
     for (;;) {
         try {
-            return await preflight(ctx, h.host, phase);
+            return { ...(await preflight(ctx, h.host, phase)), lockWaitMs: waited };
         }
         catch (err) {
             if (!(err instanceof DeployError) ||
@@ -77213,7 +77286,9 @@ async function preflightWithWait(ctx, h, phase) {
                 level: 'info',
                 message: `${err.message}; waiting (up to ${Math.round((deadline - Date.now()) / 1000)}s more)`,
             });
-            await sleep(Math.min(5000, Math.max(0, deadline - Date.now())), ctx.signal);
+            const pause = Math.min(5000, Math.max(0, deadline - Date.now()));
+            await sleep(pause, ctx.signal);
+            waited += pause;
         }
     }
 }
@@ -77422,7 +77497,558 @@ class Redactor {
     }
 }
 
+;// CONCATENATED MODULE: ./src/metrics/from-report.ts
+const STATUSES = ['success', 'partial_success', 'failed', 'aborted', 'rolled_back'];
+/**
+ * Metrics of one run. The Pushgateway keeps the last value pushed for each group, so these are gauges describing
+ * the latest run; totals over time come from the history KPIs (computed from the hosts' release logs).
+ */
+function reportFamilies(r, base) {
+    const run = [
+        {
+            name: 'homelab_deploy_last_run_status',
+            help: 'Status of the latest run (1 for the status it ended in).',
+            type: 'gauge',
+            samples: STATUSES.map((s) => ({ labels: { ...base, status: s }, value: r.status === s ? 1 : 0 })),
+        },
+        {
+            name: 'homelab_deploy_last_run_timestamp_seconds',
+            help: 'When the latest run finished.',
+            type: 'gauge',
+            samples: [{ labels: base, value: Math.round(Date.parse(r.finishedAt) / 1000) }],
+        },
+        {
+            name: 'homelab_deploy_last_run_duration_seconds',
+            help: 'Wall-clock duration of the latest run.',
+            type: 'gauge',
+            samples: [{ labels: base, value: r.durationSeconds }],
+        },
+        {
+            name: 'homelab_deploy_last_run_hosts_deployed',
+            help: 'Hosts on the new release after the latest run.',
+            type: 'gauge',
+            samples: [{ labels: base, value: r.systemsDeployed.length }],
+        },
+        {
+            name: 'homelab_deploy_phase_duration_seconds',
+            help: 'Duration of each phase of the latest run.',
+            type: 'gauge',
+            samples: r.phases.map((p) => ({
+                labels: { ...base, phase: p.name, result: p.status },
+                value: p.durationMs / 1000,
+            })),
+        },
+    ];
+    const perHost = new Map();
+    for (const h of r.hosts) {
+        const labels = { ...base, host: h.host, stage: h.stage ?? '' };
+        const stageRep = r.phases.find((p) => p.name === h.stage)?.hosts.find((x) => x.host === h.host);
+        const pre = r.phases.find((p) => p.kind === 'preflight')?.hosts.find((x) => x.host === h.host);
+        // The same check runs in its stage and again in verify: the phase label keeps the series apart.
+        const checks = r.phases.flatMap((p) => p.hosts.filter((x) => x.host === h.host).flatMap((x) => x.health.map((c) => ({ ...c, phase: p.name }))));
+        const fams = [
+            {
+                name: 'homelab_deploy_host_on_release',
+                help: '1 if the host ended the latest run on its new release.',
+                type: 'gauge',
+                samples: [{ labels, value: r.systemsDeployed.includes(h.host) ? 1 : 0 }],
+            },
+            {
+                name: 'homelab_deploy_host_duration_seconds',
+                help: 'Deploy duration of the host in its stage (all attempts).',
+                type: 'gauge',
+                samples: stageRep ? [{ labels, value: stageRep.durationMs / 1000 }] : [],
+            },
+            {
+                name: 'homelab_deploy_host_retries',
+                help: 'Extra attempts the host needed in the latest run.',
+                type: 'gauge',
+                samples: stageRep ? [{ labels, value: Math.max(0, stageRep.attempts.length - 1) }] : [],
+            },
+            {
+                name: 'homelab_deploy_host_rollback',
+                help: 'Rollbacks of the host in the latest run, by result.',
+                type: 'gauge',
+                samples: h.rollback
+                    ? [{ labels: { ...labels, result: h.rollback.ok ? 'ok' : 'failed' }, value: 1 }]
+                    : [],
+            },
+            {
+                name: 'homelab_deploy_host_rollback_duration_seconds',
+                help: 'How long the rollback of the host took.',
+                type: 'gauge',
+                samples: h.rollback ? [{ labels, value: h.rollback.durationMs / 1000 }] : [],
+            },
+            {
+                name: 'homelab_deploy_lock_wait_seconds',
+                help: "Time pre-flight waited for another deploy's lock on the host.",
+                type: 'gauge',
+                samples: pre?.detail?.lockWaitMs !== undefined
+                    ? [{ labels, value: Number(pre.detail.lockWaitMs) / 1000 }]
+                    : [],
+            },
+            {
+                name: 'homelab_deploy_health_check_duration_seconds',
+                help: 'Time until the check passed or gave up.',
+                type: 'gauge',
+                samples: checks.map((c) => ({
+                    labels: { ...labels, check: c.check, phase: c.phase },
+                    value: c.durationMs / 1000,
+                })),
+            },
+            {
+                name: 'homelab_deploy_health_check_attempts',
+                help: 'Probes the check needed.',
+                type: 'gauge',
+                samples: checks.map((c) => ({
+                    labels: { ...labels, check: c.check, phase: c.phase },
+                    value: c.attempts,
+                })),
+            },
+            {
+                name: 'homelab_deploy_health_check_failed',
+                help: '1 if the check failed in the latest run.',
+                type: 'gauge',
+                samples: checks.map((c) => ({
+                    labels: { ...labels, check: c.check, phase: c.phase },
+                    value: c.ok ? 0 : 1,
+                })),
+            },
+        ];
+        perHost.set(h.host, fams);
+    }
+    return { run, perHost };
+}
+/** KPI gauges per environment (stage), from the deploy history. */
+function kpiFamilies(kpis, base) {
+    const per = (name, help, pick) => ({
+        name,
+        help,
+        type: 'gauge',
+        samples: kpis.flatMap((k) => pick(k) === undefined
+            ? []
+            : [{ labels: { ...base, environment: k.environment }, value: pick(k) }]),
+    });
+    return [
+        per('homelab_deploy_deploys', 'Deploys in the history window.', (k) => k.deploys),
+        per('homelab_deploy_deploys_failed', 'Deploys that failed or were rolled back.', (k) => k.deploys - k.succeeded),
+        per('homelab_deploy_success_ratio', 'Share of deploys that succeeded.', (k) => k.successRate),
+        per('homelab_deploy_deploy_seconds_avg', 'Average duration of successful deploys.', (k) => k.avgDeployMs === undefined ? undefined : k.avgDeployMs / 1000),
+        per('homelab_deploy_rollback_seconds_avg', 'Average duration of rollbacks.', (k) => k.avgRollbackMs === undefined ? undefined : k.avgRollbackMs / 1000),
+        per('homelab_deploy_mttr_seconds', 'Mean time from a failed deploy to the next successful one.', (k) => k.mttrMs === undefined ? undefined : k.mttrMs / 1000),
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/metrics/exposition.ts
+const escapeLabel = (v) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeHelp = (v) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+function fmt(v) {
+    if (Number.isNaN(v))
+        return 'NaN';
+    if (v === Infinity)
+        return '+Inf';
+    if (v === -Infinity)
+        return '-Inf';
+    return String(v);
+}
+function render(families) {
+    const out = [];
+    for (const f of families) {
+        if (f.samples.length === 0)
+            continue;
+        out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
+        for (const s of f.samples) {
+            const labels = Object.entries(s.labels)
+                .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+                .join(',');
+            out.push(`${f.name}${labels ? `{${labels}}` : ''} ${fmt(s.value)}`);
+        }
+    }
+    return out.join('\n') + '\n';
+}
+
+;// CONCATENATED MODULE: ./src/metrics/publish.ts
+
+
+
+/** Pushgateway grouping-key path: values with '/' (or empty) use the documented `@base64` form. */
+function groupingPath(job, grouping) {
+    const seg = (k, v) => v === '' || v.includes('/')
+        ? `/${k}@base64/${Buffer.from(v).toString('base64url') || '='}`
+        : `/${k}/${encodeURIComponent(v)}`;
+    return (`/metrics/job/${encodeURIComponent(job)}` +
+        Object.entries(grouping)
+            .map(([k, v]) => seg(k, v))
+            .join(''));
+}
+/**
+ * PUTs each group (replacing that group's previous metrics, which is what "latest run" gauges want). Returns
+ * problems as strings; never throws, so a metrics outage never fails a deploy.
+ */
+async function pushGroups(cfg, groups, env, redactor, timeoutMs = 5000) {
+    const headers = { 'content-type': 'text/plain; version=0.0.4' };
+    if (cfg.usernameEnv) {
+        const user = env[cfg.usernameEnv] ?? '';
+        const pass = cfg.passwordEnv ? (env[cfg.passwordEnv] ?? '') : '';
+        redactor.add(pass);
+        const token = Buffer.from(`${user}:${pass}`).toString('base64');
+        redactor.add(token);
+        headers.authorization = `Basic ${token}`;
+    }
+    const problems = [];
+    await mapLimit(groups, 8, async (g) => {
+        const url = cfg.url + groupingPath(cfg.job, g.grouping);
+        try {
+            const res = await fetch(url, {
+                method: 'PUT',
+                headers,
+                body: g.text,
+                signal: AbortSignal.timeout(timeoutMs),
+            });
+            const body = await res.text();
+            if (!res.ok)
+                problems.push(`PUT ${groupingPath(cfg.job, g.grouping)}: HTTP ${res.status} ${body.slice(0, 200)}`);
+        }
+        catch (err) {
+            const e = err;
+            problems.push(`PUT ${groupingPath(cfg.job, g.grouping)}: ${e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.message)}`);
+        }
+    });
+    return problems.map((p) => redactor.redact(p));
+}
+/** node_exporter's textfile collector reads whole files: write a temp file in the same folder and rename it. */
+function writeTextfile(file, text) {
+    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(file), `.${external_node_path_namespaceObject.basename(file)}.${process.pid}.tmp`);
+    external_node_fs_namespaceObject.writeFileSync(tmp, text, { mode: 0o644 });
+    external_node_fs_namespaceObject.renameSync(tmp, file);
+}
+
+;// CONCATENATED MODULE: ./src/notify/message.ts
+const MAX_HOSTS = 10;
+function eventFor(report) {
+    if (report.rollbackFailed)
+        return 'rollback_failed';
+    switch (report.status) {
+        case 'success':
+            return 'succeeded';
+        case 'partial_success':
+            return 'partial_success';
+        case 'rolled_back':
+            return 'rolled_back';
+        default:
+            return 'failed';
+    }
+}
+const TITLES = {
+    started: '🚀 Deploy started',
+    succeeded: '✅ Deploy succeeded',
+    partial_success: '⚠️ Partial success: manual intervention required',
+    failed: '❌ Deploy failed',
+    rolled_back: '↩️ Deploy rolled back',
+    rollback_failed: '🔥 ROLLBACK FAILED: manual intervention required',
+};
+function buildMessage(event, r, ctx) {
+    const full = 'status' in r ? r : undefined;
+    const hosts = (full?.hosts ?? []).filter((h) => h.stage);
+    const shown = [
+        ...hosts.filter((h) => h.state !== 'new' && h.state !== 'unchanged'),
+        ...hosts.filter((h) => h.state === 'new' || h.state === 'unchanged'),
+    ].slice(0, MAX_HOSTS);
+    return {
+        event,
+        title: TITLES[event],
+        status: full?.status ?? 'started',
+        project: r.project,
+        repository: ctx.repository,
+        ref: r.release.ref,
+        commit: r.release.commit,
+        release: r.release.id,
+        environment: ctx.environment,
+        runUrl: ctx.runUrl,
+        summary: full
+            ? `${full.systemsDeployed.length}/${hosts.length} hosts on ${full.release.id} in ${full.durationSeconds}s (phase ${full.phase})`
+            : `deploying ${r.release.id}`,
+        hosts: shown.map((h) => ({
+            host: h.host,
+            stage: h.stage,
+            line: h.rollback
+                ? h.rollback.ok
+                    ? `rolled back to ${h.rollback.to ?? 'nothing'}`
+                    : `ROLLBACK FAILED, on ${h.after ?? 'unknown'}`
+                : `${h.before ?? '—'} → ${h.after ?? '—'} (${h.state})`,
+        })),
+        moreHosts: Math.max(0, hosts.length - shown.length),
+        error: full?.error ? `${full.error.class}: ${full.error.message}`.slice(0, 500) : undefined,
+        action: event === 'partial_success' || event === 'rollback_failed'
+            ? 'Manual intervention required: see the run for the hosts that are not on the new release.'
+            : undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/notify/services.ts
+
+const html = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const mrkdwn = html; // Slack escapes exactly &, < and >
+function lines(m, esc, bold, code) {
+    const out = [
+        bold(esc(m.title)),
+        `${esc(m.repository ?? m.project)} ${code(esc(m.ref))} @ ${code(m.commit.slice(0, 12))}${m.environment ? ` → ${esc(m.environment)}` : ''}`,
+        esc(m.summary),
+    ];
+    if (m.error)
+        out.push(`${esc(m.error)}`);
+    for (const h of m.hosts)
+        out.push(`• ${esc(h.host)}${h.stage ? ` (${esc(h.stage)})` : ''}: ${esc(h.line)}`);
+    if (m.moreHosts)
+        out.push(`… and ${m.moreHosts} more`);
+    if (m.action)
+        out.push(bold(esc(m.action)));
+    return out;
+}
+/** Telegram Bot API sendMessage with HTML formatting. */
+function telegram(m, o) {
+    const text = lines(m, html, (s) => `<b>${s}</b>`, (s) => `<code>${s}</code>`);
+    if (m.runUrl)
+        text.push(`<a href="${html(m.runUrl)}">Open the run</a>`);
+    return {
+        url: `${o.apiUrl}/bot${o.token}/sendMessage`,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+            chat_id: o.chatId,
+            text: text.join('\n').slice(0, 4096),
+            parse_mode: 'HTML',
+            disable_web_page_preview: true,
+        }),
+    };
+}
+/** Slack incoming webhook: plain text fallback plus one mrkdwn section. */
+function slack(m, url) {
+    const text = lines(m, mrkdwn, (s) => `*${s}*`, (s) => `\`${s}\``);
+    if (m.runUrl)
+        text.push(`<${m.runUrl}|Open the run>`);
+    return {
+        url,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+            text: `${m.title}: ${m.project} ${m.release}`,
+            blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.join('\n').slice(0, 2900) } }],
+        }),
+    };
+}
+const COLOURS = {
+    started: 0x1c7ed6,
+    succeeded: 0x2b8a3e,
+    partial_success: 0xe67700,
+    failed: 0xc92a2a,
+    rolled_back: 0xe67700,
+    rollback_failed: 0x862e9c,
+};
+/** Discord webhook with one embed coloured by the outcome. */
+function discord(m, url) {
+    const fields = [
+        { name: 'Ref', value: `\`${m.ref}\` @ \`${m.commit.slice(0, 12)}\``, inline: true },
+        ...(m.environment ? [{ name: 'Environment', value: m.environment, inline: true }] : []),
+        { name: 'Status', value: m.status, inline: true },
+        ...(m.hosts.length
+            ? [
+                {
+                    name: 'Hosts',
+                    value: (m.hosts.map((h) => `${h.host}: ${h.line}`).join('\n') +
+                        (m.moreHosts ? `\n… and ${m.moreHosts} more` : '')).slice(0, 1024),
+                },
+            ]
+            : []),
+        ...(m.error ? [{ name: 'Error', value: m.error.slice(0, 1024) }] : []),
+    ];
+    return {
+        url,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+            username: 'homelab-deploy',
+            embeds: [
+                {
+                    title: `${m.title}: ${m.repository ?? m.project}`.slice(0, 256),
+                    description: [m.summary, m.action].filter(Boolean).join('\n'),
+                    url: m.runUrl,
+                    color: COLOURS[m.event],
+                    fields,
+                },
+            ],
+        }),
+    };
+}
+/** Generic JSON webhook; signed with HMAC-SHA256 when a secret is configured, like GitHub's own webhooks. */
+function webhook(m, url, secret) {
+    const body = JSON.stringify({ source: 'homelab-deploy', ...m });
+    const headers = {
+        'content-type': 'application/json',
+        'x-homelab-deploy-event': m.event,
+    };
+    if (secret)
+        headers['x-homelab-deploy-signature-256'] =
+            'sha256=' + (0,external_node_crypto_.createHmac)('sha256', secret).update(body).digest('hex');
+    return { url, headers, body };
+}
+
+;// CONCATENATED MODULE: ./src/notify/send.ts
+
+
+
+async function post(o, timeoutMs, retries) {
+    let error = '';
+    for (let attempt = 1; attempt <= retries + 1; attempt++) {
+        try {
+            const res = await fetch(o.url, {
+                method: 'POST',
+                headers: o.headers,
+                body: o.body,
+                signal: AbortSignal.timeout(timeoutMs),
+            });
+            await res.text().catch(() => '');
+            if (res.ok)
+                return { ok: true, attempts: attempt };
+            error = `HTTP ${res.status}`;
+            // A 4xx other than 429 will not get better by asking again.
+            if (res.status < 500 && res.status !== 429)
+                return { ok: false, attempts: attempt, error };
+        }
+        catch (err) {
+            const e = err;
+            error =
+                e.name === 'TimeoutError'
+                    ? `no answer within ${timeoutMs}ms`
+                    : (e.cause?.code ?? e.cause?.message ?? e.message);
+        }
+        if (attempt <= retries)
+            await sleep(250 * 2 ** (attempt - 1));
+    }
+    return { ok: false, attempts: retries + 1, error };
+}
+/**
+ * Sends one event to every configured service in parallel. Never throws and never changes the deploy: a service
+ * that is down or slow costs at most timeout × (retries + 1) plus backoff. Tokens and webhook URLs are secrets:
+ * they are registered with the redactor and never appear in results or warnings.
+ */
+async function sendNotifications(event, report, ctx, cfg, env, redactor, warn) {
+    if (!cfg.events.includes(event))
+        return [];
+    const m = buildMessage(event, report, ctx);
+    const jobs = [];
+    const need = (name) => {
+        const v = env[name];
+        if (v)
+            redactor.add(v);
+        return v;
+    };
+    if (cfg.telegram) {
+        const t = cfg.telegram;
+        jobs.push({
+            service: 'telegram',
+            make: () => need(t.tokenEnv)
+                ? telegram(m, { apiUrl: t.apiUrl, token: need(t.tokenEnv), chatId: t.chatId })
+                : `${t.tokenEnv} is not set`,
+        });
+    }
+    if (cfg.slack) {
+        const s = cfg.slack;
+        jobs.push({
+            service: 'slack',
+            make: () => need(s.webhookEnv) ? slack(m, need(s.webhookEnv)) : `${s.webhookEnv} is not set`,
+        });
+    }
+    if (cfg.discord) {
+        const d = cfg.discord;
+        jobs.push({
+            service: 'discord',
+            make: () => need(d.webhookEnv) ? discord(m, need(d.webhookEnv)) : `${d.webhookEnv} is not set`,
+        });
+    }
+    if (cfg.webhook) {
+        const w = cfg.webhook;
+        jobs.push({
+            service: 'webhook',
+            make: () => need(w.urlEnv)
+                ? webhook(m, need(w.urlEnv), w.secretEnv ? need(w.secretEnv) : undefined)
+                : `${w.urlEnv} is not set`,
+        });
+    }
+    return Promise.all(jobs.map(async ({ service, make }) => {
+        const out = make();
+        if (typeof out === 'string') {
+            warn(`notification to ${service} skipped: ${out}`);
+            return { service, ok: false, attempts: 0, error: out };
+        }
+        const r = await post(out, cfg.timeoutMs, cfg.retries);
+        const error = r.error === undefined ? undefined : redactor.redact(r.error);
+        if (!r.ok)
+            warn(`notification to ${service} failed after ${r.attempts} attempt(s): ${error}; the deploy result is unaffected`);
+        return { service, ok: r.ok, attempts: r.attempts, error };
+    }));
+}
+
+;// CONCATENATED MODULE: ./src/observe.ts
+
+
+
+
+
+async function notifyStarted(config, release, o) {
+    if (!config.notify)
+        return;
+    await sendNotifications('started', { project: config.project, release }, o.context, config.notify, o.env, o.redactor, o.warn);
+}
+/**
+ * After a run: the final notification and the run's metrics. Both are best effort with bounded time; neither can
+ * change the report's status.
+ */
+async function publishOutcome(config, report, o) {
+    const event = eventFor(report);
+    const tasks = [];
+    if (config.notify)
+        tasks.push(sendNotifications(event, report, o.context, config.notify, o.env, o.redactor, o.warn));
+    const m = config.metrics;
+    if (m && (m.pushgateway || m.textfile)) {
+        const environment = m.environment ?? o.context.environment ?? config.project;
+        const base = { project: config.project, environment };
+        const { run, perHost } = reportFamilies(report, base);
+        if (m.textfile) {
+            try {
+                writeTextfile(m.textfile, render(observe_merge([run, ...perHost.values()])));
+            }
+            catch (err) {
+                o.warn(`metrics textfile ${m.textfile}: ${err.message}`);
+            }
+        }
+        if (m.pushgateway) {
+            const groups = [
+                { grouping: { environment }, text: render(run) },
+                ...[...perHost].map(([host, fams]) => ({ grouping: { environment, host }, text: render(fams) })),
+            ];
+            tasks.push(pushGroups(m.pushgateway, groups, o.env, o.redactor).then((problems) => problems.length &&
+                o.warn(`Pushgateway: ${problems.length} push(es) failed, first: ${problems[0]}`)));
+        }
+    }
+    await Promise.allSettled(tasks);
+    return { event };
+}
+/** Families with the same name from several groups become one family (a textfile may name each only once). */
+function observe_merge(groups) {
+    const byName = new Map();
+    for (const fams of groups) {
+        for (const f of fams) {
+            const m = byName.get(f.name);
+            if (m)
+                m.samples.push(...f.samples);
+            else
+                byName.set(f.name, { ...f, samples: [...f.samples] });
+        }
+    }
+    return [...byName.values()];
+}
+
 ;// CONCATENATED MODULE: ./src/engine.ts
+
+
 
 
 
@@ -77438,15 +78064,24 @@ function prepare(configPath, phase, targets) {
 async function deploy(req) {
     const { config, phases } = prepare(req.configPath, req.phase, req.targets);
     const commit = resolveRef(req.ref, config.dir);
-    return runDeploy({
+    const redactor = req.redactor ?? new Redactor();
+    const env = req.env ?? process.env;
+    const observe = {
+        env,
+        redactor,
+        warn: (message) => void req.onEvent?.({ type: 'log', level: 'warn', message }),
+        context: { repository: req.run?.repository, runUrl: req.run?.url, environment: req.environment },
+    };
+    await notifyStarted(config, { id: releaseIdFor(commit), commit, ref: req.ref }, observe);
+    const report = await runDeploy({
         config,
         ref: req.ref,
         commit,
         phases,
         targets: req.targets,
         run: req.run,
-        env: req.env,
-        redactor: req.redactor ?? new Redactor(),
+        env,
+        redactor,
         signal: req.signal,
         onEvent: req.onEvent,
         fallbackKey: req.fallbackKey,
@@ -77454,6 +78089,8 @@ async function deploy(req) {
         runToken: req.runToken,
         force: req.force,
     });
+    await publishOutcome(config, report, observe);
+    return report;
 }
 /** success and partial_success keep a job green; the rest fail it. */
 function isFailure(status) {
@@ -78031,6 +78668,7 @@ async function run() {
             fallbackKnownHosts: knownHostsFile,
             runToken,
             force: inputs.force,
+            environment: inputs.environment || undefined,
             onEvent: (e) => {
                 if (e.type === 'run-start') {
                     state.save('lockedHosts', JSON.stringify(Object.keys(config.hosts)));

@@ -7,6 +7,8 @@ import { buildPlan, parsePhases, type Plan } from './pipeline/plan';
 import { runDeploy } from './pipeline/runner';
 import type { Report } from './report/types';
 import { Redactor } from './secrets/redact';
+import { notifyStarted, publishOutcome } from './observe';
+import { releaseIdFor } from './deploy/layout';
 
 export interface DeployRequest {
   configPath: string;
@@ -22,6 +24,8 @@ export interface DeployRequest {
   fallbackKnownHosts?: string;
   runToken?: string;
   force?: boolean;
+  /** Name of the environment this run deploys to, for notifications and metrics labels. */
+  environment?: string;
 }
 
 export interface Prepared {
@@ -41,15 +45,24 @@ export function prepare(configPath: string, phase: string, targets?: string[]): 
 export async function deploy(req: DeployRequest): Promise<Report> {
   const { config, phases } = prepare(req.configPath, req.phase, req.targets);
   const commit = resolveRef(req.ref, config.dir);
-  return runDeploy({
+  const redactor = req.redactor ?? new Redactor();
+  const env = req.env ?? process.env;
+  const observe = {
+    env,
+    redactor,
+    warn: (message: string) => void req.onEvent?.({ type: 'log', level: 'warn', message }),
+    context: { repository: req.run?.repository, runUrl: req.run?.url, environment: req.environment },
+  };
+  await notifyStarted(config, { id: releaseIdFor(commit), commit, ref: req.ref }, observe);
+  const report = await runDeploy({
     config,
     ref: req.ref,
     commit,
     phases,
     targets: req.targets,
     run: req.run,
-    env: req.env,
-    redactor: req.redactor ?? new Redactor(),
+    env,
+    redactor,
     signal: req.signal,
     onEvent: req.onEvent,
     fallbackKey: req.fallbackKey,
@@ -57,6 +70,8 @@ export async function deploy(req: DeployRequest): Promise<Report> {
     runToken: req.runToken,
     force: req.force,
   });
+  await publishOutcome(config, report, observe);
+  return report;
 }
 
 /** success and partial_success keep a job green; the rest fail it. */

@@ -90,6 +90,7 @@ export async function run(): Promise<void> {
       fallbackKnownHosts: knownHostsFile,
       runToken,
       force: inputs.force,
+      environment: inputs.environment || undefined,
       onEvent: (e) => {
         if (e.type === 'run-start') {
           state.save('lockedHosts', JSON.stringify(Object.keys(config.hosts)));

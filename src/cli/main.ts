@@ -10,7 +10,17 @@ import { renderSummary } from '../report/summary';
 import type { Report } from '../report/types';
 import { renderEvent, renderReportText } from '../report/text';
 import { Redactor } from '../secrets/redact';
-import { forceReleaseLocks, hostStatuses, type HostStatus } from '../deploy/inspect';
+import { forceReleaseLocks, hostStatuses, readReleaseLogs, type HostStatus } from '../deploy/inspect';
+import { computeKpis, type DeployRecord } from '../history/kpi';
+import {
+  parseReleaseLog,
+  recordsFromReleaseLogs,
+  recordsFromReports,
+  type LogLine,
+} from '../history/records';
+import { renderHistory } from '../history/render';
+import { render } from '../metrics/exposition';
+import { kpiFamilies } from '../metrics/from-report';
 
 function renderStatuses(list: HostStatus[], lockOnly: boolean): string {
   return list
@@ -38,6 +48,7 @@ Usage:
   homelab-deploy run      [--config FILE] [--phase all|p1,p2] [--ref REF] [--targets h1,h2] [--json] [--report-file FILE]
   homelab-deploy plan     [--config FILE] [--phase ...] [--targets ...] [--json] [--shards N]
   homelab-deploy merge-reports FILE... [--report-file FILE] [--summary] [--json]
+  homelab-deploy history  [--config FILE] [REPORT.json...] [--json] [--metrics]  deploys and KPIs (success rate, MTTR...)
   homelab-deploy validate [--config FILE]
   homelab-deploy status   [--config FILE] [--targets ...] [--json]      current/previous release, lock, last results
   homelab-deploy lock status|release [--config FILE] [--targets ...]  release removes a lock whoever holds it (audited)
@@ -52,6 +63,7 @@ Options:
       --force            redeploy hosts where the release is already current
       --shards N         with plan --json: a GitHub Actions matrix splitting the hosts into N shards
       --summary          with merge-reports: print the Markdown job summary
+      --metrics          with history: print the KPIs in Prometheus text format
   -h, --help             this text
 
 Exit codes: 0 success or partial_success, 1 failed / rolled_back / aborted, 2 bad usage or config.`;
@@ -79,6 +91,7 @@ export async function main(
         force: { type: 'boolean', default: false },
         shards: { type: 'string' },
         summary: { type: 'boolean', default: false },
+        metrics: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -168,6 +181,34 @@ export async function main(
         else if (values.json) io.out.write(JSON.stringify(merged, null, 2) + '\n');
         else io.out.write(renderReportText(merged) + '\n');
         return isFailure(merged.status) ? 1 : 0;
+      }
+      case 'history': {
+        const files = positionals.slice(1);
+        let records: DeployRecord[] = [];
+        let corrupt = 0;
+        if (files.length) {
+          records = recordsFromReports(files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as Report));
+        } else {
+          const { config } = prepare(configPath, 'all');
+          const logs = await readReleaseLogs(config, targets ?? Object.keys(config.hosts), {
+            env: process.env,
+            redactor: new Redactor(),
+          });
+          const lines: LogLine[] = [];
+          for (const l of logs) {
+            if (l.error) io.err.write(`${l.host}: ${l.error}\n`);
+            const parsed = parseReleaseLog(l.text ?? '', l.host);
+            lines.push(...parsed.lines);
+            corrupt += parsed.corrupt;
+          }
+          records = recordsFromReleaseLogs(lines);
+        }
+        const kpis = computeKpis(records);
+        if (corrupt) io.err.write(`${corrupt} unreadable release-log line(s) skipped\n`);
+        if (values.metrics) io.out.write(render(kpiFamilies(kpis, {})));
+        else if (values.json) io.out.write(JSON.stringify({ kpis, records }, null, 2) + '\n');
+        else io.out.write(renderHistory(records, kpis) + '\n');
+        return 0;
       }
       case 'status':
       case 'lock': {

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RETRYABLE_CLASSES } from '../errors';
+import { NOTIFY_EVENTS } from './schema';
 import type { ConfigIssue } from './errors';
 import type {
   ConfigInput,
@@ -124,6 +125,32 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
       waitMs: input.lock?.wait ?? DEFAULTS.lock.waitMs,
     },
     parallel: defaults.parallel ?? DEFAULTS.parallel,
+    notify: input.notify && {
+      events: input.notify.events ?? [...NOTIFY_EVENTS],
+      timeoutMs: input.notify.timeout ?? 5_000,
+      retries: input.notify.retries ?? 2,
+      telegram: input.notify.telegram && {
+        tokenEnv: input.notify.telegram.token_env,
+        chatId: String(input.notify.telegram.chat_id),
+        apiUrl: (input.notify.telegram.api_url ?? 'https://api.telegram.org').replace(/\/$/, ''),
+      },
+      slack: input.notify.slack && { webhookEnv: input.notify.slack.webhook_env },
+      discord: input.notify.discord && { webhookEnv: input.notify.discord.webhook_env },
+      webhook: input.notify.webhook && {
+        urlEnv: input.notify.webhook.url_env,
+        secretEnv: input.notify.webhook.secret_env,
+      },
+    },
+    metrics: input.metrics && {
+      pushgateway: input.metrics.pushgateway && {
+        url: input.metrics.pushgateway.url.replace(/\/$/, ''),
+        job: input.metrics.pushgateway.job ?? 'homelab_deploy',
+        usernameEnv: input.metrics.pushgateway.username_env,
+        passwordEnv: input.metrics.pushgateway.password_env,
+      },
+      textfile: input.metrics.textfile,
+      environment: input.metrics.environment,
+    },
   };
 }
 

@@ -246,6 +246,52 @@ const lockSchema = z.strictObject({
   wait: duration.optional(),
 });
 
+export const NOTIFY_EVENTS = [
+  'started',
+  'succeeded',
+  'partial_success',
+  'failed',
+  'rolled_back',
+  'rollback_failed',
+] as const;
+
+const httpUrl = z.string().regex(/^https?:\/\/[^\s]+$/, 'expected an http(s) URL');
+
+const notifySchema = z.strictObject({
+  events: z.array(z.enum(NOTIFY_EVENTS)).min(1).optional(),
+  timeout: duration.optional(),
+  retries: z.number().int().min(0).max(5).optional(),
+  telegram: z
+    .strictObject({
+      token_env: envName,
+      chat_id: z.union([z.string().min(1), z.number()]),
+      api_url: httpUrl.optional(),
+    })
+    .optional(),
+  slack: z.strictObject({ webhook_env: envName }).optional(),
+  discord: z.strictObject({ webhook_env: envName }).optional(),
+  webhook: z.strictObject({ url_env: envName, secret_env: envName.optional() }).optional(),
+});
+
+const metricsSchema = z.strictObject({
+  pushgateway: z
+    .strictObject({
+      url: httpUrl,
+      job: z
+        .string()
+        .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
+        .optional(),
+      username_env: envName.optional(),
+      password_env: envName.optional(),
+    })
+    .optional(),
+  textfile: z
+    .string()
+    .regex(/^\/.+\.prom$/, 'expected an absolute path ending in .prom (node_exporter textfile collector)')
+    .optional(),
+  environment: z.string().min(1).optional(),
+});
+
 export const configSchema = z.strictObject({
   version: z.literal(1),
   project: name('project'),
@@ -272,5 +318,7 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   lock: lockSchema.optional(),
+  notify: notifySchema.optional(),
+  metrics: metricsSchema.optional(),
 });
 export type ConfigInput = z.infer<typeof configSchema>;

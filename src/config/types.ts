@@ -118,6 +118,25 @@ export interface LockSettings {
   waitMs: number;
 }
 
+export type NotifyEvent =
+  'started' | 'succeeded' | 'partial_success' | 'failed' | 'rolled_back' | 'rollback_failed';
+
+export interface NotifySettings {
+  events: NotifyEvent[];
+  timeoutMs: number;
+  retries: number;
+  telegram?: { tokenEnv: string; chatId: string; apiUrl: string };
+  slack?: { webhookEnv: string };
+  discord?: { webhookEnv: string };
+  webhook?: { urlEnv: string; secretEnv?: string };
+}
+
+export interface MetricsSettings {
+  pushgateway?: { url: string; job: string; usernameEnv?: string; passwordEnv?: string };
+  textfile?: string;
+  environment?: string;
+}
+
 export interface Config {
   file: string;
   dir: string;
@@ -129,4 +148,6 @@ export interface Config {
   verify: { health: HealthCheck[]; onFailure: 'rollback-all' | 'none' };
   lock: LockSettings;
   parallel: number;
+  notify?: NotifySettings;
+  metrics?: MetricsSettings;
 }

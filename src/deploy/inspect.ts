@@ -111,3 +111,26 @@ export async function forceReleaseLocks(
   await pool.closeAll();
   return res;
 }
+
+/** Every host's release log, for `history`; unreachable hosts are reported, not fatal. */
+export async function readReleaseLogs(
+  config: Config,
+  hosts: string[],
+  opts: { env: NodeJS.ProcessEnv; redactor: Redactor },
+): Promise<{ host: string; text?: string; error?: string }[]> {
+  const pool = new ConnectionPool(config, { ...opts, runToken: 'history' });
+  const res = await mapLimit(hosts, config.parallel, async (name) => {
+    try {
+      const conn = await pool.get(name);
+      const r = await conn.exec(
+        `cat ${shQuote(`${config.hosts[name].path}/${LAYOUT.releaseLog}`)} 2>/dev/null; true`,
+        { timeoutMs: 60_000 },
+      );
+      return { host: name, text: r.stdout };
+    } catch (err) {
+      return { host: name, error: opts.redactor.redact((err as Error).message) };
+    }
+  });
+  await pool.closeAll();
+  return res;
+}

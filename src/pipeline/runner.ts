@@ -322,7 +322,12 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
             if (st.lock !== 'ours')
               record(st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
             const rep = hostReport(name, h0, st.result, undefined, p.name);
-            rep.detail = { current: st.current, freeBytes: st.freeBytes, lock: st.lock };
+            rep.detail = {
+              current: st.current,
+              freeBytes: st.freeBytes,
+              lock: st.lock,
+              lockWaitMs: st.lockWaitMs,
+            };
             return rep;
           } catch (err) {
             return hostReport(name, h0, undefined, err, p.name);
@@ -648,11 +653,16 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   return redactor.redactDeep(report);
 }
 
-async function preflightWithWait(ctx: RunContext, h: HostRun, phase: string): Promise<PreflightState> {
+async function preflightWithWait(
+  ctx: RunContext,
+  h: HostRun,
+  phase: string,
+): Promise<PreflightState & { lockWaitMs: number }> {
   const deadline = Date.now() + ctx.config.lock.waitMs;
+  let waited = 0;
   for (;;) {
     try {
-      return await preflight(ctx, h.host, phase);
+      return { ...(await preflight(ctx, h.host, phase)), lockWaitMs: waited };
     } catch (err) {
       if (
         !(err instanceof DeployError) ||
@@ -666,7 +676,9 @@ async function preflightWithWait(ctx: RunContext, h: HostRun, phase: string): Pr
         level: 'info',
         message: `${err.message}; waiting (up to ${Math.round((deadline - Date.now()) / 1000)}s more)`,
       });
-      await sleep(Math.min(5000, Math.max(0, deadline - Date.now())), ctx.signal);
+      const pause = Math.min(5000, Math.max(0, deadline - Date.now()));
+      await sleep(pause, ctx.signal);
+      waited += pause;
     }
   }
 }
