@@ -58,6 +58,15 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
   for (const [name, h] of Object.entries(input.hosts)) {
     hosts[name] = resolveHost(name, h, defaults, input.project, dir, issues);
   }
+  const format = input.secrets?.format ?? 'auto';
+  for (const h of Object.values(hosts)) {
+    h.envDialect =
+      format !== 'auto'
+        ? format
+        : h.deploy.strategy === 'compose' && /podman-compose/.test(h.deploy.command)
+          ? 'python-dotenv'
+          : 'compose';
+  }
   for (const h of Object.values(hosts)) {
     if (h.ssh.jump === undefined) continue;
     const p = `hosts.${h.name}.ssh.jump`;
@@ -215,6 +224,9 @@ function resolveDeploy(name: string, a: DeployInput, b: DeployInput, issues: Con
     files: m.compose.files ?? [...DEFAULTS.composeFiles],
     pull: m.compose.pull ?? true,
     upFlags: m.compose.up_flags ?? [],
+    // podman-compose 1.0.3's `down` rejects --remove-orphans (its `up` accepts it).
+    downFlags:
+      m.compose.down_flags ?? (/podman-compose/.test(m.compose.command ?? '') ? [] : ['--remove-orphans']),
     timeoutMs,
   };
 }
@@ -250,6 +262,7 @@ function resolveHost(
     keepReleases: h.keep_releases ?? d.keep_releases ?? DEFAULTS.keepReleases,
     vars: Object.fromEntries(Object.entries(h.vars ?? {}).map(([k, v]) => [k, String(v)])),
     snapshot: resolveSnapshot(h.snapshot ?? d.snapshot, dir),
+    envDialect: 'compose',
   };
 }
 

@@ -66,6 +66,7 @@ const composeSchema = z.strictObject({
   files: z.array(z.string().min(1)).min(1).optional(),
   pull: z.boolean().optional(),
   up_flags: z.array(z.string()).optional(),
+  down_flags: z.array(z.string()).optional(),
 });
 
 const deploySchema = z.strictObject({
@@ -307,6 +308,8 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z0-9._-]+$/, 'expected a file name such as .env (no directories)')
         .optional(),
       keys: z.array(envName).min(1),
+      // dotenv dialect of the file; auto picks python-dotenv for podman-compose hosts
+      format: z.enum(['auto', 'compose', 'python-dotenv']).optional(),
     })
     .optional(),
   health: z.array(healthCheckSchema).optional(),

@@ -24,6 +24,7 @@ export type DeploySettings =
       files: string[];
       pull: boolean;
       upFlags: string[];
+      downFlags: string[];
       timeoutMs: number;
     }
   | { strategy: 'command'; up: string; down?: string; timeoutMs: number };
@@ -58,6 +59,7 @@ export interface HostConfig {
   keepReleases: number;
   vars: Record<string, string>;
   snapshot?: SnapshotSettings;
+  envDialect: 'compose' | 'python-dotenv';
 }
 
 export interface HealthCheck {

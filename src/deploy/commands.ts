@@ -12,7 +12,7 @@ export function upCommand(d: DeploySettings, project: string): string {
 /** Stops the stack; used when a first deploy is rolled back and there is no previous release to return to. */
 export function downCommand(d: DeploySettings, project: string): string | undefined {
   if (d.strategy === 'command') return d.down;
-  return `${composeBase(d, project)} down --remove-orphans`;
+  return `${composeBase(d, project)} down${d.downFlags.map((f) => ' ' + shQuote(f)).join('')}`;
 }
 
 function composeBase(d: Extract<DeploySettings, { strategy: 'compose' }>, project: string): string {

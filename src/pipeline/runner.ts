@@ -352,13 +352,18 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         endPhase(r, t0);
       } else if (p.kind === 'secrets' && config.secrets && secretValues) {
         const r = phaseReport(p);
-        const content = renderEnvFile(secretValues);
+        const values = secretValues;
         const file = config.secrets.file;
         const written: string[] = [];
         r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
           const h0 = Date.now();
           try {
-            const res = await syncEnvFile(ctx, config.hosts[name], file, content);
+            const res = await syncEnvFile(
+              ctx,
+              config.hosts[name],
+              file,
+              renderEnvFile(values, config.hosts[name].envDialect),
+            );
             if (res.result && !res.result.ok)
               throw new DeployError(
                 'command-failed',

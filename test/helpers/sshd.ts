@@ -34,6 +34,64 @@ export interface SshSandbox {
 }
 
 export const SSHD = '/usr/sbin/sshd';
+
+/** The sshd_config every test host uses; shared with the network-namespace hosts of the e2e suite. */
+export function sshdConfig(o: {
+  listen: string;
+  hostKey: string;
+  dir: string;
+  authorizedKeys: string;
+  home: string;
+}): string {
+  return (
+    [
+      `ListenAddress ${o.listen}`,
+      `HostKey ${o.hostKey}`,
+      `PidFile ${path.join(o.dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${o.authorizedKeys}`,
+      'StrictModes no',
+      'UsePAM no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PubkeyAuthentication yes',
+      'PermitRootLogin prohibit-password',
+      'MaxSessions 64',
+      'MaxStartups 200:30:400',
+      'AllowTcpForwarding yes',
+      'LogLevel ERROR',
+      'Subsystem sftp internal-sftp',
+      // Each host gets its own HOME, and root's real ~/.bashrc is not read on every command.
+      `SetEnv HOME=${o.home}`,
+    ].join('\n') + '\n'
+  );
+}
+
+export function keygen(file: string): string {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', file]);
+  return fs
+    .readFileSync(file + '.pub', 'utf8')
+    .trim()
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
+}
+
+export function fingerprintOf(pubFile: string): string {
+  return execFileSync('ssh-keygen', ['-lf', pubFile], { encoding: 'utf8' }).split(' ')[1];
+}
+
+export function banner(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('data', (d) => done(d.toString().startsWith('SSH-')));
+    s.once('error', () => done(false));
+    s.setTimeout(1000, () => done(false));
+  });
+}
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
@@ -48,33 +106,6 @@ function freePort(address: string): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-function banner(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('data', (d) => done(d.toString().startsWith('SSH-')));
-    s.once('error', () => done(false));
-    s.setTimeout(1000, () => done(false));
-  });
-}
-
-function keygen(file: string): string {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', file]);
-  return fs
-    .readFileSync(file + '.pub', 'utf8')
-    .trim()
-    .split(' ')
-    .slice(0, 2)
-    .join(' ');
-}
-
-function fingerprintOf(pubFile: string): string {
-  return execFileSync('ssh-keygen', ['-lf', pubFile], { encoding: 'utf8' }).split(' ')[1];
 }
 
 export async function startSshSandbox(opts: { names: string[] }): Promise<SshSandbox> {
@@ -120,25 +151,13 @@ export async function startSshSandbox(opts: { names: string[] }): Promise<SshSan
     const cfg = path.join(hdir, 'sshd_config');
     fs.writeFileSync(
       cfg,
-      [
-        `ListenAddress ${address}:${port}`,
-        `HostKey ${hostKey}`,
-        `PidFile ${path.join(hdir, 'sshd.pid')}`,
-        `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-        'StrictModes no',
-        'UsePAM no',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'PubkeyAuthentication yes',
-        'PermitRootLogin prohibit-password',
-        'MaxSessions 64',
-        'MaxStartups 200:30:400',
-        'AllowTcpForwarding yes',
-        'LogLevel ERROR',
-        'Subsystem sftp internal-sftp',
-        // Each host gets its own HOME, and root's real ~/.bashrc is not read on every command.
-        `SetEnv HOME=${root}`,
-      ].join('\n') + '\n',
+      sshdConfig({
+        listen: `${address}:${port}`,
+        hostKey,
+        dir: hdir,
+        authorizedKeys: path.join(dir, 'authorized_keys'),
+        home: root,
+      }),
     );
     const h: SshTestHost = {
       name,

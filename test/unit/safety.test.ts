@@ -4,6 +4,9 @@ import { backoffDelay } from '../../src/pipeline/retry';
 import { Redactor } from '../../src/secrets/redact';
 import { parseEnvFile, quoteEnvValue, renderEnvFile } from '../../src/secrets/env-file';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 describe('refs', () => {
   it.each(['main;touch /tmp/x', '$(id)', '`id`', '-rf', '--upload-pack=x', 'a b', 'main\nid', 'x..y', ''])(
@@ -62,5 +65,46 @@ describe('env files', () => {
     const text = renderEnvFile(values);
     expect(parseEnvFile(text)).toEqual(values);
     expect(quoteEnvValue('$HOME')).toBe(`'$HOME'`);
+  });
+});
+
+describe('env file for podman-compose (python-dotenv dialect)', () => {
+  const hasDotenv = (() => {
+    try {
+      execFileSync('python3', ['-c', 'import dotenv'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  it('is read back byte for byte by the python-dotenv podman-compose uses', () => {
+    if (!hasDotenv)
+      throw new Error(
+        'python3-dotenv is missing (it comes with podman-compose: apt-get install -y podman-compose)',
+      );
+    const values = {
+      A: `p$a'ss "w#o=rd" x`,
+      B: 'back\\slash \\n not newline',
+      C: "it's  two  spaces =eq #hash",
+      D: 'line1\nline2',
+    };
+    const file = path.join(os.tmpdir(), `hd-dotenv-${process.pid}.env`);
+    fs.writeFileSync(file, renderEnvFile(values, 'python-dotenv'));
+    const out = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import json,sys; from dotenv import dotenv_values; print(json.dumps(dotenv_values(sys.argv[1])))',
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(JSON.parse(out)).toEqual(values);
+    expect(parseEnvFile(renderEnvFile(values, 'python-dotenv'), 'python-dotenv')).toEqual(values);
+  });
+
+  it('refuses a value python-dotenv would expand', () => {
+    expect(() => renderEnvFile({ TOKEN: 'a${HOME}b' }, 'python-dotenv')).toThrow(/TOKEN contains "\$\{"/);
   });
 });
