@@ -42141,6 +42141,7 @@ const composeSchema = strictObject({
     files: array(schemas_string().min(1)).min(1).optional(),
     pull: schemas_boolean().optional(),
     up_flags: array(schemas_string()).optional(),
+    down_flags: array(schemas_string()).optional(),
 });
 const deploySchema = strictObject({
     strategy: schemas_enum(['compose', 'command']).optional(),
@@ -42343,6 +42344,8 @@ const configSchema = strictObject({
             .regex(/^[A-Za-z0-9._-]+$/, 'expected a file name such as .env (no directories)')
             .optional(),
         keys: array(envName).min(1),
+        // dotenv dialect of the file; auto picks python-dotenv for podman-compose hosts
+        format: schemas_enum(['auto', 'compose', 'python-dotenv']).optional(),
     })
         .optional(),
     health: array(healthCheckSchema).optional(),
@@ -42427,6 +42430,15 @@ function resolveConfig(input, file, dir, issues) {
     const hosts = {};
     for (const [name, h] of Object.entries(input.hosts)) {
         hosts[name] = resolveHost(name, h, defaults, input.project, dir, issues);
+    }
+    const format = input.secrets?.format ?? 'auto';
+    for (const h of Object.values(hosts)) {
+        h.envDialect =
+            format !== 'auto'
+                ? format
+                : h.deploy.strategy === 'compose' && /podman-compose/.test(h.deploy.command)
+                    ? 'python-dotenv'
+                    : 'compose';
     }
     for (const h of Object.values(hosts)) {
         if (h.ssh.jump === undefined)
@@ -42581,6 +42593,8 @@ function resolveDeploy(name, a, b, issues) {
         files: m.compose.files ?? [...DEFAULTS.composeFiles],
         pull: m.compose.pull ?? true,
         upFlags: m.compose.up_flags ?? [],
+        // podman-compose 1.0.3's `down` rejects --remove-orphans (its `up` accepts it).
+        downFlags: m.compose.down_flags ?? (/podman-compose/.test(m.compose.command ?? '') ? [] : ['--remove-orphans']),
         timeoutMs,
     };
 }
@@ -42608,6 +42622,7 @@ function resolveHost(name, h, d, project, dir, issues) {
         keepReleases: h.keep_releases ?? d.keep_releases ?? DEFAULTS.keepReleases,
         vars: Object.fromEntries(Object.entries(h.vars ?? {}).map(([k, v]) => [k, String(v)])),
         snapshot: resolveSnapshot(h.snapshot ?? d.snapshot, dir),
+        envDialect: 'compose',
     };
 }
 function resolveSnapshot(s, dir) {
@@ -42972,7 +42987,7 @@ function upCommand(d, project) {
 function downCommand(d, project) {
     if (d.strategy === 'command')
         return d.down;
-    return `${composeBase(d, project)} down --remove-orphans`;
+    return `${composeBase(d, project)} down${d.downFlags.map((f) => ' ' + shQuote(f)).join('')}`;
 }
 function composeBase(d, project) {
     return `${d.command} -p ${shQuote(project)}${d.files.map((f) => ` -f ${shQuote(f)}`).join('')}`;
@@ -43326,11 +43341,9 @@ function firstLine(s) {
 
 ;// CONCATENATED MODULE: ./src/secrets/env-file.ts
 
-/**
- * Renders a dotenv file whose values reach the container byte for byte: single quotes where possible (no
- * interpolation of `$` by compose), double quotes with escapes otherwise.
- */
-function quoteEnvValue(value) {
+function quoteEnvValue(value, dialect = 'compose') {
+    if (dialect === 'python-dotenv')
+        return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
     if (!value.includes("'") && !/[\n\r]/.test(value))
         return `'${value}'`;
     return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
@@ -43342,29 +43355,53 @@ function collectSecrets(keys, env) {
     }
     return Object.fromEntries(keys.map((k) => [k, env[k]]));
 }
-function renderEnvFile(values) {
+function renderEnvFile(values, dialect = 'compose') {
+    if (dialect === 'python-dotenv') {
+        // python-dotenv (0.21, as podman-compose uses it) expands ${...} inside any quotes and has no escape for it.
+        const bad = Object.entries(values)
+            .filter(([, v]) => v.includes('${'))
+            .map(([k]) => k);
+        if (bad.length) {
+            throw new DeployError('precondition', `secrets.keys: the value of ${bad.join(', ')} contains "\${", which podman-compose's .env reader always expands; it cannot reach the container unchanged`);
+        }
+    }
     return ('# written by homelab-deploy; do not edit on the host, values come from the runner\n' +
         Object.entries(values)
-            .map(([k, v]) => `${k}=${quoteEnvValue(v)}`)
+            .map(([k, v]) => `${k}=${quoteEnvValue(v, dialect)}`)
             .join('\n') +
         '\n');
 }
-/** Parses what renderEnvFile wrote (and plain KEY=value lines), to tell which keys changed. */
-function parseEnvFile(text) {
+/** Parses what renderEnvFile wrote (quoted values may span lines) and plain KEY=value lines, to tell which keys changed. */
+function parseEnvFile(text, dialect = 'compose') {
     const out = {};
-    for (const line of text.split('\n')) {
-        const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-        if (!m)
-            continue;
-        const raw = m[2];
-        if (raw.startsWith("'") && raw.endsWith("'") && raw.length >= 2)
-            out[m[1]] = raw.slice(1, -1);
-        else if (raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2)
-            out[m[1]] = raw
-                .slice(1, -1)
-                .replace(/\\(.)/g, (_s, c) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
-        else
-            out[m[1]] = raw;
+    const re = /^([A-Za-z_][A-Za-z0-9_]*)=/gm;
+    let m;
+    let from = 0;
+    while ((m = re.exec(text)) !== null) {
+        if (m.index < from)
+            continue; // inside a previous multi-line value
+        let i = m.index + m[0].length;
+        const q = text[i];
+        let value = '';
+        if (q === "'" || q === '"') {
+            const escapes = q === '"' || dialect === 'python-dotenv';
+            for (i++; i < text.length && text[i] !== q; i++) {
+                if (escapes && text[i] === '\\' && i + 1 < text.length) {
+                    const c = text[++i];
+                    value += q === '"' && c === 'n' ? '\n' : q === '"' && c === 'r' ? '\r' : c;
+                }
+                else
+                    value += text[i];
+            }
+            i++;
+        }
+        else {
+            const eol = text.indexOf('\n', i);
+            value = text.slice(i, eol < 0 ? undefined : eol);
+            i = eol < 0 ? text.length : eol;
+        }
+        out[m[1]] = value;
+        from = i;
     }
     return out;
 }
@@ -45408,13 +45445,13 @@ async function runDeploy(opts) {
             }
             else if (p.kind === 'secrets' && config.secrets && secretValues) {
                 const r = phaseReport(p);
-                const content = renderEnvFile(secretValues);
+                const values = secretValues;
                 const file = config.secrets.file;
                 const written = [];
                 r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
                     const h0 = Date.now();
                     try {
-                        const res = await syncEnvFile(ctx, config.hosts[name], file, content);
+                        const res = await syncEnvFile(ctx, config.hosts[name], file, renderEnvFile(values, config.hosts[name].envDialect));
                         if (res.result && !res.result.ok)
                             throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, { host: name });
                         if (res.state === 'written')
