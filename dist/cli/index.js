@@ -43720,14 +43720,10 @@ async function rollbackRelease(ctx, host, stage, to) {
     const envFile = ctx.config.secrets?.file;
     const steps = [];
     if (envFile) {
-        const saved = `${LAYOUT.shared}/${envFile}.before-${ctx.release.id}`;
         steps.push({
             name: 'restore-env',
             display: `restore ${envFile}`,
-            script: [
-                cd(host),
-                `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} && mv -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} ${shQuote(`${LAYOUT.shared}/${envFile}`)}; fi`,
-            ].join('\n'),
+            script: restoreEnvScript(ctx, host, envFile),
         });
     }
     if (to) {
@@ -43773,6 +43769,28 @@ async function rollbackRelease(ctx, host, stage, to) {
         ].join('\n'),
     });
     return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000 });
+}
+/** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
+function restoreEnvScript(ctx, host, envFile) {
+    const file = `${LAYOUT.shared}/${envFile}`;
+    const saved = `${file}.before-${ctx.release.id}`;
+    return [
+        cd(host),
+        `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${file}.restore`)} && mv -f ${shQuote(`${file}.restore`)} ${shQuote(file)} && ${auditLine(ctx, host, 'env-restored', undefined, { file: envFile })}; fi`,
+    ].join('\n');
+}
+/**
+ * Restores the env file on a host this run wrote it on but that does not end on the new release (it was never
+ * deployed, or the run aborted), so the release it runs and its env file on disk stay a pair.
+ */
+async function restoreEnvFile(ctx, host) {
+    const envFile = ctx.config.secrets?.file;
+    if (!envFile)
+        return undefined;
+    const conn = await ctx.pool.get(host.name);
+    return runSteps(conn, [{ name: 'restore-env', display: `restore ${envFile}`, script: restoreEnvScript(ctx, host, envFile) }], {
+        timeoutMs: 30_000,
+    });
 }
 /** Keeps the newest `keep` releases; never removes the current release or the one a rollback would need. */
 async function pruneReleases(ctx, host, keep) {
@@ -45375,6 +45393,7 @@ async function runDeploy(opts) {
                 locked: false,
                 releaseComplete: false,
                 touched: false,
+                envWritten: false,
                 onNew: false,
             });
         }
@@ -45448,7 +45467,6 @@ async function runDeploy(opts) {
                 const r = phaseReport(p);
                 const values = secretValues;
                 const file = config.secrets.file;
-                const written = [];
                 r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
                     const h0 = Date.now();
                     try {
@@ -45456,7 +45474,7 @@ async function runDeploy(opts) {
                         if (res.result && !res.result.ok)
                             throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, { host: name });
                         if (res.state === 'written')
-                            written.push(name);
+                            hostRuns.get(name).envWritten = true;
                         const rep = hostReport(name, h0, res.result, undefined, p.name);
                         rep.detail = { file, state: res.state, changed: res.changed.join(',') };
                         return rep;
@@ -45467,10 +45485,6 @@ async function runDeploy(opts) {
                 });
                 const failed = r.hosts.find((h) => !h.ok);
                 if (failed) {
-                    // "Nothing changed" includes the env files already replaced on other hosts.
-                    for (const name of written)
-                        hostRuns.get(name).touched = false;
-                    await restoreEnv(ctx, written);
                     endPhase(r, t0, failed.error);
                     throw new Stop('aborted', failed.error);
                 }
@@ -45506,7 +45520,6 @@ async function runDeploy(opts) {
                 });
                 const failed = r.hosts.find((h) => !h.ok);
                 if (failed) {
-                    await restoreEnv(ctx, p.hosts);
                     endPhase(r, t0, failed.error);
                     throw new Stop('aborted', failed.error);
                 }
@@ -45664,6 +45677,19 @@ async function runDeploy(opts) {
         clearInterval(heartbeatTimer);
         if (signal.aborted)
             await pool.killAll().catch(() => undefined);
+        // "Nothing changed" includes env files: an aborted run, or a host that does not end on the new release, gets
+        // back the env file it had (a host rolled back has it back already).
+        await mapLimit([...hostRuns.values()].filter((h) => h.envWritten && !h.rollback?.ok && (status === 'aborted' || !h.onNew)), config.parallel, async (h) => {
+            const ok = await restoreEnvFile(ctx, h.host).then((res) => res?.ok !== false, () => false);
+            if (!ok)
+                emit({
+                    type: 'log',
+                    level: 'warn',
+                    message: `${h.host.name}: restoring ${config.secrets?.file} failed; it holds this run's values while running ${h.before ?? 'nothing'}`,
+                });
+            else
+                record('env-restored', h.host.name, config.secrets?.file);
+        });
         await Promise.all([...hostRuns.values()]
             .filter((h) => h.locked)
             .map(async (h) => {
@@ -45756,21 +45782,6 @@ async function preflightWithWait(ctx, h, phase) {
             waited += pause;
         }
     }
-}
-async function restoreEnv(ctx, hosts) {
-    if (!ctx.config.secrets || hosts.length === 0)
-        return;
-    const file = ctx.config.secrets.file;
-    await Promise.all(hosts.map(async (name) => {
-        const host = ctx.config.hosts[name];
-        const conn = await ctx.pool.get(name).catch(() => undefined);
-        if (!conn)
-            return;
-        const dir = `${host.path}/shared`;
-        await conn
-            .exec(`cd '${dir.replace(/'/g, `'\\''`)}' && if [ -f '${file}.before-${ctx.release.id}' ]; then cp -p '${file}.before-${ctx.release.id}' '${file}.restore' && mv -f '${file}.restore' '${file}'; fi`, { timeoutMs: 30_000 })
-            .catch(() => undefined);
-    }));
 }
 function skipRemainingStages(plan, current, phases) {
     const idx = plan.phases.indexOf(current);

@@ -392,14 +392,10 @@ export async function rollbackRelease(
   const envFile = ctx.config.secrets?.file;
   const steps: Step[] = [];
   if (envFile) {
-    const saved = `${LAYOUT.shared}/${envFile}.before-${ctx.release.id}`;
     steps.push({
       name: 'restore-env',
       display: `restore ${envFile}`,
-      script: [
-        cd(host),
-        `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} && mv -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp`)} ${shQuote(`${LAYOUT.shared}/${envFile}`)}; fi`,
-      ].join('\n'),
+      script: restoreEnvScript(ctx, host, envFile),
     });
   }
   if (to) {
@@ -447,6 +443,33 @@ export async function rollbackRelease(
     ].join('\n'),
   });
   return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000 });
+}
+
+/** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
+function restoreEnvScript(ctx: RunContext, host: HostConfig, envFile: string): string {
+  const file = `${LAYOUT.shared}/${envFile}`;
+  const saved = `${file}.before-${ctx.release.id}`;
+  return [
+    cd(host),
+    `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${file}.restore`)} && mv -f ${shQuote(`${file}.restore`)} ${shQuote(file)} && ${auditLine(ctx, host, 'env-restored', undefined, { file: envFile })}; fi`,
+  ].join('\n');
+}
+
+/**
+ * Restores the env file on a host this run wrote it on but that does not end on the new release (it was never
+ * deployed, or the run aborted), so the release it runs and its env file on disk stay a pair.
+ */
+export async function restoreEnvFile(ctx: RunContext, host: HostConfig): Promise<StepsResult | undefined> {
+  const envFile = ctx.config.secrets?.file;
+  if (!envFile) return undefined;
+  const conn = await ctx.pool.get(host.name);
+  return runSteps(
+    conn,
+    [{ name: 'restore-env', display: `restore ${envFile}`, script: restoreEnvScript(ctx, host, envFile) }],
+    {
+      timeoutMs: 30_000,
+    },
+  );
 }
 
 /** Keeps the newest `keep` releases; never removes the current release or the one a rollback would need. */

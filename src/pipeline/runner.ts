@@ -11,6 +11,7 @@ import {
   readRollbackPoint,
   recordRollbackPoint,
   releaseLock,
+  restoreEnvFile,
   rollbackRelease,
   type PreflightState,
   type RollbackPoint,
@@ -71,6 +72,7 @@ interface HostRun {
   locked: boolean;
   releaseComplete: boolean;
   touched: boolean; // this run moved `current` (or may have: the host dropped mid-step)
+  envWritten: boolean; // this run's secrets phase replaced the env file
   onNew: boolean; // `current` names this run's release
   rollback?: RollbackReport;
   infraSnapshot?: string;
@@ -286,6 +288,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         locked: false,
         releaseComplete: false,
         touched: false,
+        envWritten: false,
         onNew: false,
       });
     }
@@ -354,7 +357,6 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         const r = phaseReport(p);
         const values = secretValues;
         const file = config.secrets.file;
-        const written: string[] = [];
         r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
           const h0 = Date.now();
           try {
@@ -370,7 +372,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
                 `writing ${file} failed: ${res.result.failed?.output?.trim()}`,
                 { host: name },
               );
-            if (res.state === 'written') written.push(name);
+            if (res.state === 'written') hostRuns.get(name)!.envWritten = true;
             const rep = hostReport(name, h0, res.result, undefined, p.name);
             rep.detail = { file, state: res.state, changed: res.changed.join(',') };
             return rep;
@@ -380,9 +382,6 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         });
         const failed = r.hosts.find((h) => !h.ok);
         if (failed) {
-          // "Nothing changed" includes the env files already replaced on other hosts.
-          for (const name of written) hostRuns.get(name)!.touched = false;
-          await restoreEnv(ctx, written);
           endPhase(r, t0, failed.error);
           throw new Stop('aborted', failed.error as ErrorInfo);
         }
@@ -417,7 +416,6 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
         });
         const failed = r.hosts.find((h) => !h.ok);
         if (failed) {
-          await restoreEnv(ctx, p.hosts);
           endPhase(r, t0, failed.error);
           throw new Stop('aborted', failed.error as ErrorInfo);
         }
@@ -584,6 +582,27 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   } finally {
     clearInterval(heartbeatTimer);
     if (signal.aborted) await pool.killAll().catch(() => undefined);
+    // "Nothing changed" includes env files: an aborted run, or a host that does not end on the new release, gets
+    // back the env file it had (a host rolled back has it back already).
+    await mapLimit(
+      [...hostRuns.values()].filter(
+        (h) => h.envWritten && !h.rollback?.ok && (status === 'aborted' || !h.onNew),
+      ),
+      config.parallel,
+      async (h) => {
+        const ok = await restoreEnvFile(ctx, h.host).then(
+          (res) => res?.ok !== false,
+          () => false,
+        );
+        if (!ok)
+          emit({
+            type: 'log',
+            level: 'warn',
+            message: `${h.host.name}: restoring ${config.secrets?.file} failed; it holds this run's values while running ${h.before ?? 'nothing'}`,
+          });
+        else record('env-restored', h.host.name, config.secrets?.file);
+      },
+    );
     await Promise.all(
       [...hostRuns.values()]
         .filter((h) => h.locked)
@@ -686,25 +705,6 @@ async function preflightWithWait(
       waited += pause;
     }
   }
-}
-
-async function restoreEnv(ctx: RunContext, hosts: string[]): Promise<void> {
-  if (!ctx.config.secrets || hosts.length === 0) return;
-  const file = ctx.config.secrets.file;
-  await Promise.all(
-    hosts.map(async (name) => {
-      const host = ctx.config.hosts[name];
-      const conn = await ctx.pool.get(name).catch(() => undefined);
-      if (!conn) return;
-      const dir = `${host.path}/shared`;
-      await conn
-        .exec(
-          `cd '${dir.replace(/'/g, `'\\''`)}' && if [ -f '${file}.before-${ctx.release.id}' ]; then cp -p '${file}.before-${ctx.release.id}' '${file}.restore' && mv -f '${file}.restore' '${file}'; fi`,
-          { timeoutMs: 30_000 },
-        )
-        .catch(() => undefined);
-    }),
-  );
 }
 
 function skipRemainingStages(plan: Plan, current: PlannedPhase, phases: PhaseReport[]): void {

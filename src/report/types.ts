@@ -87,7 +87,14 @@ export interface HostFinalState {
 
 export interface AuditRecord {
   time: string;
-  action: 'lock-acquired' | 'lock-taken-over' | 'lock-released' | 'snapshot' | 'deploy' | 'rollback';
+  action:
+    | 'lock-acquired'
+    | 'lock-taken-over'
+    | 'lock-released'
+    | 'snapshot'
+    | 'deploy'
+    | 'rollback'
+    | 'env-restored';
   host: string;
   detail?: string;
 }

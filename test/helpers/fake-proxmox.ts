@@ -1,10 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import { selfSignedCert } from './tls';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 
 export interface RecordedRequest {
   method: string;
@@ -19,31 +17,8 @@ export interface RecordedRequest {
  * and errors as HTTP status with the message in the status line.
  */
 export async function startFakeProxmox(opts: { token: string; node?: string; vmid?: number }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-pve-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-keyout',
-      path.join(dir, 'key.pem'),
-      '-out',
-      path.join(dir, 'cert.pem'),
-      '-subj',
-      '/CN=pve.example.com',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  const cert = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
+  const tls = selfSignedCert('pve.example.com');
+  const { dir, cert } = tls;
   const node = opts.node ?? 'pve';
   const vmid = opts.vmid ?? 101;
   const requests: RecordedRequest[] = [];
@@ -64,7 +39,7 @@ export async function startFakeProxmox(opts: { token: string; node?: string; vmi
     return upid;
   };
 
-  const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert }, (req, res) => {
+  const server = https.createServer({ key: tls.key, cert }, (req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
@@ -137,7 +112,7 @@ export async function startFakeProxmox(opts: { token: string; node?: string; vmi
   const port = (server.address() as AddressInfo).port;
   return {
     url: `https://127.0.0.1:${port}`,
-    caFile: path.join(dir, 'cert.pem'),
+    caFile: tls.certFile,
     fingerprint: new X509Certificate(cert).fingerprint256,
     requests,
     snapshots,

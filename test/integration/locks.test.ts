@@ -8,24 +8,13 @@ import { DeployError } from '../../src/errors';
 import { makeContext } from '../../src/pipeline/context';
 import { deploy } from '../../src/engine';
 import { Redactor } from '../../src/secrets/redact';
-import { makeProject, type Project } from '../fixtures/pipeline';
-import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
+import { useHomelab, type Project } from '../fixtures/pipeline';
 
 const env = { ...process.env, HD_TEST_SECRET: 'lock-test-secret' };
-let sandbox: SshSandbox;
-const projects: Project[] = [];
-
-beforeAll(async () => {
-  sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
-}, 60_000);
-afterAll(async () => {
-  for (const p of projects) p.stopServices();
-  await sandbox?.stop();
-});
+const lab = useHomelab();
 
 async function project(config?: (c: string) => string): Promise<Project> {
-  const p = await makeProject(sandbox, { config });
-  projects.push(p);
+  const p = await lab.project({ config });
   return p;
 }
 

@@ -5,22 +5,12 @@ import { releaseIdFor } from '../../src/deploy/layout';
 import type { DeployEvent } from '../../src/pipeline/events';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
-import { makeProject, type Project } from '../fixtures/pipeline';
-import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
+import { useHomelab, type Project } from '../fixtures/pipeline';
 
 const SECRET = 'sup3r-s3cret-$value with spaces';
 const env = { ...process.env, HD_TEST_SECRET: SECRET };
 
-let sandbox: SshSandbox;
-const projects: Project[] = [];
-
-beforeAll(async () => {
-  sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
-}, 60_000);
-afterAll(async () => {
-  for (const p of projects) p.stopServices();
-  await sandbox?.stop();
-});
+const lab = useHomelab();
 
 async function run(
   p: Project,
@@ -46,8 +36,7 @@ async function run(
 
 /** A project where v1 is live on every host, and the SHA of a committed v2. */
 async function v1Live(): Promise<{ p: Project; v1: string; v2: string }> {
-  const p = await makeProject(sandbox);
-  projects.push(p);
+  const p = await lab.project();
   const { report } = await run(p);
   expect(report.status).toBe('success');
   const v1 = report.release.id;
@@ -191,8 +180,7 @@ describe("failure rules of seed 001, proven by each host's actual release", () =
   });
 
   it('secrets fail (missing value) → aborted before any host is touched', async () => {
-    const p = await makeProject(sandbox);
-    projects.push(p);
+    const p = await lab.project();
     const report = await deploy({
       configPath: p.configPath,
       phase: 'all',

@@ -4,21 +4,11 @@ import { releaseIdFor } from '../../src/deploy/layout';
 import { deploy } from '../../src/engine';
 import { Redactor } from '../../src/secrets/redact';
 import { startFakeProxmox } from '../helpers/fake-proxmox';
-import { makeProject, type Project } from '../fixtures/pipeline';
-import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
+import { useHomelab, type Project } from '../fixtures/pipeline';
 
 const TOKEN = 'root@pam!deploy=7d3c0b1e-1111-4222-8333-444455556666';
 const env = { ...process.env, HD_TEST_SECRET: 'snap-secret', PVE_TOKEN: TOKEN };
-let sandbox: SshSandbox;
-const projects: Project[] = [];
-
-beforeAll(async () => {
-  sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
-}, 60_000);
-afterAll(async () => {
-  for (const p of projects) p.stopServices();
-  await sandbox?.stop();
-});
+const lab = useHomelab();
 
 const run = (p: Project) =>
   deploy({ configPath: p.configPath, phase: 'all', ref: 'HEAD', env, redactor: new Redactor() });
@@ -26,14 +16,13 @@ const run = (p: Project) =>
 describe('infrastructure snapshots in the pipeline', () => {
   it('command provider: taken before production, rolled back with it when production fails', async () => {
     const snaps = fs.mkdtempSync('/tmp/hd-snaps-');
-    const p = await makeProject(sandbox, {
+    const p = await lab.project({
       config: (c) =>
         c.replace(
           /( {2}rtx1080:\n(?: {4}.*\n)+?)( {4}vars:)/,
           `$1    snapshot:\n      command:\n        create: "mkdir -p ${snaps} && cp -a \\"$HD_PATH/shared\\" ${snaps}/$HD_SNAPSHOT"\n        rollback: "touch ${snaps}/$HD_SNAPSHOT.rolled-back"\n$2`,
         ),
     });
-    projects.push(p);
     expect((await run(p)).status).toBe('success');
     const v1 = p.current('rtx1080');
     const v2 = releaseIdFor(p.commit('v2'));
@@ -56,14 +45,13 @@ describe('infrastructure snapshots in the pipeline', () => {
   it('Proxmox provider: snapshot per deploy with task polling; a failing snapshot aborts with nothing changed', async () => {
     const pve = await startFakeProxmox({ token: TOKEN, vmid: 102 });
     try {
-      const p = await makeProject(sandbox, {
+      const p = await lab.project({
         config: (c) =>
           c.replace(
             /( {2}vps:\n(?: {4}.*\n)+?)( {4}vars:)/,
             `$1    snapshot: { proxmox: { api: "${pve.url}", node: pve, vmid: 102, token_env: PVE_TOKEN, fingerprint: "${pve.fingerprint}" }, keep: 2 }\n$2`,
           ),
       });
-      projects.push(p);
       const first = await run(p);
       expect(first.status).toBe('success');
       const created = pve.requests.filter(

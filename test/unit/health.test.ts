@@ -1,10 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import { resolveHealth } from '../../src/config/resolve';
 import type { HealthCheckInput } from '../../src/config/schema';
@@ -14,6 +10,7 @@ import { makeContext } from '../../src/pipeline/context';
 import { parseJunit } from '../../src/pipeline/junit';
 import { Redactor } from '../../src/secrets/redact';
 import { MINIMAL, writeConfig } from '../fixtures/config';
+import { selfSignedCert } from '../helpers/tls';
 
 const COMMIT = 'abcdef0123456789abcdef0123456789abcdef01';
 const RELEASE = COMMIT.slice(0, 12);
@@ -218,38 +215,15 @@ describe('health checks against real local servers', () => {
   });
 
   it('verifies TLS against a custom CA, and fails without it', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-keyout',
-        `${dir}/k.pem`,
-        '-out',
-        `${dir}/c.pem`,
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const tls = selfSignedCert('localhost');
     const port = await serve((_n, _q, res) => json(res, 200, { status: 'ok' }), {
-      key: fs.readFileSync(`${dir}/k.pem`, 'utf8'),
-      cert: fs.readFileSync(`${dir}/c.pem`, 'utf8'),
+      key: tls.key,
+      cert: tls.cert,
     });
     const withCa = await runHealthCheck(
       ctx,
       host,
-      check({ http: `https://127.0.0.1:${port}/`, ca_file: `${dir}/c.pem` }),
+      check({ http: `https://127.0.0.1:${port}/`, ca_file: tls.certFile }),
       's',
     );
     expect(withCa.ok).toBe(true);
