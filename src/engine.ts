@@ -26,6 +26,8 @@ export interface DeployRequest {
   force?: boolean;
   /** Name of the environment this run deploys to, for notifications and metrics labels. */
   environment?: string;
+  /** Overrides the config's lock.wait (the action's `lock-wait` input, the CLI's `--lock-wait`). */
+  lockWaitMs?: number;
 }
 
 export interface Prepared {
@@ -43,7 +45,12 @@ export function prepare(configPath: string, phase: string, targets?: string[]): 
 
 /** The one entry the action, the CLI and the demo share. */
 export async function deploy(req: DeployRequest): Promise<Report> {
-  const { config, phases } = prepare(req.configPath, req.phase, req.targets);
+  const prepared = prepare(req.configPath, req.phase, req.targets);
+  const { phases } = prepared;
+  const config =
+    req.lockWaitMs === undefined
+      ? prepared.config
+      : { ...prepared.config, lock: { ...prepared.config.lock, waitMs: req.lockWaitMs } };
   const commit = resolveRef(req.ref, config.dir);
   const redactor = req.redactor ?? new Redactor();
   const env = req.env ?? process.env;
