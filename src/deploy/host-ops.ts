@@ -7,7 +7,7 @@ import { uploadTree, writeFile } from '../remote/sftp';
 import { runSteps, type Step, type StepsResult } from '../remote/steps';
 import { formatBytes } from '../util/duration';
 import { downCommand, releaseEnv, upCommand } from './commands';
-import { LAYOUT } from './layout';
+import { LAYOUT, RELEASE_ID_RE } from './layout';
 
 /** Scripts that run on a host. Every interpolated value is quoted; data goes over SFTP, never in a command. */
 
@@ -202,14 +202,18 @@ export function parseOwner(text: string): LockOwner | undefined {
 }
 
 /** Releases the lock only if this run owns it; another run's lock is never touched. */
-export async function releaseLock(ctx: RunContext, host: HostConfig): Promise<boolean> {
+export async function releaseLock(
+  ctx: RunContext,
+  host: HostConfig,
+  opts: { timeoutMs?: number } = {},
+): Promise<boolean> {
   const conn = await ctx.pool.get(host.name);
   const res = await conn.exec(
     [
       cd(host),
       `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
     ].join('\n'),
-    { timeoutMs: 30_000 },
+    { timeoutMs: opts.timeoutMs ?? 30_000 },
   );
   return res.stdout.includes('released');
 }
@@ -220,39 +224,43 @@ export interface RollbackPoint {
   infraSnapshot?: string;
   recordedAt: string;
   runId?: string;
+  token?: string;
 }
 
-/** Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back. */
+/**
+ * Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back.
+ * `previous` undefined means the host already runs this release (a later job, or a re-run after a partial
+ * deploy): then the record an earlier run wrote is kept, because the release it names is the one to go back to.
+ * Otherwise a fresh deploy starts and any old record of the same release id (from a deploy weeks ago) is replaced.
+ */
 export async function recordRollbackPoint(
   ctx: RunContext,
   host: HostConfig,
-  previous: string | null,
+  previous: string | null | undefined,
   infraSnapshot?: string,
 ): Promise<StepsResult> {
   const conn = await ctx.pool.get(host.name);
-  const point: RollbackPoint = {
-    release: ctx.release.id,
-    previous,
-    infraSnapshot,
-    recordedAt: new Date().toISOString(),
-    runId: ctx.run.id,
-  };
   const file = LAYOUT.rollbackPoint(ctx.release.id);
+  const script = [cd(host)];
+  if (previous === undefined) {
+    script.push(`[ -f ${file} ] && { cat ${file}; exit 0; }`, `echo '{}'`);
+  } else {
+    const point: RollbackPoint = {
+      release: ctx.release.id,
+      previous,
+      infraSnapshot,
+      recordedAt: new Date().toISOString(),
+      runId: ctx.run.id,
+      token: ctx.runToken,
+    };
+    script.push(
+      `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
+      auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot }),
+    );
+  }
   const r = await runSteps(
     conn,
-    [
-      {
-        name: 'rollback-point',
-        display: `record ${file}`,
-        // An existing record wins: a re-run after a partial deploy must still roll back to the release before it.
-        script: [
-          cd(host),
-          `[ -f ${file} ] && { cat ${file}; exit 0; }`,
-          `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
-          auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot }),
-        ].join('\n'),
-      },
-    ],
+    [{ name: 'rollback-point', display: `record ${file}`, script: script.join('\n') }],
     { timeoutMs: 30_000, signal: ctx.signal },
   );
   return stepsOrThrow(r, host.name);
@@ -274,16 +282,29 @@ export async function readRollbackPoint(
   }
 }
 
-export async function readCurrent(ctx: RunContext, host: HostConfig): Promise<string | null> {
+export async function readCurrent(
+  ctx: RunContext,
+  host: HostConfig,
+  opts: { timeoutMs?: number } = {},
+): Promise<string | null> {
   const conn = await ctx.pool.get(host.name);
   const res = await conn.exec(
     `${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`,
-    { timeoutMs: 30_000 },
+    { timeoutMs: opts.timeoutMs ?? 30_000 },
   );
   return res.stdout.trim() || null;
 }
 
-function logLine(ctx: RunContext, host: HostConfig, entry: Record<string, unknown>): string {
+/**
+ * A release-log line; `rawTail` splices one shell value (`$dur`) into the record as the last field, for figures
+ * only the host can measure.
+ */
+function logLine(
+  ctx: RunContext,
+  host: HostConfig,
+  entry: Record<string, unknown>,
+  rawTail?: string,
+): string {
   const line = JSON.stringify({
     time: new Date().toISOString(),
     host: host.name,
@@ -292,18 +313,21 @@ function logLine(ctx: RunContext, host: HostConfig, entry: Record<string, unknow
     actor: ctx.run.actor,
     runId: ctx.run.id,
     runUrl: ctx.run.url,
+    token: ctx.runToken,
     ...entry,
   });
-  return `printf '%s\\n' ${shQuote(line)} >> ${LAYOUT.releaseLog}`;
+  if (rawTail === undefined) return `printf '%s\\n' ${shQuote(line)} >> ${LAYOUT.releaseLog}`;
+  return `printf '%s%s}\\n' ${shQuote(line.slice(0, -1) + ',' + rawTail)} "$dur" >> ${LAYOUT.releaseLog}`;
 }
 
 export async function appendReleaseLog(
   ctx: RunContext,
   host: HostConfig,
   entry: Record<string, unknown>,
+  opts: { timeoutMs?: number } = {},
 ): Promise<void> {
   const conn = await ctx.pool.get(host.name);
-  await conn.exec(`${cd(host)}\n${logLine(ctx, host, entry)}`, { timeoutMs: 30_000 });
+  await conn.exec(`${cd(host)}\n${logLine(ctx, host, entry)}`, { timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
 /**
@@ -380,17 +404,31 @@ export async function deployRelease(
 
 /**
  * Returns a host to `to` (a release id) or, when this was the first deploy, stops the stack and removes `current`.
- * Restores the env file saved by this run's secrets phase.
+ * Restores the env file saved by this run's secrets phase. A host whose `current` already names `to` (the run
+ * stopped before switching it) keeps its stack as it runs: nothing of the new release was started there.
  */
 export async function rollbackRelease(
   ctx: RunContext,
   host: HostConfig,
   stage: string,
   to: string | null,
+  opts: { timeoutMs: number },
 ): Promise<StepsResult> {
+  if (to !== null && !RELEASE_ID_RE.test(to))
+    throw new DeployError(
+      'precondition',
+      `rollback target ${JSON.stringify(to)} on ${host.name} is not a release id`,
+      {
+        host: host.name,
+      },
+    );
   const conn = await ctx.pool.get(host.name);
   const envFile = ctx.config.secrets?.file;
-  const steps: Step[] = [];
+  const clock = `${LAYOUT.meta}/.rollback-${ctx.runToken}`;
+  const switched = `${LAYOUT.meta}/.switched-${ctx.runToken}`;
+  const steps: Step[] = [
+    { name: 'start', display: 'rollback', script: `${cd(host)}\nrm -f ${switched}; date +%s%N > ${clock}` },
+  ];
   if (envFile) {
     steps.push({
       name: 'restore-env',
@@ -405,15 +443,19 @@ export async function rollbackRelease(
         display: `current -> releases/${to}`,
         script: [
           cd(host),
-          `[ -f ${LAYOUT.releases}/${shQuote(to)}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host"; exit 1; }`,
-          `ln -sfn ${LAYOUT.releases}/${shQuote(to)} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
+          `[ -f ${LAYOUT.releases}/${to}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host"; exit 1; }`,
+          `[ "$(readlink ${LAYOUT.current} 2>/dev/null)" = ${LAYOUT.releases}/${to} ] && { echo "already on ${to}"; exit 0; }`,
+          `ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}`,
         ].join('\n'),
       },
       {
         name: 'up',
         display: upCommand(host.deploy, ctx.config.project),
         script: [
-          `cd ${shQuote(host.path)}/${LAYOUT.releases}/${shQuote(to)} || exit 1`,
+          cd(host),
+          `[ -f ${switched} ] || { echo "the stack of ${to} was never replaced; left running"; exit 0; }`,
+          `rm -f ${switched}`,
+          `cd ${LAYOUT.releases}/${to} || exit 1`,
           shExports(releaseEnv(host, ctx.config.project, { id: to, commit: '' }, stage)),
           upCommand(host.deploy, ctx.config.project),
         ].join('\n'),
@@ -438,11 +480,13 @@ export async function rollbackRelease(
     display: 'release log',
     script: [
       cd(host),
-      logLine(ctx, host, { event: 'rollback', stage, to, result: 'rolled_back' }),
+      `t0=$(cat ${clock} 2>/dev/null); rm -f ${clock}`,
+      `dur=$(( ( $(date +%s%N) - \${t0:-0} ) / 1000000 )); [ -n "$t0" ] || dur=null`,
+      logLine(ctx, host, { event: 'rollback', stage, to, result: 'rolled_back' }, '"durationMs":'),
       auditLine(ctx, host, 'rollback', undefined, { stage, to }),
     ].join('\n'),
   });
-  return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000 });
+  return runSteps(conn, steps, { timeoutMs: opts.timeoutMs });
 }
 
 /** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
@@ -459,7 +503,11 @@ function restoreEnvScript(ctx: RunContext, host: HostConfig, envFile: string): s
  * Restores the env file on a host this run wrote it on but that does not end on the new release (it was never
  * deployed, or the run aborted), so the release it runs and its env file on disk stay a pair.
  */
-export async function restoreEnvFile(ctx: RunContext, host: HostConfig): Promise<StepsResult | undefined> {
+export async function restoreEnvFile(
+  ctx: RunContext,
+  host: HostConfig,
+  opts: { timeoutMs?: number } = {},
+): Promise<StepsResult | undefined> {
   const envFile = ctx.config.secrets?.file;
   if (!envFile) return undefined;
   const conn = await ctx.pool.get(host.name);
@@ -467,7 +515,7 @@ export async function restoreEnvFile(ctx: RunContext, host: HostConfig): Promise
     conn,
     [{ name: 'restore-env', display: `restore ${envFile}`, script: restoreEnvScript(ctx, host, envFile) }],
     {
-      timeoutMs: 30_000,
+      timeoutMs: opts.timeoutMs ?? 30_000,
     },
   );
 }
@@ -495,13 +543,21 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Refreshes the lock owner's mtime, the heartbeat other runs read to tell a live lock from a stale one. */
-export async function heartbeat(ctx: RunContext, host: HostConfig): Promise<void> {
+/**
+ * Refreshes the lock's heartbeat (the owner record's heartbeatAt and its mtime, which other runs read to tell a
+ * live lock from a stale one). Returns false when the lock is no longer ours: someone released or took it over.
+ */
+export async function heartbeat(ctx: RunContext, host: HostConfig): Promise<boolean> {
   const conn = await ctx.pool.get(host.name);
-  await conn.exec(
-    `${cd(host)}\ngrep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null && touch ${LAYOUT.lockOwner}; true`,
-    {
-      timeoutMs: 15_000,
-    },
+  const now = new Date().toISOString();
+  const res = await conn.exec(
+    [
+      cd(host),
+      `grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null || { echo lost; exit 0; }`,
+      `sed -E ${shQuote(`s/"heartbeatAt":"[^"]*"/"heartbeatAt":"${now}"/`)} ${LAYOUT.lockOwner} > ${LAYOUT.lockOwner}.hb && mv -f ${LAYOUT.lockOwner}.hb ${LAYOUT.lockOwner}`,
+      'echo ours',
+    ].join('\n'),
+    { timeoutMs: 15_000 },
   );
+  return !res.stdout.includes('lost');
 }

@@ -41,6 +41,8 @@ export interface RollbackReport {
   to: string | null; // release id rolled back to; null = no previous release (stack stopped)
   infraSnapshot?: string; // VM/filesystem snapshot also rolled back
   durationMs: number;
+  /** The old release was started but not health-checked (the run was cancelled and had no time to wait). */
+  unverified?: boolean;
   error?: ErrorInfo;
 }
 

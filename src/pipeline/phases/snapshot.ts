@@ -1,0 +1,51 @@
+import { recordRollbackPoint, type RollbackPoint } from '../../deploy/host-ops';
+import { mapLimit } from '../../remote/semaphore';
+import { snapshotName, snapshotProvider } from '../../snapshot/provider';
+import { endPhase, firstFailure, hostResult, startPhase } from '../phase-report';
+import type { PlannedPhase } from '../plan';
+import { hostRun, record, Stop, type RunState } from '../run-state';
+
+/**
+ * Records each host's rollback point and, where configured, takes an infrastructure snapshot first (if that
+ * fails, the host has not been changed by the deploy yet). A host already on this release keeps the point an
+ * earlier job recorded, and gets no second infrastructure snapshot.
+ */
+export async function runSnapshot(state: RunState, p: PlannedPhase): Promise<void> {
+  const { ctx } = state;
+  const t0 = Date.now();
+  const r = startPhase(state, p);
+  r.hosts = await mapLimit(p.hosts, ctx.config.parallel, async (name) => {
+    const h0 = Date.now();
+    const h = hostRun(state, name);
+    try {
+      let infra: string | undefined;
+      if (h.host.snapshot && !h.onNew) {
+        const provider = snapshotProvider(ctx, h.host, h.host.snapshot);
+        infra = snapshotName(ctx.release.id, ctx.runToken);
+        await provider.create(infra);
+        record(state, 'snapshot', name, `${provider.describe} snapshot ${infra}`);
+      }
+      const res = await recordRollbackPoint(ctx, h.host, h.onNew ? undefined : h.before, infra);
+      const point = JSON.parse(
+        (res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}',
+      ) as Partial<RollbackPoint>;
+      if (point.previous !== undefined) h.before = point.previous;
+      else if (h.onNew) h.noRollbackPoint = true;
+      h.infraSnapshot = point.infraSnapshot;
+      record(
+        state,
+        'snapshot',
+        name,
+        `rollback point: ${h.noRollbackPoint ? '(none recorded)' : (h.before ?? '(none)')}`,
+      );
+      const rep = hostResult(state, p.name, name, h0, res);
+      rep.detail = { rollbackTo: h.noRollbackPoint ? null : h.before };
+      return rep;
+    } catch (err) {
+      return hostResult(state, p.name, name, h0, undefined, err);
+    }
+  });
+  const failed = firstFailure(r);
+  endPhase(state, r, t0, failed);
+  if (failed) throw new Stop('aborted', failed);
+}
