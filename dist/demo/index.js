@@ -1,7 +1,7 @@
 /******/ (() => { // webpackBootstrap
 /******/ 	var __webpack_modules__ = ({
 
-/***/ 6656:
+/***/ 4928:
 /***/ ((module) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -21,16 +21,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7703:
+/***/ 3335:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
-var errors = __nccwpck_require__(6656);
-var types = __nccwpck_require__(254);
+var errors = __nccwpck_require__(4928);
+var types = __nccwpck_require__(62);
 
-var Reader = __nccwpck_require__(1996);
-var Writer = __nccwpck_require__(9816);
+var Reader = __nccwpck_require__(4444);
+var Writer = __nccwpck_require__(9384);
 
 
 // --- Exports
@@ -55,16 +55,16 @@ for (var e in errors) {
 
 /***/ }),
 
-/***/ 1996:
+/***/ 4444:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
 var assert = __nccwpck_require__(2613);
-var Buffer = (__nccwpck_require__(2803).Buffer);
+var Buffer = (__nccwpck_require__(227).Buffer);
 
-var ASN1 = __nccwpck_require__(254);
-var errors = __nccwpck_require__(6656);
+var ASN1 = __nccwpck_require__(62);
+var errors = __nccwpck_require__(4928);
 
 
 // --- Globals
@@ -324,7 +324,7 @@ module.exports = Reader;
 
 /***/ }),
 
-/***/ 254:
+/***/ 62:
 /***/ ((module) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -367,15 +367,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9816:
+/***/ 9384:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
 var assert = __nccwpck_require__(2613);
-var Buffer = (__nccwpck_require__(2803).Buffer);
-var ASN1 = __nccwpck_require__(254);
-var errors = __nccwpck_require__(6656);
+var Buffer = (__nccwpck_require__(227).Buffer);
+var ASN1 = __nccwpck_require__(62);
+var errors = __nccwpck_require__(4928);
 
 
 // --- Globals
@@ -691,7 +691,7 @@ module.exports = Writer;
 
 /***/ }),
 
-/***/ 9837:
+/***/ 3901:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -699,7 +699,7 @@ module.exports = Writer;
 // If you have no idea what ASN.1 or BER is, see this:
 // ftp://ftp.rsa.com/pub/pkcs/ascii/layman.asc
 
-var Ber = __nccwpck_require__(7703);
+var Ber = __nccwpck_require__(3335);
 
 
 
@@ -718,13 +718,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 686:
+/***/ 2158:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var crypto_hash_sha512 = (__nccwpck_require__(668).lowlevel).crypto_hash;
+var crypto_hash_sha512 = (__nccwpck_require__(7900).lowlevel).crypto_hash;
 
 /*
  * This file is a 1:1 port from the OpenBSD blowfish.c and bcrypt_pbkdf.c. As a
@@ -1282,20 +1282,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4982:
+/***/ 6230:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const binding = __nccwpck_require__(7318);
+const binding = __nccwpck_require__(859);
 
 module.exports = binding.getCPUInfo;
 
 
 /***/ }),
 
-/***/ 2803:
+/***/ 227:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1380,7 +1380,7 @@ module.exports = safer
 
 /***/ }),
 
-/***/ 5683:
+/***/ 3907:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1394,8 +1394,8 @@ const {
 
 const {
   CHANNEL_EXTENDED_DATATYPE: { STDERR },
-} = __nccwpck_require__(4020);
-const { bufferSlice } = __nccwpck_require__(2184);
+} = __nccwpck_require__(8628);
+const { bufferSlice } = __nccwpck_require__(2312);
 
 const PACKET_SIZE = 32 * 1024;
 const MAX_WINDOW = 2 * 1024 * 1024;
@@ -1683,7 +1683,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3849:
+/***/ 313:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1695,14 +1695,14 @@ const { resolve } = __nccwpck_require__(6928);
 const { readFile } = __nccwpck_require__(9896);
 const { execFile, spawn } = __nccwpck_require__(5317);
 
-const { isParsedKey, parseKey } = __nccwpck_require__(1789);
+const { isParsedKey, parseKey } = __nccwpck_require__(4141);
 
 const {
   makeBufferParser,
   readUInt32BE,
   writeUInt32BE,
   writeUInt32LE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 
 function once(cb) {
   let called = false;
@@ -2814,7 +2814,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6297:
+/***/ 681:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -2850,11 +2850,11 @@ const {
   SUPPORTED_KEX,
   SUPPORTED_MAC,
   SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(4020);
-const { init: cryptoInit } = __nccwpck_require__(2888);
-const Protocol = __nccwpck_require__(7841);
-const { parseKey } = __nccwpck_require__(1789);
-const { SFTP } = __nccwpck_require__(4996);
+} = __nccwpck_require__(8628);
+const { init: cryptoInit } = __nccwpck_require__(1640);
+const Protocol = __nccwpck_require__(1409);
+const { parseKey } = __nccwpck_require__(4141);
+const { SFTP } = __nccwpck_require__(4724);
 const {
   bufferCopy,
   makeBufferParser,
@@ -2862,23 +2862,23 @@ const {
   readUInt32BE,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 
-const { AgentContext, createAgent, isAgent } = __nccwpck_require__(3849);
+const { AgentContext, createAgent, isAgent } = __nccwpck_require__(313);
 const {
   Channel,
   MAX_WINDOW,
   PACKET_SIZE,
   windowAdjust,
   WINDOW_THRESHOLD,
-} = __nccwpck_require__(5683);
+} = __nccwpck_require__(3907);
 const {
   ChannelManager,
   generateAlgorithmList,
   isWritable,
   onChannelOpenFailure,
   onCHANNEL_CLOSE,
-} = __nccwpck_require__(2137);
+} = __nccwpck_require__(1977);
 
 const bufferParser = makeBufferParser();
 const sigParser = makeBufferParser();
@@ -4998,7 +4998,7 @@ module.exports = Client;
 
 /***/ }),
 
-/***/ 137:
+/***/ 3721:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5026,7 +5026,7 @@ for (const ctor of [HttpAgent, HttpsAgent]) {
       const dstPort = options.port;
 
       if (Client === undefined)
-        Client = __nccwpck_require__(6297);
+        Client = __nccwpck_require__(681);
 
       const client = new Client();
       let triedForward = false;
@@ -5090,7 +5090,7 @@ function decorateStream(stream, ctor, options) {
 
 /***/ }),
 
-/***/ 5472:
+/***/ 1936:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5103,33 +5103,33 @@ const {
   CygwinAgent,
   OpenSSHAgent,
   PageantAgent,
-} = __nccwpck_require__(3849);
+} = __nccwpck_require__(313);
 const {
   SSHTTPAgent: HTTPAgent,
   SSHTTPSAgent: HTTPSAgent,
-} = __nccwpck_require__(137);
-const { parseKey } = __nccwpck_require__(1789);
+} = __nccwpck_require__(3721);
+const { parseKey } = __nccwpck_require__(4141);
 const {
   flagsToString,
   OPEN_MODE,
   STATUS_CODE,
   stringToFlags,
-} = __nccwpck_require__(4996);
+} = __nccwpck_require__(4724);
 
 module.exports = {
   AgentProtocol,
   BaseAgent,
   createAgent,
-  Client: __nccwpck_require__(6297),
+  Client: __nccwpck_require__(681),
   CygwinAgent,
   HTTPAgent,
   HTTPSAgent,
   OpenSSHAgent,
   PageantAgent,
-  Server: __nccwpck_require__(2605),
+  Server: __nccwpck_require__(1661),
   utils: {
     parseKey,
-    ...__nccwpck_require__(3489),
+    ...__nccwpck_require__(401),
     sftp: {
       flagsToString,
       OPEN_MODE,
@@ -5142,7 +5142,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3489:
+/***/ 401:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5156,10 +5156,10 @@ const {
   randomBytes,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(9837);
-const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
+const { Ber } = __nccwpck_require__(3901);
+const bcrypt_pbkdf = (__nccwpck_require__(2158).pbkdf);
 
-const { CIPHER_INFO } = __nccwpck_require__(2888);
+const { CIPHER_INFO } = __nccwpck_require__(1640);
 
 const SALT_LEN = 16;
 const DEFAULT_ROUNDS = 16;
@@ -5732,7 +5732,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7841:
+/***/ 1409:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5778,7 +5778,7 @@ module.exports = {
 
 const { inspect } = __nccwpck_require__(9023);
 
-const { bindingAvailable, NullCipher, NullDecipher } = __nccwpck_require__(2888);
+const { bindingAvailable, NullCipher, NullDecipher } = __nccwpck_require__(1640);
 const {
   COMPAT_CHECKS,
   DISCONNECT_REASON,
@@ -5786,18 +5786,18 @@ const {
   MESSAGE,
   SIGNALS,
   TERMINAL_MODE,
-} = __nccwpck_require__(4020);
+} = __nccwpck_require__(8628);
 const {
   DEFAULT_KEXINIT_CLIENT,
   DEFAULT_KEXINIT_SERVER,
   KexInit,
   kexinit,
   onKEXPayload,
-} = __nccwpck_require__(4637);
+} = __nccwpck_require__(8557);
 const {
   parseKey,
-} = __nccwpck_require__(1789);
-const MESSAGE_HANDLERS = __nccwpck_require__(9244);
+} = __nccwpck_require__(4141);
+const MESSAGE_HANDLERS = __nccwpck_require__(5324);
 const {
   bufferCopy,
   bufferFill,
@@ -5805,15 +5805,15 @@ const {
   convertSignature,
   sendPacket,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 const {
   PacketReader,
   PacketWriter,
   ZlibPacketReader,
   ZlibPacketWriter,
-} = __nccwpck_require__(4592);
+} = __nccwpck_require__(5072);
 
-const MODULE_VER = (__nccwpck_require__(8342)/* .version */ .rE);
+const MODULE_VER = (__nccwpck_require__(5413)/* .version */ .rE);
 
 const VALID_DISCONNECT_REASONS = new Map(
   Object.values(DISCONNECT_REASON).map((n) => [n, 1])
@@ -7876,7 +7876,7 @@ module.exports = Protocol;
 
 /***/ }),
 
-/***/ 4996:
+/***/ 4724:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -7898,7 +7898,7 @@ const {
   bufferSlice,
   makeBufferParser,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 
 const ATTR = {
   SIZE: 0x00000001,
@@ -11478,7 +11478,7 @@ const {
   ERR_INVALID_ARG_TYPE,
   ERR_OUT_OF_RANGE,
   validateNumber
-} = __nccwpck_require__(3208);
+} = __nccwpck_require__(7032);
 
 const kMinPoolSpace = 128;
 
@@ -11936,7 +11936,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4020:
+/***/ 8628:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -11946,10 +11946,10 @@ const crypto = __nccwpck_require__(6982);
 
 let cpuInfo;
 try {
-  cpuInfo = __nccwpck_require__(4982)();
+  cpuInfo = __nccwpck_require__(6230)();
 } catch {}
 
-const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(2888);
+const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(1640);
 
 const eddsaSupported = (() => {
   if (typeof crypto.sign === 'function'
@@ -12300,7 +12300,7 @@ module.exports.DISCONNECT_REASON_BY_VALUE =
 
 /***/ }),
 
-/***/ 2888:
+/***/ 1640:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -12316,7 +12316,7 @@ const {
   createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual
 } = __nccwpck_require__(6982);
 
-const { readUInt32BE, writeUInt32BE } = __nccwpck_require__(2184);
+const { readUInt32BE, writeUInt32BE } = __nccwpck_require__(2312);
 
 const FastBuffer = Buffer[Symbol.species];
 const MAX_SEQNO = 2 ** 32 - 1;
@@ -12333,7 +12333,7 @@ let AESGCMDecipher;
 let ChaChaPolyDecipher;
 let GenericDecipher;
 try {
-  binding = __nccwpck_require__(490);
+  binding = __nccwpck_require__(3063);
   ({ AESGCMCipher, ChaChaPolyCipher, GenericCipher,
      AESGCMDecipher, ChaChaPolyDecipher, GenericDecipher } = binding);
 } catch {}
@@ -13887,7 +13887,7 @@ module.exports = {
     // eslint-disable-next-line no-async-promise-executor
     return new Promise(async (resolve, reject) => {
       try {
-        POLY1305_WASM_MODULE = await __nccwpck_require__(7830)();
+        POLY1305_WASM_MODULE = await __nccwpck_require__(8294)();
         POLY1305_RESULT_MALLOC = POLY1305_WASM_MODULE._malloc(16);
         poly1305_auth = POLY1305_WASM_MODULE.cwrap(
           'poly1305_auth',
@@ -13910,7 +13910,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7830:
+/***/ 8294:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -13957,7 +13957,7 @@ else {}
 
 /***/ }),
 
-/***/ 9244:
+/***/ 5324:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -13965,8 +13965,8 @@ else {}
 
 const MESSAGE_HANDLERS = new Array(256);
 [
-  (__nccwpck_require__(4637).HANDLERS),
-  __nccwpck_require__(9964),
+  (__nccwpck_require__(8557).HANDLERS),
+  __nccwpck_require__(9516),
 ].forEach((handlers) => {
   // eslint-disable-next-line prefer-const
   for (let [type, handler] of Object.entries(handlers)) {
@@ -13981,7 +13981,7 @@ module.exports = MESSAGE_HANDLERS;
 
 /***/ }),
 
-/***/ 9964:
+/***/ 9516:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -13993,18 +13993,18 @@ const {
   doFatalError,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 
 const {
   CHANNEL_OPEN_FAILURE,
   COMPAT,
   MESSAGE,
   TERMINAL_MODE,
-} = __nccwpck_require__(4020);
+} = __nccwpck_require__(8628);
 
 const {
   parseKey,
-} = __nccwpck_require__(1789);
+} = __nccwpck_require__(4141);
 
 const TERMINAL_MODE_BY_VALUE =
   Array.from(Object.entries(TERMINAL_MODE))
@@ -15274,7 +15274,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4637:
+/***/ 8557:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -15291,7 +15291,7 @@ const {
   randomFillSync,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(9837);
+const { Ber } = __nccwpck_require__(3901);
 
 const {
   COMPAT,
@@ -15303,14 +15303,14 @@ const {
   DEFAULT_COMPRESSION,
   DISCONNECT_REASON,
   MESSAGE,
-} = __nccwpck_require__(4020);
+} = __nccwpck_require__(8628);
 const {
   CIPHER_INFO,
   createCipher,
   createDecipher,
   MAC_INFO,
-} = __nccwpck_require__(2888);
-const { parseDERKey } = __nccwpck_require__(1789);
+} = __nccwpck_require__(1640);
+const { parseDERKey } = __nccwpck_require__(4141);
 const {
   bufferFill,
   bufferParser,
@@ -15319,13 +15319,13 @@ const {
   FastBuffer,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 const {
   PacketReader,
   PacketWriter,
   ZlibPacketReader,
   ZlibPacketWriter,
-} = __nccwpck_require__(4592);
+} = __nccwpck_require__(5072);
 
 let MESSAGE_HANDLERS;
 
@@ -17069,7 +17069,7 @@ function onKEXPayload(state, payload) {
       case MESSAGE.UNIMPLEMENTED:
       case MESSAGE.DEBUG:
         if (!MESSAGE_HANDLERS)
-          MESSAGE_HANDLERS = __nccwpck_require__(9244);
+          MESSAGE_HANDLERS = __nccwpck_require__(5324);
         return MESSAGE_HANDLERS[type](this, payload);
     }
   }
@@ -17077,7 +17077,7 @@ function onKEXPayload(state, payload) {
   switch (type) {
     case MESSAGE.DISCONNECT:
       if (!MESSAGE_HANDLERS)
-        MESSAGE_HANDLERS = __nccwpck_require__(9244);
+        MESSAGE_HANDLERS = __nccwpck_require__(5324);
       return MESSAGE_HANDLERS[type](this, payload);
     case MESSAGE.KEXINIT:
       if (!state.firstPacket) {
@@ -17190,7 +17190,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1789:
+/***/ 4141:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -17213,18 +17213,18 @@ const {
 } = __nccwpck_require__(6982);
 const supportedOpenSSLCiphers = getCiphers();
 
-const { Ber } = __nccwpck_require__(9837);
-const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
+const { Ber } = __nccwpck_require__(3901);
+const bcrypt_pbkdf = (__nccwpck_require__(2158).pbkdf);
 
-const { CIPHER_INFO } = __nccwpck_require__(2888);
-const { eddsaSupported, SUPPORTED_CIPHER } = __nccwpck_require__(4020);
+const { CIPHER_INFO } = __nccwpck_require__(1640);
+const { eddsaSupported, SUPPORTED_CIPHER } = __nccwpck_require__(8628);
 const {
   bufferSlice,
   makeBufferParser,
   readString,
   readUInt32BE,
   writeUInt32BE,
-} = __nccwpck_require__(2184);
+} = __nccwpck_require__(2312);
 
 const SYM_HASH_ALGO = Symbol('Hash Algorithm');
 const SYM_PRIV_PEM = Symbol('Private key PEM');
@@ -18682,7 +18682,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3208:
+/***/ 7032:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -18805,13 +18805,13 @@ exports.validateNumber = function validateNumber(value, name) {
 
 /***/ }),
 
-/***/ 2184:
+/***/ 2312:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Ber = (__nccwpck_require__(9837).Ber);
+const Ber = (__nccwpck_require__(3901).Ber);
 
 let DISCONNECT_REASON;
 
@@ -18982,7 +18982,7 @@ module.exports = {
   doFatalError: (protocol, msg, level, reason) => {
     let err;
     if (DISCONNECT_REASON === undefined)
-      ({ DISCONNECT_REASON } = __nccwpck_require__(4020));
+      ({ DISCONNECT_REASON } = __nccwpck_require__(8628));
     if (msg instanceof Error) {
       // doFatalError(protocol, err[, reason])
       err = msg;
@@ -19169,7 +19169,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4592:
+/***/ 5072:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -19432,7 +19432,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2605:
+/***/ 1661:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -19461,13 +19461,13 @@ const {
   SUPPORTED_KEX,
   SUPPORTED_MAC,
   SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(4020);
-const { init: cryptoInit } = __nccwpck_require__(2888);
-const { KexInit } = __nccwpck_require__(4637);
-const { parseKey } = __nccwpck_require__(1789);
-const Protocol = __nccwpck_require__(7841);
-const { SFTP } = __nccwpck_require__(4996);
-const { writeUInt32BE } = __nccwpck_require__(2184);
+} = __nccwpck_require__(8628);
+const { init: cryptoInit } = __nccwpck_require__(1640);
+const { KexInit } = __nccwpck_require__(8557);
+const { parseKey } = __nccwpck_require__(4141);
+const Protocol = __nccwpck_require__(1409);
+const { SFTP } = __nccwpck_require__(4724);
+const { writeUInt32BE } = __nccwpck_require__(2312);
 
 const {
   Channel,
@@ -19475,7 +19475,7 @@ const {
   PACKET_SIZE,
   windowAdjust,
   WINDOW_THRESHOLD,
-} = __nccwpck_require__(5683);
+} = __nccwpck_require__(3907);
 
 const {
   ChannelManager,
@@ -19483,7 +19483,7 @@ const {
   isWritable,
   onChannelOpenFailure,
   onCHANNEL_CLOSE,
-} = __nccwpck_require__(2137);
+} = __nccwpck_require__(1977);
 
 const MAX_PENDING_AUTHS = 10;
 
@@ -20820,13 +20820,13 @@ module.exports.IncomingClient = Client;
 
 /***/ }),
 
-/***/ 2137:
+/***/ 1977:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { SFTP } = __nccwpck_require__(4996);
+const { SFTP } = __nccwpck_require__(4724);
 
 const MAX_CHANNEL = 2 ** 32 - 1;
 
@@ -21164,7 +21164,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 668:
+/***/ 7900:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 (function(nacl) {
@@ -23559,7 +23559,7 @@ nacl.setPRNG = function(fn) {
 
 /***/ }),
 
-/***/ 7318:
+/***/ 859:
 /***/ ((module) => {
 
 module.exports = eval("require")("../build/Release/cpufeatures.node");
@@ -23567,7 +23567,7 @@ module.exports = eval("require")("../build/Release/cpufeatures.node");
 
 /***/ }),
 
-/***/ 490:
+/***/ 3063:
 /***/ ((module) => {
 
 module.exports = eval("require")("./crypto/build/Release/sshcrypto.node");
@@ -23703,19 +23703,19 @@ module.exports = require("zlib");
 
 /***/ }),
 
-/***/ 7349:
+/***/ 3053:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveBlockMap = __nccwpck_require__(7103);
-var resolveBlockSeq = __nccwpck_require__(334);
-var resolveFlowCollection = __nccwpck_require__(3142);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var resolveBlockMap = __nccwpck_require__(6519);
+var resolveBlockSeq = __nccwpck_require__(2662);
+var resolveFlowCollection = __nccwpck_require__(4206);
 
 function resolveCollection(CN, ctx, token, onError, tagName, tag) {
     const coll = token.type === 'block-map'
@@ -23801,16 +23801,16 @@ exports.composeCollection = composeCollection;
 
 /***/ }),
 
-/***/ 3683:
+/***/ 5899:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Document = __nccwpck_require__(3021);
-var composeNode = __nccwpck_require__(5937);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
+var Document = __nccwpck_require__(6885);
+var composeNode = __nccwpck_require__(4873);
+var resolveEnd = __nccwpck_require__(644);
+var resolveProps = __nccwpck_require__(2207);
 
 function composeDoc(options, directives, { offset, start, value, end }, onError) {
     const opts = Object.assign({ _directives: directives }, options);
@@ -23854,18 +23854,18 @@ exports.composeDoc = composeDoc;
 
 /***/ }),
 
-/***/ 5937:
+/***/ 4873:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var composeCollection = __nccwpck_require__(7349);
-var composeScalar = __nccwpck_require__(5413);
-var resolveEnd = __nccwpck_require__(7788);
-var utilEmptyScalarPosition = __nccwpck_require__(2599);
+var Alias = __nccwpck_require__(7641);
+var identity = __nccwpck_require__(415);
+var composeCollection = __nccwpck_require__(3053);
+var composeScalar = __nccwpck_require__(3293);
+var resolveEnd = __nccwpck_require__(644);
+var utilEmptyScalarPosition = __nccwpck_require__(4831);
 
 const CN = { composeNode, composeEmptyNode };
 function composeNode(ctx, token, props, onError) {
@@ -23974,16 +23974,16 @@ exports.composeNode = composeNode;
 
 /***/ }),
 
-/***/ 5413:
+/***/ 3293:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var resolveBlockScalar = __nccwpck_require__(809);
+var resolveFlowScalar = __nccwpck_require__(8066);
 
 function composeScalar(ctx, token, tagToken, onError) {
     const { value, type, comment, range } = token.type === 'block-scalar'
@@ -24070,19 +24070,19 @@ exports.composeScalar = composeScalar;
 
 /***/ }),
 
-/***/ 9984:
+/***/ 3480:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 var node_process = __nccwpck_require__(932);
-var directives = __nccwpck_require__(1342);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var identity = __nccwpck_require__(1127);
-var composeDoc = __nccwpck_require__(3683);
-var resolveEnd = __nccwpck_require__(7788);
+var directives = __nccwpck_require__(2342);
+var Document = __nccwpck_require__(6885);
+var errors = __nccwpck_require__(3376);
+var identity = __nccwpck_require__(415);
+var composeDoc = __nccwpck_require__(5899);
+var resolveEnd = __nccwpck_require__(644);
 
 function getErrorPos(src) {
     if (typeof src === 'number')
@@ -24302,18 +24302,18 @@ exports.Composer = Composer;
 
 /***/ }),
 
-/***/ 7103:
+/***/ 6519:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
-var utilMapIncludes = __nccwpck_require__(1187);
+var Pair = __nccwpck_require__(4245);
+var YAMLMap = __nccwpck_require__(1950);
+var resolveProps = __nccwpck_require__(2207);
+var utilContainsNewline = __nccwpck_require__(9699);
+var utilFlowIndentCheck = __nccwpck_require__(7723);
+var utilMapIncludes = __nccwpck_require__(8539);
 
 const startColMsg = 'All mapping items must start at the same column';
 function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag) {
@@ -24427,13 +24427,13 @@ exports.resolveBlockMap = resolveBlockMap;
 
 /***/ }),
 
-/***/ 8913:
+/***/ 809:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 function resolveBlockScalar(ctx, scalar, onError) {
     const start = scalar.offset;
@@ -24635,15 +24635,15 @@ exports.resolveBlockScalar = resolveBlockScalar;
 
 /***/ }),
 
-/***/ 334:
+/***/ 2662:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveProps = __nccwpck_require__(4631);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
+var YAMLSeq = __nccwpck_require__(7495);
+var resolveProps = __nccwpck_require__(2207);
+var utilFlowIndentCheck = __nccwpck_require__(7723);
 
 function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
     const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
@@ -24694,7 +24694,7 @@ exports.resolveBlockSeq = resolveBlockSeq;
 
 /***/ }),
 
-/***/ 7788:
+/***/ 644:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -24741,20 +24741,20 @@ exports.resolveEnd = resolveEnd;
 
 /***/ }),
 
-/***/ 3142:
+/***/ 4206:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilMapIncludes = __nccwpck_require__(1187);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var resolveEnd = __nccwpck_require__(644);
+var resolveProps = __nccwpck_require__(2207);
+var utilContainsNewline = __nccwpck_require__(9699);
+var utilMapIncludes = __nccwpck_require__(8539);
 
 const blockMsg = 'Block collections are not allowed within flow collections';
 const isBlock = (token) => token && (token.type === 'block-map' || token.type === 'block-seq');
@@ -24958,14 +24958,14 @@ exports.resolveFlowCollection = resolveFlowCollection;
 
 /***/ }),
 
-/***/ 6842:
+/***/ 8066:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
-var resolveEnd = __nccwpck_require__(7788);
+var Scalar = __nccwpck_require__(2765);
+var resolveEnd = __nccwpck_require__(644);
 
 function resolveFlowScalar(scalar, strict, onError) {
     const { offset, type, source, end } = scalar;
@@ -25194,7 +25194,7 @@ exports.resolveFlowScalar = resolveFlowScalar;
 
 /***/ }),
 
-/***/ 4631:
+/***/ 2207:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25350,7 +25350,7 @@ exports.resolveProps = resolveProps;
 
 /***/ }),
 
-/***/ 9499:
+/***/ 9699:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25394,7 +25394,7 @@ exports.containsNewline = containsNewline;
 
 /***/ }),
 
-/***/ 2599:
+/***/ 4831:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25430,13 +25430,13 @@ exports.emptyScalarPosition = emptyScalarPosition;
 
 /***/ }),
 
-/***/ 4051:
+/***/ 7723:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var utilContainsNewline = __nccwpck_require__(9499);
+var utilContainsNewline = __nccwpck_require__(9699);
 
 function flowIndentCheck(indent, fc, onError) {
     if (fc?.type === 'flow-collection') {
@@ -25455,13 +25455,13 @@ exports.flowIndentCheck = flowIndentCheck;
 
 /***/ }),
 
-/***/ 1187:
+/***/ 8539:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(415);
 
 function mapIncludes(ctx, items, search) {
     const { uniqueKeys } = ctx.options;
@@ -25478,23 +25478,23 @@ exports.mapIncludes = mapIncludes;
 
 /***/ }),
 
-/***/ 3021:
+/***/ 6885:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Alias = __nccwpck_require__(4065);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(4043);
-var Schema = __nccwpck_require__(5840);
-var stringifyDocument = __nccwpck_require__(6829);
-var anchors = __nccwpck_require__(1596);
-var applyReviver = __nccwpck_require__(3661);
-var createNode = __nccwpck_require__(2404);
-var directives = __nccwpck_require__(1342);
+var Alias = __nccwpck_require__(7641);
+var Collection = __nccwpck_require__(3469);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var toJS = __nccwpck_require__(915);
+var Schema = __nccwpck_require__(8296);
+var stringifyDocument = __nccwpck_require__(7653);
+var anchors = __nccwpck_require__(5236);
+var applyReviver = __nccwpck_require__(5797);
+var createNode = __nccwpck_require__(2076);
+var directives = __nccwpck_require__(2342);
 
 class Document {
     constructor(value, replacer, options) {
@@ -25823,14 +25823,14 @@ exports.Document = Document;
 
 /***/ }),
 
-/***/ 1596:
+/***/ 5236:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(415);
+var visit = __nccwpck_require__(292);
 
 /**
  * Verify that the input string is a valid anchor.
@@ -25907,7 +25907,7 @@ exports.findNewAnchor = findNewAnchor;
 
 /***/ }),
 
-/***/ 3661:
+/***/ 5797:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25972,15 +25972,15 @@ exports.applyReviver = applyReviver;
 
 /***/ }),
 
-/***/ 2404:
+/***/ 2076:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
+var Alias = __nccwpck_require__(7641);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
 
 const defaultTagPrefix = 'tag:yaml.org,2002:';
 function findTagObject(value, tagName, tags) {
@@ -26070,14 +26070,14 @@ exports.createNode = createNode;
 
 /***/ }),
 
-/***/ 1342:
+/***/ 2342:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(415);
+var visit = __nccwpck_require__(292);
 
 const escapeChars = {
     '!': '%21',
@@ -26256,7 +26256,7 @@ exports.Directives = Directives;
 
 /***/ }),
 
-/***/ 1464:
+/***/ 3376:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -26326,29 +26326,29 @@ exports.prettifyError = prettifyError;
 
 /***/ }),
 
-/***/ 8815:
+/***/ 7207:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 var __webpack_unused_export__;
 
 
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var Schema = __nccwpck_require__(5840);
-var errors = __nccwpck_require__(1464);
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
-var publicApi = __nccwpck_require__(4047);
-var visit = __nccwpck_require__(204);
+var composer = __nccwpck_require__(3480);
+var Document = __nccwpck_require__(6885);
+var Schema = __nccwpck_require__(8296);
+var errors = __nccwpck_require__(3376);
+var Alias = __nccwpck_require__(7641);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var Scalar = __nccwpck_require__(2765);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var cst = __nccwpck_require__(5421);
+var lexer = __nccwpck_require__(2081);
+var lineCounter = __nccwpck_require__(4588);
+var parser = __nccwpck_require__(6651);
+var publicApi = __nccwpck_require__(8759);
+var visit = __nccwpck_require__(292);
 
 
 
@@ -26385,7 +26385,7 @@ __webpack_unused_export__ = visit.visitAsync;
 
 /***/ }),
 
-/***/ 7249:
+/***/ 2745:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -26412,17 +26412,17 @@ exports.warn = warn;
 
 /***/ }),
 
-/***/ 4065:
+/***/ 7641:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var anchors = __nccwpck_require__(1596);
-var visit = __nccwpck_require__(204);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var anchors = __nccwpck_require__(5236);
+var visit = __nccwpck_require__(292);
+var identity = __nccwpck_require__(415);
+var Node = __nccwpck_require__(6617);
+var toJS = __nccwpck_require__(915);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -26540,15 +26540,15 @@ exports.Alias = Alias;
 
 /***/ }),
 
-/***/ 101:
+/***/ 3469:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var createNode = __nccwpck_require__(2404);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
+var createNode = __nccwpck_require__(2076);
+var identity = __nccwpck_require__(415);
+var Node = __nccwpck_require__(6617);
 
 function collectionFromPath(schema, path, value) {
     let v = value;
@@ -26699,15 +26699,15 @@ exports.isEmptyPath = isEmptyPath;
 
 /***/ }),
 
-/***/ 6673:
+/***/ 6617:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var applyReviver = __nccwpck_require__(3661);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var applyReviver = __nccwpck_require__(5797);
+var identity = __nccwpck_require__(415);
+var toJS = __nccwpck_require__(915);
 
 class NodeBase {
     constructor(type) {
@@ -26747,16 +26747,16 @@ exports.NodeBase = NodeBase;
 
 /***/ }),
 
-/***/ 7165:
+/***/ 4245:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var createNode = __nccwpck_require__(2404);
-var stringifyPair = __nccwpck_require__(9748);
-var addPairToJSMap = __nccwpck_require__(7104);
-var identity = __nccwpck_require__(1127);
+var createNode = __nccwpck_require__(2076);
+var stringifyPair = __nccwpck_require__(5004);
+var addPairToJSMap = __nccwpck_require__(9256);
+var identity = __nccwpck_require__(415);
 
 function createPair(key, value, ctx) {
     const k = createNode.createNode(key, undefined, ctx);
@@ -26794,15 +26794,15 @@ exports.createPair = createPair;
 
 /***/ }),
 
-/***/ 3301:
+/***/ 2765:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var identity = __nccwpck_require__(415);
+var Node = __nccwpck_require__(6617);
+var toJS = __nccwpck_require__(915);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -26829,18 +26829,18 @@ exports.isScalarValue = isScalarValue;
 
 /***/ }),
 
-/***/ 4454:
+/***/ 1950:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyCollection = __nccwpck_require__(1212);
-var addPairToJSMap = __nccwpck_require__(7104);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
+var stringifyCollection = __nccwpck_require__(6340);
+var addPairToJSMap = __nccwpck_require__(9256);
+var Collection = __nccwpck_require__(3469);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var Scalar = __nccwpck_require__(2765);
 
 function findPair(items, key) {
     const k = identity.isScalar(key) ? key.value : key;
@@ -26984,18 +26984,18 @@ exports.findPair = findPair;
 
 /***/ }),
 
-/***/ 2223:
+/***/ 7495:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var createNode = __nccwpck_require__(2404);
-var stringifyCollection = __nccwpck_require__(1212);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(4043);
+var createNode = __nccwpck_require__(2076);
+var stringifyCollection = __nccwpck_require__(6340);
+var Collection = __nccwpck_require__(3469);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var toJS = __nccwpck_require__(915);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -27107,17 +27107,17 @@ exports.YAMLSeq = YAMLSeq;
 
 /***/ }),
 
-/***/ 7104:
+/***/ 9256:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var log = __nccwpck_require__(7249);
-var merge = __nccwpck_require__(452);
-var stringify = __nccwpck_require__(2148);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var log = __nccwpck_require__(2745);
+var merge = __nccwpck_require__(6220);
+var stringify = __nccwpck_require__(732);
+var identity = __nccwpck_require__(415);
+var toJS = __nccwpck_require__(915);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -27180,7 +27180,7 @@ exports.addPairToJSMap = addPairToJSMap;
 
 /***/ }),
 
-/***/ 1127:
+/***/ 415:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -27241,13 +27241,13 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 4043:
+/***/ 915:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(415);
 
 /**
  * Recursively convert any node or its contents to native JavaScript
@@ -27288,16 +27288,16 @@ exports.toJS = toJS;
 
 /***/ }),
 
-/***/ 110:
+/***/ 1366:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
-var errors = __nccwpck_require__(1464);
-var stringifyString = __nccwpck_require__(3069);
+var resolveBlockScalar = __nccwpck_require__(809);
+var resolveFlowScalar = __nccwpck_require__(8066);
+var errors = __nccwpck_require__(3376);
+var stringifyString = __nccwpck_require__(501);
 
 function resolveAsScalar(token, strict = true, onError) {
     if (token) {
@@ -27514,7 +27514,7 @@ exports.setScalarValue = setScalarValue;
 
 /***/ }),
 
-/***/ 1733:
+/***/ 8013:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -27585,7 +27585,7 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 7715:
+/***/ 4555:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -27692,15 +27692,15 @@ exports.visit = visit;
 
 /***/ }),
 
-/***/ 3461:
+/***/ 5421:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var cstScalar = __nccwpck_require__(110);
-var cstStringify = __nccwpck_require__(1733);
-var cstVisit = __nccwpck_require__(7715);
+var cstScalar = __nccwpck_require__(1366);
+var cstStringify = __nccwpck_require__(8013);
+var cstVisit = __nccwpck_require__(4555);
 
 /** The byte order mark */
 const BOM = '\u{FEFF}';
@@ -27812,13 +27812,13 @@ exports.tokenType = tokenType;
 
 /***/ }),
 
-/***/ 361:
+/***/ 2081:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var cst = __nccwpck_require__(3461);
+var cst = __nccwpck_require__(5421);
 
 /*
 START -> stream
@@ -28543,7 +28543,7 @@ exports.Lexer = Lexer;
 
 /***/ }),
 
-/***/ 6628:
+/***/ 4588:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -28592,15 +28592,15 @@ exports.LineCounter = LineCounter;
 
 /***/ }),
 
-/***/ 3456:
+/***/ 6651:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 var node_process = __nccwpck_require__(932);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
+var cst = __nccwpck_require__(5421);
+var lexer = __nccwpck_require__(2081);
 
 function includesToken(list, type) {
     for (let i = 0; i < list.length; ++i)
@@ -29580,19 +29580,19 @@ exports.Parser = Parser;
 
 /***/ }),
 
-/***/ 4047:
+/***/ 8759:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var log = __nccwpck_require__(7249);
-var identity = __nccwpck_require__(1127);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
+var composer = __nccwpck_require__(3480);
+var Document = __nccwpck_require__(6885);
+var errors = __nccwpck_require__(3376);
+var log = __nccwpck_require__(2745);
+var identity = __nccwpck_require__(415);
+var lineCounter = __nccwpck_require__(4588);
+var parser = __nccwpck_require__(6651);
 
 function parseOptions(options) {
     const prettyErrors = options.prettyErrors !== false;
@@ -29695,17 +29695,17 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 5840:
+/***/ 8296:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var tags = __nccwpck_require__(18);
+var identity = __nccwpck_require__(415);
+var map = __nccwpck_require__(7683);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var tags = __nccwpck_require__(3578);
 
 const sortMapEntriesByKey = (a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 class Schema {
@@ -29742,14 +29742,14 @@ exports.Schema = Schema;
 
 /***/ }),
 
-/***/ 7451:
+/***/ 7683:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var YAMLMap = __nccwpck_require__(4454);
+var identity = __nccwpck_require__(415);
+var YAMLMap = __nccwpck_require__(1950);
 
 const map = {
     collection: 'map',
@@ -29769,13 +29769,13 @@ exports.map = map;
 
 /***/ }),
 
-/***/ 3632:
+/***/ 1528:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 const nullTag = {
     identify: value => value == null,
@@ -29794,14 +29794,14 @@ exports.nullTag = nullTag;
 
 /***/ }),
 
-/***/ 1706:
+/***/ 4066:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var YAMLSeq = __nccwpck_require__(2223);
+var identity = __nccwpck_require__(415);
+var YAMLSeq = __nccwpck_require__(7495);
 
 const seq = {
     collection: 'seq',
@@ -29821,13 +29821,13 @@ exports.seq = seq;
 
 /***/ }),
 
-/***/ 6464:
+/***/ 4088:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyString = __nccwpck_require__(3069);
+var stringifyString = __nccwpck_require__(501);
 
 const string = {
     identify: value => typeof value === 'string',
@@ -29845,13 +29845,13 @@ exports.string = string;
 
 /***/ }),
 
-/***/ 3959:
+/***/ 7247:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 const boolTag = {
     identify: value => typeof value === 'boolean',
@@ -29874,14 +29874,14 @@ exports.boolTag = boolTag;
 
 /***/ }),
 
-/***/ 8405:
+/***/ 7661:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
+var Scalar = __nccwpck_require__(2765);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -29929,13 +29929,13 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 9874:
+/***/ 9546:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 const intResolve = (str, offset, radix, { intAsBigInt }) => (intAsBigInt ? BigInt(str) : parseInt(str.substring(offset), radix));
@@ -29979,19 +29979,19 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 896:
+/***/ 9032:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
+var map = __nccwpck_require__(7683);
+var _null = __nccwpck_require__(1528);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var bool = __nccwpck_require__(7247);
+var float = __nccwpck_require__(7661);
+var int = __nccwpck_require__(9546);
 
 const schema = [
     map.map,
@@ -30012,15 +30012,15 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 3559:
+/***/ 7519:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
+var Scalar = __nccwpck_require__(2765);
+var map = __nccwpck_require__(7683);
+var seq = __nccwpck_require__(4066);
 
 function intIdentify(value) {
     return typeof value === 'bigint' || Number.isInteger(value);
@@ -30084,28 +30084,28 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 18:
+/***/ 3578:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
-var schema = __nccwpck_require__(896);
-var schema$1 = __nccwpck_require__(3559);
-var binary = __nccwpck_require__(6083);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var schema$2 = __nccwpck_require__(5913);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var map = __nccwpck_require__(7683);
+var _null = __nccwpck_require__(1528);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var bool = __nccwpck_require__(7247);
+var float = __nccwpck_require__(7661);
+var int = __nccwpck_require__(9546);
+var schema = __nccwpck_require__(9032);
+var schema$1 = __nccwpck_require__(7519);
+var binary = __nccwpck_require__(4011);
+var merge = __nccwpck_require__(6220);
+var omap = __nccwpck_require__(2775);
+var pairs = __nccwpck_require__(1705);
+var schema$2 = __nccwpck_require__(1921);
+var set = __nccwpck_require__(832);
+var timestamp = __nccwpck_require__(168);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -30191,15 +30191,15 @@ exports.getTags = getTags;
 
 /***/ }),
 
-/***/ 6083:
+/***/ 4011:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 var node_buffer = __nccwpck_require__(181);
-var Scalar = __nccwpck_require__(3301);
-var stringifyString = __nccwpck_require__(3069);
+var Scalar = __nccwpck_require__(2765);
+var stringifyString = __nccwpck_require__(501);
 
 const binary = {
     identify: value => value instanceof Uint8Array, // Buffer inherits from Uint8Array
@@ -30269,13 +30269,13 @@ exports.binary = binary;
 
 /***/ }),
 
-/***/ 8398:
+/***/ 2214:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
+var Scalar = __nccwpck_require__(2765);
 
 function boolStringify({ value, source }, ctx) {
     const boolObj = value ? trueTag : falseTag;
@@ -30306,14 +30306,14 @@ exports.trueTag = trueTag;
 
 /***/ }),
 
-/***/ 5782:
+/***/ 9614:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
+var Scalar = __nccwpck_require__(2765);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -30364,13 +30364,13 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 873:
+/***/ 6257:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(2729);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 function intResolve(str, offset, radix, { intAsBigInt }) {
@@ -30448,14 +30448,14 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 452:
+/***/ 6220:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
 
 // If the value associated with a merge key is a single mapping node, each of
 // its key/value pairs is inserted into the current mapping, unless the key
@@ -30527,17 +30527,17 @@ exports.merge = merge;
 
 /***/ }),
 
-/***/ 303:
+/***/ 2775:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var pairs = __nccwpck_require__(8385);
+var identity = __nccwpck_require__(415);
+var toJS = __nccwpck_require__(915);
+var YAMLMap = __nccwpck_require__(1950);
+var YAMLSeq = __nccwpck_require__(7495);
+var pairs = __nccwpck_require__(1705);
 
 class YAMLOMap extends YAMLSeq.YAMLSeq {
     constructor() {
@@ -30612,16 +30612,16 @@ exports.omap = omap;
 
 /***/ }),
 
-/***/ 8385:
+/***/ 1705:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLSeq = __nccwpck_require__(2223);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var Scalar = __nccwpck_require__(2765);
+var YAMLSeq = __nccwpck_require__(7495);
 
 function resolvePairs(seq, onError) {
     if (identity.isSeq(seq)) {
@@ -30702,25 +30702,25 @@ exports.resolvePairs = resolvePairs;
 
 /***/ }),
 
-/***/ 5913:
+/***/ 1921:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var binary = __nccwpck_require__(6083);
-var bool = __nccwpck_require__(8398);
-var float = __nccwpck_require__(5782);
-var int = __nccwpck_require__(873);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var map = __nccwpck_require__(7683);
+var _null = __nccwpck_require__(1528);
+var seq = __nccwpck_require__(4066);
+var string = __nccwpck_require__(4088);
+var binary = __nccwpck_require__(4011);
+var bool = __nccwpck_require__(2214);
+var float = __nccwpck_require__(9614);
+var int = __nccwpck_require__(6257);
+var merge = __nccwpck_require__(6220);
+var omap = __nccwpck_require__(2775);
+var pairs = __nccwpck_require__(1705);
+var set = __nccwpck_require__(832);
+var timestamp = __nccwpck_require__(168);
 
 const schema = [
     map.map,
@@ -30751,15 +30751,15 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 1528:
+/***/ 832:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
+var identity = __nccwpck_require__(415);
+var Pair = __nccwpck_require__(4245);
+var YAMLMap = __nccwpck_require__(1950);
 
 class YAMLSet extends YAMLMap.YAMLMap {
     constructor(schema) {
@@ -30855,13 +30855,13 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 6752:
+/***/ 168:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyNumber = __nccwpck_require__(8689);
+var stringifyNumber = __nccwpck_require__(2729);
 
 /** Internal types handle bigint as number, because TS can't figure it out. */
 function parseSexagesimal(str, asBigInt) {
@@ -30968,7 +30968,7 @@ exports.timestamp = timestamp;
 
 /***/ }),
 
-/***/ 4475:
+/***/ 3699:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31127,16 +31127,16 @@ exports.foldFlowLines = foldFlowLines;
 
 /***/ }),
 
-/***/ 2148:
+/***/ 732:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var anchors = __nccwpck_require__(1596);
-var identity = __nccwpck_require__(1127);
-var stringifyComment = __nccwpck_require__(9799);
-var stringifyString = __nccwpck_require__(3069);
+var anchors = __nccwpck_require__(5236);
+var identity = __nccwpck_require__(415);
+var stringifyComment = __nccwpck_require__(8927);
+var stringifyString = __nccwpck_require__(501);
 
 function createStringifyContext(doc, options) {
     const opt = Object.assign({
@@ -31267,15 +31267,15 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 1212:
+/***/ 6340:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(415);
+var stringify = __nccwpck_require__(732);
+var stringifyComment = __nccwpck_require__(8927);
 
 function stringifyCollection(collection, ctx, options) {
     const flow = ctx.inFlow ?? collection.flow;
@@ -31430,7 +31430,7 @@ exports.stringifyCollection = stringifyCollection;
 
 /***/ }),
 
-/***/ 9799:
+/***/ 8927:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31462,15 +31462,15 @@ exports.stringifyComment = stringifyComment;
 
 /***/ }),
 
-/***/ 6829:
+/***/ 7653:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(415);
+var stringify = __nccwpck_require__(732);
+var stringifyComment = __nccwpck_require__(8927);
 
 function stringifyDocument(doc, options) {
     const lines = [];
@@ -31557,7 +31557,7 @@ exports.stringifyDocument = stringifyDocument;
 
 /***/ }),
 
-/***/ 8689:
+/***/ 2729:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31592,16 +31592,16 @@ exports.stringifyNumber = stringifyNumber;
 
 /***/ }),
 
-/***/ 9748:
+/***/ 5004:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
+var identity = __nccwpck_require__(415);
+var Scalar = __nccwpck_require__(2765);
+var stringify = __nccwpck_require__(732);
+var stringifyComment = __nccwpck_require__(8927);
 
 function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
     const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
@@ -31752,14 +31752,14 @@ exports.stringifyPair = stringifyPair;
 
 /***/ }),
 
-/***/ 3069:
+/***/ 501:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(3301);
-var foldFlowLines = __nccwpck_require__(4475);
+var Scalar = __nccwpck_require__(2765);
+var foldFlowLines = __nccwpck_require__(3699);
 
 const getFoldOptions = (ctx, isBlock) => ({
     indentAtStart: isBlock ? ctx.indent.length : ctx.indentAtStart,
@@ -32098,13 +32098,13 @@ exports.stringifyString = stringifyString;
 
 /***/ }),
 
-/***/ 204:
+/***/ 292:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(1127);
+var identity = __nccwpck_require__(415);
 
 const BREAK = Symbol('break visit');
 const SKIP = Symbol('skip children');
@@ -32342,7 +32342,7 @@ exports.visitAsync = visitAsync;
 
 /***/ }),
 
-/***/ 8342:
+/***/ 5413:
 /***/ ((module) => {
 
 "use strict";
@@ -32398,8 +32398,8 @@ const external_node_fs_namespaceObject = require("node:fs");
 const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: external "node:util"
 const external_node_util_namespaceObject = require("node:util");
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
+// EXTERNAL MODULE: ../../work/main/node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(7207);
 ;// CONCATENATED MODULE: ./src/config/errors.ts
 /** All problems of one config file, reported together so a user fixes them in one pass. */
 class ConfigError extends Error {
@@ -32420,7 +32420,7 @@ class ConfigError extends Error {
     }
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/util.js
 
 // functions
 function assertEqual(val) {
@@ -33295,7 +33295,7 @@ function constantCatch(value) {
     return fn;
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/core.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/core.js
 var _a;
 
 /** A special constant with type `never` */
@@ -33438,7 +33438,7 @@ function config(newConfig) {
     return globalConfig;
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/memoizer.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/memoizer.js
 
 class $ZodCyclicError extends Error {
     constructor() {
@@ -33751,7 +33751,7 @@ function isBackEdge(ctx, value) {
     return backEdges !== undefined && isRef(value) && backEdges.has(value);
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/regexes.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/regexes.js
 
 /**
  * @deprecated CUID v1 is deprecated by its authors due to information leakage
@@ -33909,7 +33909,7 @@ const sha512_hex = /^[0-9a-fA-F]{128}$/;
 const sha512_base64 = /*@__PURE__*/ (/* unused pure expression or super */ null && (fixedBase64(86, "==")));
 const sha512_base64url = /*@__PURE__*/ (/* unused pure expression or super */ null && (fixedBase64url(86)));
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/checks.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/checks.js
 // import { $ZodType } from "./schemas.js";
 
 
@@ -34427,7 +34427,7 @@ const $ZodCheckOverwrite = /*@__PURE__*/ $constructor("$ZodCheckOverwrite", (ins
     };
 });
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/doc.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/doc.js
 class Doc {
     constructor(args = [], closed = {}) {
         this.content = [];
@@ -34467,14 +34467,14 @@ class Doc {
     }
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/versions.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/versions.js
 const version = {
     major: 4,
     minor: 6,
     patch: 7,
 };
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/schemas.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/schemas.js
 
 
 
@@ -37112,7 +37112,7 @@ function handleRefineResult(result, payload, input, inst) {
     }
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/registries.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/registries.js
 var registries_a;
 const $output = /*@__PURE__*/ (/* unused pure expression or super */ null && (Symbol("ZodOutput")));
 const $input = /*@__PURE__*/ (/* unused pure expression or super */ null && (Symbol("ZodInput")));
@@ -37165,7 +37165,7 @@ function registry() {
 (registries_a = globalThis).__zod_globalRegistry ?? (registries_a.__zod_globalRegistry = registry());
 const globalRegistry = globalThis.__zod_globalRegistry;
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/api.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/api.js
 
 
 
@@ -38270,7 +38270,7 @@ function _stringFormat(Class, format, fnOrRegex, _params = {}) {
     return inst;
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/to-json-schema.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/to-json-schema.js
 
 
 function assignProps(target, ...sources) {
@@ -38923,7 +38923,7 @@ const createStandardJSONSchemaMethod = (schema, io, processors = {}) => (params)
     return to_json_schema_finalize(ctx, schema);
 };
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/json-schema-processors.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/json-schema-processors.js
 
 
 
@@ -39768,7 +39768,7 @@ function toJSONSchema(input, params) {
     return finalize(ctx, input);
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/locales/en.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/locales/en.js
 
 const error = () => {
     const Sizable = {
@@ -39895,7 +39895,7 @@ const error = () => {
     };
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/errors.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/errors.js
 
 
 /* Computing the message eagerly is expensive (pretty-printed JSON of all
@@ -40164,7 +40164,7 @@ function prettifyError(error) {
     return lines.join("\n");
 }
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/core/parse.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/parse.js
 
 
 
@@ -40341,7 +40341,7 @@ const _safeDecodeAsync = (_Err) => async (schema, value, _ctx) => {
 };
 const safeDecodeAsync = /* @__PURE__*/ _safeDecodeAsync($ZodRealError);
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/errors.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/errors.js
 
 
 
@@ -40400,7 +40400,7 @@ const ZodRealError = /*@__PURE__*/ $constructor("ZodError", errors_initializer, 
 // /** @deprecated Use `z.core.$ZodErrorMapCtx` instead. */
 // export type ErrorMapCtx = core.$ZodErrorMapCtx;
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/parse.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/parse.js
 
 
 const classic_parse_parse = /* @__PURE__ */ _parse(ZodRealError);
@@ -40418,7 +40418,7 @@ const parse_safeDecode = /* @__PURE__ */ _safeDecode(ZodRealError);
 const parse_safeEncodeAsync = /* @__PURE__ */ _safeEncodeAsync(ZodRealError);
 const parse_safeDecodeAsync = /* @__PURE__ */ _safeDecodeAsync(ZodRealError);
 
-;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/schemas.js
+;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/schemas.js
 
 
 
@@ -43141,275 +43141,6 @@ function renderPlan(plan) {
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
-;// CONCATENATED MODULE: external "node:path/posix"
-const posix_namespaceObject = require("node:path/posix");
-;// CONCATENATED MODULE: ./src/remote/semaphore.ts
-/** Counting semaphore: bounds channels per SSH connection and hosts in flight per phase. */
-class Semaphore {
-    size;
-    waiters = [];
-    free;
-    constructor(size) {
-        this.size = size;
-        this.free = size;
-    }
-    async acquire() {
-        if (this.free > 0) {
-            this.free--;
-        }
-        else {
-            await new Promise((resolve) => this.waiters.push(resolve));
-        }
-        let released = false;
-        return () => {
-            if (released)
-                return;
-            released = true;
-            const next = this.waiters.shift();
-            if (next)
-                next();
-            else
-                this.free++;
-        };
-    }
-    async run(fn) {
-        const release = await this.acquire();
-        try {
-            return await fn();
-        }
-        finally {
-            release();
-        }
-    }
-}
-/** Runs fn over items with at most `limit` in flight; results keep input order. */
-async function mapLimit(items, limit, fn) {
-    const results = new Array(items.length);
-    let next = 0;
-    const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-        while (next < items.length) {
-            const i = next++;
-            results[i] = await fn(items[i], i);
-        }
-    });
-    await Promise.all(workers);
-    return results;
-}
-
-;// CONCATENATED MODULE: ./src/remote/sftp.ts
-
-
-
-const call = (host, what, fn) => new Promise((resolve, reject) => fn((err, v) => err
-    ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }))
-    : resolve(v)));
-async function mkdirs(sftp, host, dirs) {
-    for (const d of dirs) {
-        await call(host, `mkdir ${d}`, (cb) => sftp.mkdir(d, { mode: 0o755 }, (err) => cb(err && err.code !== 4 ? err : undefined))).catch(async (err) => {
-            // SFTP reports an existing directory only as a generic failure; accept it if a directory is there.
-            const st = await call(host, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(() => undefined);
-            if (!st?.isDirectory())
-                throw err;
-        });
-    }
-}
-async function writeFile(sftp, host, file, data, mode, opts = {}) {
-    const handle = await call(host, `open ${file}`, (cb) => sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb));
-    try {
-        let offset = 0;
-        while (offset < data.length) {
-            const n = Math.min(32 * 1024, data.length - offset);
-            await call(host, `write ${file}`, (cb) => sftp.write(handle, data, offset, n, offset, (err) => cb(err)));
-            offset += n;
-        }
-        // The server's umask may have narrowed or widened the mode given at open; set it explicitly.
-        await call(host, `chmod ${file}`, (cb) => sftp.fchmod(handle, mode, (err) => cb(err)));
-        if (opts.fsync) {
-            await call(host, `fsync ${file}`, (cb) => {
-                try {
-                    sftp.ext_openssh_fsync(handle, (err) => cb(err));
-                }
-                catch {
-                    cb(undefined); // server lacks fsync@openssh.com; the activation script runs `sync` on the file instead
-                }
-            });
-        }
-    }
-    finally {
-        await call(host, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(() => undefined);
-    }
-}
-/** Uploads a tree of files under `base` (created if missing). */
-async function uploadTree(conn, base, files) {
-    const host = conn.endpoint.name;
-    const sftp = await conn.sftp();
-    const dirs = new Set([base]);
-    for (const f of files) {
-        let d = posix_namespaceObject.dirname(posix_namespaceObject.join(base, f.path));
-        while (d.length > base.length) {
-            dirs.add(d);
-            d = posix_namespaceObject.dirname(d);
-        }
-    }
-    await mkdirs(sftp, host, [...dirs].sort((a, b) => a.length - b.length));
-    let bytes = 0;
-    await mapLimit(files, 16, async (f) => {
-        await writeFile(sftp, host, posix_namespaceObject.join(base, f.path), f.data, f.mode);
-        bytes += f.data.length;
-    });
-    return bytes;
-}
-
-;// CONCATENATED MODULE: ./src/remote/steps.ts
-
-const TAIL = 4000;
-/**
- * Runs several steps in one remote shell (one round trip) while keeping each step's exit code and output apart.
- * Step boundaries are printed with a random marker the steps cannot forge.
- */
-async function runSteps(conn, steps, opts) {
-    const mark = `@@hd-${(0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex')}@@`;
-    const body = steps
-        .map((s, i) => {
-        const onFail = s.optional ? '' : ` || exit $__rc`;
-        return [
-            `__s${i}() {`,
-            s.script,
-            `}`,
-            `printf '%s begin ${i}\\n' '${mark}'`,
-            `__t=$(date +%s%N 2>/dev/null || echo 0)`,
-            `( __s${i} ) 2>&1 </dev/null; __rc=$?`,
-            `printf '\\n%s end ${i} %s %s\\n' '${mark}' "$__rc" "$(date +%s%N 2>/dev/null || echo 0) $__t"`,
-            `[ "$__rc" -eq 0 ]${onFail}`,
-        ].join('\n');
-    })
-        .join('\n');
-    const res = await conn.exec(`${body}\nexit 0`, opts);
-    const out = res.stdout;
-    const reports = [];
-    const outputs = {};
-    steps.forEach((s, i) => {
-        const begin = out.indexOf(`${mark} begin ${i}\n`);
-        if (begin < 0)
-            return;
-        const from = begin + `${mark} begin ${i}\n`.length;
-        const endRe = new RegExp(`\\n${mark} end ${i} (\\d+) (\\d+) (\\d+)\\n`);
-        const m = endRe.exec(out.slice(from));
-        const text = m ? out.slice(from, from + m.index) : out.slice(from);
-        const exitCode = m ? Number(m[1]) : null;
-        const durationMs = m && m[2] !== '0' && m[3] !== '0' ? Math.max(0, (Number(m[2]) - Number(m[3])) / 1e6) : 0;
-        outputs[s.name] = text;
-        reports.push({
-            name: s.name,
-            command: s.display ?? firstLine(s.script),
-            exitCode,
-            durationMs: Math.round(durationMs),
-            output: text.length > TAIL ? '…' + text.slice(text.length - TAIL) : text,
-            ok: exitCode === 0,
-        });
-    });
-    const failed = reports.find((r, i) => !r.ok && !steps[i].optional);
-    if (!failed && reports.length < steps.filter((s) => !s.optional).length) {
-        // The script died between markers (killed, or the shell itself failed): report that honestly.
-        const missing = steps[reports.length];
-        const r = {
-            name: missing?.name ?? 'script',
-            exitCode: res.code,
-            durationMs: 0,
-            output: (res.stderr || res.stdout).slice(-TAIL),
-            ok: false,
-        };
-        reports.push(r);
-        return { ok: false, steps: reports, failed: r, outputs };
-    }
-    if (!failed && res.code !== 0) {
-        const r = {
-            name: 'script',
-            exitCode: res.code,
-            durationMs: res.durationMs,
-            output: res.stderr.slice(-TAIL),
-            ok: false,
-        };
-        return { ok: false, steps: [...reports, r], failed: r, outputs };
-    }
-    return { ok: !failed, steps: reports, failed, outputs };
-}
-function firstLine(s) {
-    const l = s.trim().split('\n')[0];
-    return l.length > 120 ? l.slice(0, 117) + '...' : l;
-}
-
-;// CONCATENATED MODULE: ./src/secrets/env-file.ts
-
-function quoteEnvValue(value, dialect = 'compose') {
-    if (dialect === 'python-dotenv')
-        return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-    if (!value.includes("'") && !/[\n\r]/.test(value))
-        return `'${value}'`;
-    return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
-}
-function collectSecrets(keys, env) {
-    const missing = keys.filter((k) => env[k] === undefined || env[k] === '');
-    if (missing.length > 0) {
-        throw new DeployError('precondition', `secrets.keys: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set or empty in the runner's environment; no host was touched`, { phase: 'preflight' });
-    }
-    return Object.fromEntries(keys.map((k) => [k, env[k]]));
-}
-function renderEnvFile(values, dialect = 'compose') {
-    if (dialect === 'python-dotenv') {
-        // python-dotenv (0.21, as podman-compose uses it) expands ${...} inside any quotes and has no escape for it.
-        const bad = Object.entries(values)
-            .filter(([, v]) => v.includes('${'))
-            .map(([k]) => k);
-        if (bad.length) {
-            throw new DeployError('precondition', `secrets.keys: the value of ${bad.join(', ')} contains "\${", which podman-compose's .env reader always expands; it cannot reach the container unchanged`);
-        }
-    }
-    return ('# written by homelab-deploy; do not edit on the host, values come from the runner\n' +
-        Object.entries(values)
-            .map(([k, v]) => `${k}=${quoteEnvValue(v, dialect)}`)
-            .join('\n') +
-        '\n');
-}
-/** Parses what renderEnvFile wrote (quoted values may span lines) and plain KEY=value lines, to tell which keys changed. */
-function parseEnvFile(text, dialect = 'compose') {
-    const out = {};
-    const re = /^([A-Za-z_][A-Za-z0-9_]*)=/gm;
-    let m;
-    let from = 0;
-    while ((m = re.exec(text)) !== null) {
-        if (m.index < from)
-            continue; // inside a previous multi-line value
-        let i = m.index + m[0].length;
-        const q = text[i];
-        let value = '';
-        if (q === "'" || q === '"') {
-            const escapes = q === '"' || dialect === 'python-dotenv';
-            for (i++; i < text.length && text[i] !== q; i++) {
-                if (escapes && text[i] === '\\' && i + 1 < text.length) {
-                    const c = text[++i];
-                    value += q === '"' && c === 'n' ? '\n' : q === '"' && c === 'r' ? '\r' : c;
-                }
-                else
-                    value += text[i];
-            }
-            i++;
-        }
-        else {
-            const eol = text.indexOf('\n', i);
-            value = text.slice(i, eol < 0 ? undefined : eol);
-            i = eol < 0 ? text.length : eol;
-        }
-        out[m[1]] = value;
-        from = i;
-    }
-    return out;
-}
-function changedKeys(before, after) {
-    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-    return [...keys].filter((k) => before[k] !== after[k]).sort();
-}
-
 ;// CONCATENATED MODULE: ./src/deploy/layout.ts
 /** Where a host keeps its releases and bookkeeping, relative to the host's configured path. */
 const LAYOUT = {
@@ -43430,719 +43161,10 @@ function layout_releaseIdFor(commit) {
 }
 const RELEASE_ID_RE = /^[0-9a-f]{12}$/;
 
-;// CONCATENATED MODULE: ./src/deploy/host-ops.ts
-
-
-
-
-
-
-
-
-const cd = (host) => `cd ${shQuote(host.path)} || exit 1`;
-function stepsOrThrow(r, host, errorClass = 'command-failed') {
-    if (r.ok)
-        return r;
-    const f = r.failed;
-    const tail = (f?.output ?? '').trim().split('\n').slice(-5).join(' | ');
-    throw new DeployError(errorClass, `step "${f?.name}" failed on ${host} (exit ${f?.exitCode ?? 'none'})${tail ? `: ${tail}` : ''}`, { host });
-}
-function lockOwner(ctx, host, phase) {
-    const now = new Date().toISOString();
-    return {
-        token: ctx.runToken,
-        runId: ctx.run.id,
-        runUrl: ctx.run.url,
-        actor: ctx.run.actor,
-        commit: ctx.release.commit,
-        release: ctx.release.id,
-        phase,
-        host,
-        startedAt: now,
-        heartbeatAt: now,
-    };
-}
-/** Checks a host can take a deploy (runtime, disk, lock) and takes the lock last, only if the checks passed. */
-async function preflight(ctx, host, phase) {
-    const conn = await ctx.pool.get(host.name);
-    const owner = JSON.stringify(lockOwner(ctx, host.name, phase));
-    const need = host.minFreeDiskBytes;
-    const steps = [
-        { name: 'runtime', script: host.runtimeCheck, display: host.runtimeCheck },
-        {
-            name: 'disk',
-            display: `df ${host.path} >= ${formatBytes(need)}`,
-            script: [
-                `mkdir -p ${shQuote(host.path)}/${LAYOUT.releases} ${shQuote(host.path)}/${LAYOUT.shared} ${shQuote(host.path)}/${LAYOUT.meta} || exit 1`,
-                `free=$(df -Pk ${shQuote(host.path)} | awk 'NR==2 {print $4}')`,
-                `echo "free=$((free * 1024))"`,
-                `[ "$((free * 1024))" -ge ${need} ] || { echo "only $((free / 1000000)) GB free under ${host.path}, need ${formatBytes(need)}"; exit 1; }`,
-            ].join('\n'),
-        },
-        {
-            name: 'state',
-            display: 'readlink current',
-            script: [
-                cd(host),
-                `t=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "current=\${t##*/}" || echo "current="`,
-                `[ -f ${LAYOUT.releases}/${ctx.release.id}/${LAYOUT.releaseMarker} ] && echo complete=yes || echo complete=no`,
-            ].join('\n'),
-        },
-        {
-            name: 'lock',
-            display: `mkdir ${LAYOUT.lock}`,
-            script: lockScript(ctx, host, owner),
-        },
-    ];
-    const r = await runSteps(conn, steps, { timeoutMs: 60_000, signal: ctx.signal });
-    if (!r.ok) {
-        const f = r.failed;
-        if (f?.name === 'lock') {
-            const text = r.outputs.lock ?? '';
-            const holder = parseOwner(text.slice(text.indexOf('{')));
-            const age = Number(/lock-age=(\d+)/.exec(text)?.[1] ?? NaN);
-            const who = holder
-                ? `${holder.actor ?? 'unknown actor'} (run ${holder.runUrl ?? holder.runId ?? holder.token}, commit ${holder.commit.slice(0, 12)}, phase ${holder.phase}) since ${holder.startedAt}`
-                : 'an unknown owner (no readable owner record)';
-            const stale = age >= ctx.config.lock.staleAfterMs / 1000;
-            const hint = stale
-                ? `; its heartbeat is ${age}s old (stale) but lock.takeover_stale is off: release it with \`homelab-deploy lock release\` after checking that run is gone`
-                : Number.isFinite(age)
-                    ? `; last heartbeat ${age}s ago`
-                    : '';
-            throw new DeployError('lock-held', `${host.name} is locked by ${who}${hint}`, { host: host.name });
-        }
-        if (f?.name === 'runtime') {
-            throw new DeployError('precondition', `runtime check "${host.runtimeCheck}" failed on ${host.name} (exit ${f.exitCode}): ${(f.output ?? '').trim().slice(-300)}`, {
-                host: host.name,
-            });
-        }
-        stepsOrThrow(r, host.name, 'precondition');
-    }
-    const kv = Object.fromEntries(Object.values(r.outputs)
-        .join('\n')
-        .split('\n')
-        .map((l) => l.split('='))
-        .filter((p) => p.length >= 2)
-        .map(([k, ...v]) => [k.trim(), v.join('=').trim()]));
-    return {
-        current: kv.current || null,
-        releaseComplete: kv.complete === 'yes',
-        freeBytes: Number(kv.free ?? 0),
-        lock: kv.lock === 'ours' ? 'ours' : kv.lock === 'taken-over' ? 'taken-over' : 'acquired',
-        result: r,
-    };
-}
-/**
- * Takes the host's deploy lock with an atomic mkdir. A lock whose owner record has not been refreshed for
- * lock.stale_after is taken over only when the config allows it, under a second mkdir mutex so two runs cannot
- * both take over, and the takeover is audited with the previous owner's record.
- */
-function lockScript(ctx, host, owner) {
-    const L = LAYOUT.lock;
-    const staleS = Math.ceil(ctx.config.lock.staleAfterMs / 1000);
-    return [
-        cd(host),
-        `take() { mkdir ${L} 2>/dev/null && printf '%s\\n' ${shQuote(owner)} > ${L}/owner.json.tmp && mv -f ${L}/owner.json.tmp ${LAYOUT.lockOwner}; }`,
-        `held() { echo "held by:"; cat ${LAYOUT.lockOwner} 2>/dev/null || echo '(no owner record)'; exit 3; }`,
-        `if take; then ${auditLine(ctx, host, 'lock-acquired')}; echo lock=acquired; exit 0; fi`,
-        `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then echo lock=ours; exit 0; fi`,
-        `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
-        `echo "lock-age=$age"`,
-        `[ "$age" -ge ${staleS} ] && [ ${ctx.config.lock.takeoverStale ? 'yes' : 'no'} = yes ] || held`,
-        `mkdir ${LAYOUT.meta}/takeover 2>/dev/null || held`,
-        `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
-        `if [ "$age" -ge ${staleS} ]; then prev=$(cat ${LAYOUT.lockOwner} 2>/dev/null | tr -d '\\n'); rm -rf ${L}; if take; then rmdir ${LAYOUT.meta}/takeover; ${auditLine(ctx, host, 'lock-taken-over', '"previous_owner":')}; echo lock=taken-over; exit 0; fi; fi`,
-        `rmdir ${LAYOUT.meta}/takeover; held`,
-    ].join('\n');
-}
-/** A JSON audit line appended on the host; `rawTail` lets a script splice a shell value into the record. */
-function auditLine(ctx, host, action, rawTail, extra = {}) {
-    const rec = JSON.stringify({
-        time: new Date().toISOString(),
-        action,
-        host: host.name,
-        release: ctx.release.id,
-        commit: ctx.release.commit,
-        actor: ctx.run.actor,
-        runId: ctx.run.id,
-        runUrl: ctx.run.url,
-        token: ctx.runToken,
-        ...extra,
-    });
-    if (rawTail === undefined)
-        return `printf '%s\\n' ${shQuote(rec)} >> ${LAYOUT.auditLog}`;
-    // Splice the previous owner's record (read on the host) into the JSON: `{...,"previous_owner":<record>}`.
-    return `printf '%s%s%s\\n' ${shQuote(rec.slice(0, -1) + ',' + rawTail)} "\${prev:-null}" '}' >> ${LAYOUT.auditLog}`;
-}
-function parseOwner(text) {
-    try {
-        const o = JSON.parse(text.trim().split('\n')[0]);
-        return typeof o === 'object' && o && typeof o.token === 'string' ? o : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Releases the lock only if this run owns it; another run's lock is never touched. */
-async function releaseLock(ctx, host) {
-    const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec([
-        cd(host),
-        `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
-    ].join('\n'), { timeoutMs: 30_000 });
-    return res.stdout.includes('released');
-}
-/** Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back. */
-async function recordRollbackPoint(ctx, host, previous, infraSnapshot) {
-    const conn = await ctx.pool.get(host.name);
-    const point = {
-        release: ctx.release.id,
-        previous,
-        infraSnapshot,
-        recordedAt: new Date().toISOString(),
-        runId: ctx.run.id,
-    };
-    const file = LAYOUT.rollbackPoint(ctx.release.id);
-    const r = await runSteps(conn, [
-        {
-            name: 'rollback-point',
-            display: `record ${file}`,
-            // An existing record wins: a re-run after a partial deploy must still roll back to the release before it.
-            script: [
-                cd(host),
-                `[ -f ${file} ] && { cat ${file}; exit 0; }`,
-                `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
-                auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot }),
-            ].join('\n'),
-        },
-    ], { timeoutMs: 30_000, signal: ctx.signal });
-    return stepsOrThrow(r, host.name);
-}
-async function readRollbackPoint(ctx, host) {
-    const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec(`${cd(host)}\ncat ${LAYOUT.rollbackPoint(ctx.release.id)} 2>/dev/null || true`, { timeoutMs: 30_000, signal: ctx.signal });
-    try {
-        return JSON.parse(res.stdout.trim());
-    }
-    catch {
-        return undefined;
-    }
-}
-async function readCurrent(ctx, host) {
-    const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec(`${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`, { timeoutMs: 30_000 });
-    return res.stdout.trim() || null;
-}
-function logLine(ctx, host, entry) {
-    const line = JSON.stringify({
-        time: new Date().toISOString(),
-        host: host.name,
-        release: ctx.release.id,
-        commit: ctx.release.commit,
-        actor: ctx.run.actor,
-        runId: ctx.run.id,
-        runUrl: ctx.run.url,
-        ...entry,
-    });
-    return `printf '%s\\n' ${shQuote(line)} >> ${LAYOUT.releaseLog}`;
-}
-async function appendReleaseLog(ctx, host, entry) {
-    const conn = await ctx.pool.get(host.name);
-    await conn.exec(`${cd(host)}\n${logLine(ctx, host, entry)}`, { timeoutMs: 30_000 });
-}
-/**
- * Puts the release on the host and makes it current: upload (unless already complete there), switch the
- * `current` link atomically, run the stack's up command. The release log gets a "started" line before the
- * switch, so a host is never between two releases without a record.
- */
-async function deployRelease(ctx, host, stage, previous, needUpload) {
-    const conn = await ctx.pool.get(host.name);
-    const id = ctx.release.id;
-    const tmp = `${LAYOUT.releases}/.incoming-${id}-${ctx.runToken}`;
-    if (needUpload) {
-        const base = `${host.path}/${tmp}`;
-        const marker = {
-            id,
-            commit: ctx.release.commit,
-            ref: ctx.release.ref,
-            uploadedAt: new Date().toISOString(),
-            runId: ctx.run.id,
-        };
-        await uploadTree(conn, base, ctx.files);
-        // The marker goes last: a release directory without it is incomplete and is never activated.
-        const sftp = await conn.sftp();
-        await writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644);
-    }
-    const envFile = ctx.config.secrets?.file;
-    const steps = [
-        {
-            name: 'place',
-            display: `releases/${id}`,
-            script: [
-                cd(host),
-                `if [ -d ${tmp} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${tmp} ${LAYOUT.releases}/${id} || exit 1; fi`,
-                `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
-                envFile
-                    ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
-                    : 'true',
-            ].join('\n'),
-        },
-        {
-            name: 'switch',
-            display: `current -> releases/${id}`,
-            script: [
-                cd(host),
-                logLine(ctx, host, { event: 'deploy', stage, previous, result: 'started' }),
-                auditLine(ctx, host, 'deploy', undefined, { stage, previous }),
-                `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
-            ].join('\n'),
-        },
-        {
-            name: 'up',
-            display: upCommand(host.deploy, ctx.config.project),
-            script: [
-                `cd ${shQuote(host.path)}/${LAYOUT.releases}/${id} || exit 1`,
-                shExports(releaseEnv(host, ctx.config.project, ctx.release, stage)),
-                upCommand(host.deploy, ctx.config.project),
-            ].join('\n'),
-        },
-    ];
-    return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000, signal: ctx.signal });
-}
-/**
- * Returns a host to `to` (a release id) or, when this was the first deploy, stops the stack and removes `current`.
- * Restores the env file saved by this run's secrets phase.
- */
-async function rollbackRelease(ctx, host, stage, to) {
-    const conn = await ctx.pool.get(host.name);
-    const envFile = ctx.config.secrets?.file;
-    const steps = [];
-    if (envFile) {
-        steps.push({
-            name: 'restore-env',
-            display: `restore ${envFile}`,
-            script: restoreEnvScript(ctx, host, envFile),
-        });
-    }
-    if (to) {
-        steps.push({
-            name: 'switch',
-            display: `current -> releases/${to}`,
-            script: [
-                cd(host),
-                `[ -f ${LAYOUT.releases}/${shQuote(to)}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host"; exit 1; }`,
-                `ln -sfn ${LAYOUT.releases}/${shQuote(to)} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
-            ].join('\n'),
-        }, {
-            name: 'up',
-            display: upCommand(host.deploy, ctx.config.project),
-            script: [
-                `cd ${shQuote(host.path)}/${LAYOUT.releases}/${shQuote(to)} || exit 1`,
-                shExports(releaseEnv(host, ctx.config.project, { id: to, commit: '' }, stage)),
-                upCommand(host.deploy, ctx.config.project),
-            ].join('\n'),
-        });
-    }
-    else {
-        const down = downCommand(host.deploy, ctx.config.project);
-        steps.push({
-            name: 'down',
-            display: down ?? 'remove current',
-            script: [
-                cd(host),
-                down
-                    ? `if [ -d ${LAYOUT.current}/ ]; then (cd ${LAYOUT.current}/ && ${shExports(releaseEnv(host, ctx.config.project, ctx.release, stage))}\n${down}) || exit 1; fi`
-                    : 'true',
-                `rm -f ${LAYOUT.current}`,
-            ].join('\n'),
-        });
-    }
-    steps.push({
-        name: 'log',
-        display: 'release log',
-        script: [
-            cd(host),
-            logLine(ctx, host, { event: 'rollback', stage, to, result: 'rolled_back' }),
-            auditLine(ctx, host, 'rollback', undefined, { stage, to }),
-        ].join('\n'),
-    });
-    return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000 });
-}
-/** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
-function restoreEnvScript(ctx, host, envFile) {
-    const file = `${LAYOUT.shared}/${envFile}`;
-    const saved = `${file}.before-${ctx.release.id}`;
-    return [
-        cd(host),
-        `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${file}.restore`)} && mv -f ${shQuote(`${file}.restore`)} ${shQuote(file)} && ${auditLine(ctx, host, 'env-restored', undefined, { file: envFile })}; fi`,
-    ].join('\n');
-}
-/**
- * Restores the env file on a host this run wrote it on but that does not end on the new release (it was never
- * deployed, or the run aborted), so the release it runs and its env file on disk stay a pair.
- */
-async function restoreEnvFile(ctx, host) {
-    const envFile = ctx.config.secrets?.file;
-    if (!envFile)
-        return undefined;
-    const conn = await ctx.pool.get(host.name);
-    return runSteps(conn, [{ name: 'restore-env', display: `restore ${envFile}`, script: restoreEnvScript(ctx, host, envFile) }], {
-        timeoutMs: 30_000,
-    });
-}
-/** Keeps the newest `keep` releases; never removes the current release or the one a rollback would need. */
-async function pruneReleases(ctx, host, keep) {
-    const conn = await ctx.pool.get(host.name);
-    const protect = keep
-        .filter(Boolean)
-        .map((k) => `-e ${shQuote(`^${k}$`)}`)
-        .join(' ');
-    await conn.exec([
-        cd(host),
-        `cd ${LAYOUT.releases} || exit 0`,
-        // Oldest first by marker mtime; the newest keep_releases survive.
-        `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${protect ? `grep -v ${protect}` : 'cat'} || true; } | while read -r r; do rm -rf -- "$r"; done`,
-        `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
-    ].join('\n'), { timeoutMs: 120_000 });
-}
-function sha256(data) {
-    return (0,external_node_crypto_namespaceObject.createHash)('sha256').update(data).digest('hex');
-}
-/** Refreshes the lock owner's mtime, the heartbeat other runs read to tell a live lock from a stale one. */
-async function heartbeat(ctx, host) {
-    const conn = await ctx.pool.get(host.name);
-    await conn.exec(`${cd(host)}\ngrep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null && touch ${LAYOUT.lockOwner}; true`, {
-        timeoutMs: 15_000,
-    });
-}
-
-;// CONCATENATED MODULE: ./src/deploy/env-sync.ts
-
-
-
-
-
-
-/**
- * Replaces a host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the host,
- * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run sweeps.
- */
-async function syncEnvFile(ctx, host, file, content) {
-    const conn = await ctx.pool.get(host.name);
-    const sftp = await conn.sftp();
-    const dir = `${host.path}/${LAYOUT.shared}`;
-    const target = `${dir}/${file}`;
-    const old = await new Promise((resolve) => sftp.readFile(target, (err, data) => resolve(err ? undefined : data.toString('utf8'))));
-    if (old !== undefined && sha256(old) === sha256(content))
-        return { state: 'unchanged', changed: [] };
-    const tmp = `${file}.tmp-${ctx.runToken}`;
-    const data = Buffer.from(content, 'utf8');
-    await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, { exclusive: true, fsync: true });
-    const saved = `${file}.before-${ctx.release.id}`;
-    const r = await runSteps(conn, [
-        {
-            name: 'env-swap',
-            display: `verify and rename ${file}`,
-            script: [
-                `cd ${shQuote(dir)} || exit 1`,
-                // Earlier runs killed mid-upload leave temp files; they never hold a live config.
-                `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null`,
-                `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
-                `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
-                `sync ${shQuote(tmp)} 2>/dev/null || sync`,
-                `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(saved)}; fi`,
-                `mv -f ${shQuote(tmp)} ${shQuote(file)}`,
-            ].join('\n'),
-        },
-    ], { timeoutMs: 60_000, signal: ctx.signal });
-    return {
-        state: 'written',
-        changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)),
-        result: r,
-    };
-}
-
-;// CONCATENATED MODULE: external "node:http"
-const external_node_http_namespaceObject = require("node:http");
-;// CONCATENATED MODULE: external "node:tls"
-const external_node_tls_namespaceObject = require("node:tls");
-;// CONCATENATED MODULE: ./src/snapshot/https.ts
-
-
-
-const norm = (fp) => fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
-/**
- * An HTTPS request that trusts only what the config names: a pinned CA, or a pinned certificate fingerprint
- * checked after the handshake and BEFORE any byte of the request (and its token) is sent.
- */
-async function pinnedRequest(url, trust, opts) {
-    const port = Number(url.port || 443);
-    const socket = await new Promise((resolve, reject) => {
-        const s = external_node_tls_namespaceObject.connect({
-            host: url.hostname,
-            port,
-            servername: /^[\d.]+$/.test(url.hostname) ? undefined : url.hostname,
-            ca: trust.ca,
-            rejectUnauthorized: trust.fingerprint === undefined,
-        });
-        const timer = setTimeout(() => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)), opts.timeoutMs);
-        s.once('secureConnect', () => {
-            clearTimeout(timer);
-            if (trust.fingerprint !== undefined) {
-                const got = s.getPeerCertificate().fingerprint256 ?? '';
-                if (norm(got) !== norm(trust.fingerprint)) {
-                    s.destroy();
-                    return reject(new DeployError('host-key', `TLS certificate of ${url.host} has fingerprint ${got}, expected ${trust.fingerprint}; refusing to send the API token`));
-                }
-            }
-            resolve(s);
-        });
-        s.once('error', (err) => {
-            clearTimeout(timer);
-            const cls = /certificate|self.signed|CERT|verify/i.test(err.message + (err.code ?? ''))
-                ? 'host-key'
-                : 'unreachable';
-            reject(new DeployError(cls, `cannot reach ${url.host}: ${err.code ?? err.message}`));
-        });
-    });
-    return new Promise((resolve, reject) => {
-        // http.request over the already verified TLS socket: with createConnection and no agent, Node uses it as is
-        // (https.request would open a fresh, unpinned connection through its own agent).
-        const req = external_node_http_namespaceObject.request({
-            method: opts.method,
-            host: url.hostname,
-            port,
-            path: url.pathname + url.search,
-            headers: opts.body
-                ? { ...opts.headers, 'content-length': Buffer.byteLength(opts.body).toString() }
-                : opts.headers,
-            createConnection: () => socket,
-        }, (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (d) => (body += d));
-            res.on('end', () => {
-                socket.destroy();
-                resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body });
-            });
-        });
-        req.setTimeout(opts.timeoutMs, () => req.destroy(new DeployError('timeout', `${opts.method} ${url.pathname} timed out after ${opts.timeoutMs}ms`)));
-        req.on('error', (err) => reject(err instanceof DeployError
-            ? err
-            : new DeployError('unreachable', `${opts.method} ${url.pathname}: ${err.message}`)));
-        req.end(opts.body);
-    });
-}
-
-;// CONCATENATED MODULE: ./src/snapshot/proxmox.ts
-
-
-
-/**
- * The few Proxmox VE API calls a deploy needs: snapshot create / rollback / delete / list, and task polling.
- * Proxmox answers long operations with a task id (UPID) whose status must be polled until it stops.
- */
-class ProxmoxClient {
-    t;
-    constructor(t) {
-        this.t = t;
-    }
-    get base() {
-        return `/api2/json/nodes/${encodeURIComponent(this.t.node)}/${this.t.type}/${this.t.vmid}`;
-    }
-    async call(method, path, params) {
-        const url = new URL(path, this.t.api);
-        const body = params ? new URLSearchParams(params).toString() : undefined;
-        const res = await pinnedRequest(url, this.t.trust, {
-            method,
-            headers: {
-                authorization: `PVEAPIToken=${this.t.token}`,
-                accept: 'application/json',
-                ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-            },
-            body,
-            timeoutMs: this.t.timeoutMs,
-        });
-        if (res.status < 200 || res.status >= 300) {
-            // Proxmox puts its message in the status line; parameter errors come as {"errors": {...}}.
-            let detail = res.statusText;
-            try {
-                const parsed = JSON.parse(res.body);
-                if (parsed.errors)
-                    detail +=
-                        ' ' +
-                            Object.entries(parsed.errors)
-                                .map(([k, v]) => `${k}: ${String(v).trim()}`)
-                                .join('; ');
-            }
-            catch {
-                /* not JSON */
-            }
-            const cls = res.status === 401
-                ? 'auth'
-                : res.status === 403
-                    ? 'auth'
-                    : res.status >= 500
-                        ? 'command-failed'
-                        : 'precondition';
-            throw new DeployError(cls, `Proxmox ${method} ${url.pathname}: HTTP ${res.status} ${detail.trim()}`);
-        }
-        return JSON.parse(res.body).data;
-    }
-    /** Waits for a task to stop and fails unless it ended "OK". */
-    async waitTask(upid) {
-        const deadline = Date.now() + this.t.taskTimeoutMs;
-        const path = `/api2/json/nodes/${encodeURIComponent(this.t.node)}/tasks/${encodeURIComponent(upid)}/status`;
-        for (;;) {
-            const st = await this.call('GET', path);
-            if (st.status === 'stopped') {
-                if (st.exitstatus === 'OK')
-                    return;
-                throw new DeployError('command-failed', `Proxmox task ${upid} failed: ${st.exitstatus ?? 'unknown'}`);
-            }
-            if (Date.now() > deadline)
-                throw new DeployError('timeout', `Proxmox task ${upid} still running after ${this.t.taskTimeoutMs / 1000}s`);
-            await sleep(this.t.pollMs ?? 1000);
-        }
-    }
-    async createSnapshot(name, description) {
-        await this.waitTask(await this.call('POST', `${this.base}/snapshot`, { snapname: name, description }));
-    }
-    async rollback(name) {
-        await this.waitTask(await this.call('POST', `${this.base}/snapshot/${encodeURIComponent(name)}/rollback`));
-        // A rollback without saved RAM state leaves the guest stopped; a deploy target must come back up.
-        const status = await this.call('GET', `${this.base}/status/current`);
-        if (status.status !== 'running')
-            await this.waitTask(await this.call('POST', `${this.base}/status/start`));
-    }
-    async deleteSnapshot(name) {
-        await this.waitTask(await this.call('DELETE', `${this.base}/snapshot/${encodeURIComponent(name)}`));
-    }
-    async listSnapshots() {
-        return this.call('GET', `${this.base}/snapshot`);
-    }
-    /** Deletes this tool's snapshots (by prefix) beyond the newest `keep`; never touches others' snapshots. */
-    async prune(prefix, keep, protect = []) {
-        const ours = (await this.listSnapshots())
-            .filter((s) => s.name.startsWith(prefix) && !protect.includes(s.name))
-            .sort((a, b) => (b.snaptime ?? 0) - (a.snaptime ?? 0));
-        const doomed = ours.slice(Math.max(0, keep - protect.length));
-        for (const s of doomed)
-            await this.deleteSnapshot(s.name);
-        return doomed.map((s) => s.name);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/snapshot/provider.ts
-
-
-
-
-const SNAPSHOT_PREFIX = 'hd-';
-/** Proxmox allows letters, digits, '-' and '_', starting with a letter, up to 40 characters. */
-function snapshotName(releaseId, runToken) {
-    return `${SNAPSHOT_PREFIX}${releaseId}-${runToken}`.slice(0, 40);
-}
-function snapshotProvider(ctx, host, s) {
-    if (s.provider === 'proxmox') {
-        const token = ctx.env[s.tokenEnv];
-        if (!token)
-            throw new DeployError('precondition', `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`, { host: host.name });
-        ctx.redactor.add(token);
-        const client = new ProxmoxClient({
-            api: s.api,
-            node: s.node,
-            vmid: s.vmid,
-            type: s.type,
-            token,
-            trust: { ca: s.caFile ? external_node_fs_namespaceObject.readFileSync(s.caFile, 'utf8') : undefined, fingerprint: s.fingerprint },
-            timeoutMs: s.timeoutMs,
-            taskTimeoutMs: s.taskTimeoutMs,
-        });
-        return {
-            describe: `proxmox ${s.node}/${s.type}/${s.vmid}`,
-            create: (name) => client.createSnapshot(name, `homelab-deploy ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
-            rollback: (name) => client.rollback(name),
-            prune: (protect) => client.prune(SNAPSHOT_PREFIX, s.keep, protect),
-        };
-    }
-    const run = async (what, script, name) => {
-        const conn = await ctx.pool.get(host.name);
-        const res = await conn.exec(`${shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id })}\n${script}`, {
-            timeoutMs: 10 * 60_000,
-            signal: ctx.signal,
-        });
-        if (res.code !== 0) {
-            throw new DeployError('command-failed', `snapshot ${what} on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-300)}`, { host: host.name });
-        }
-        return res.stdout;
-    };
-    return {
-        describe: 'command',
-        create: async (name) => void (await run('create', s.create, name)),
-        rollback: async (name) => void (await run('rollback', s.rollback, name)),
-        prune: async () => [],
-    };
-}
-
-;// CONCATENATED MODULE: ./src/git/source.ts
-
-
-
-
-/**
- * The files of `dir` exactly as committed at `commit`, read from git's object store rather than the working tree,
- * so what is deployed is what the SHA names even on a dirty checkout.
- */
-function filesAtCommit(dir, commit) {
-    const root = repoRoot(dir);
-    const rel = external_node_path_namespaceObject.relative(root, dir).split(external_node_path_namespaceObject.sep).join('/');
-    if (rel.startsWith('..'))
-        throw new DeployError('config', `source ${dir} is outside the repository ${root}`);
-    const listing = (0,external_node_child_process_namespaceObject.execFileSync)('git', ['ls-tree', '-r', '-z', '--full-tree', commit, '--', rel || '.'], {
-        cwd: root,
-        maxBuffer: 256 * 1024 * 1024,
-    }).toString('utf8');
-    const entries = listing
-        .split('\0')
-        .filter(Boolean)
-        .map((line) => {
-        const [meta, file] = line.split('\t');
-        const [mode, type, sha] = meta.split(' ');
-        return { mode, type, sha, file };
-    })
-        .filter((e) => e.type === 'blob' && e.mode !== '120000'); // symlinks and submodules are not deployed
-    if (entries.length === 0) {
-        throw new DeployError('config', `source "${rel || '.'}" has no files at commit ${commit.slice(0, 12)}`);
-    }
-    const batch = (0,external_node_child_process_namespaceObject.spawnSync)('git', ['cat-file', '--batch'], {
-        cwd: root,
-        input: entries.map((e) => e.sha).join('\n') + '\n',
-        maxBuffer: 1024 * 1024 * 1024,
-    });
-    if (batch.status !== 0)
-        throw new DeployError('config', `git cat-file failed: ${batch.stderr.toString()}`);
-    const out = batch.stdout;
-    let pos = 0;
-    return entries.map((e) => {
-        const nl = out.indexOf(0x0a, pos);
-        const header = out.subarray(pos, nl).toString('utf8').split(' ');
-        const size = Number(header[2]);
-        const data = out.subarray(nl + 1, nl + 1 + size);
-        pos = nl + 1 + size + 1;
-        return {
-            path: rel ? e.file.slice(rel.length + 1) : e.file,
-            data: Buffer.from(data),
-            mode: e.mode === '100755' ? 0o755 : 0o644,
-        };
-    });
-}
-
 ;// CONCATENATED MODULE: external "node:net"
 const external_node_net_namespaceObject = require("node:net");
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
+// EXTERNAL MODULE: ../../work/main/node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(1936);
 ;// CONCATENATED MODULE: ./src/remote/known-hosts.ts
 
 
@@ -44258,6 +43280,59 @@ class HostKeyPolicy {
 /** ssh2 host-key algorithm names for a known_hosts key type. */
 function algorithmsForKeyTypes(types) {
     return types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]));
+}
+
+;// CONCATENATED MODULE: ./src/remote/semaphore.ts
+/** Counting semaphore: bounds channels per SSH connection and hosts in flight per phase. */
+class Semaphore {
+    size;
+    waiters = [];
+    free;
+    constructor(size) {
+        this.size = size;
+        this.free = size;
+    }
+    async acquire() {
+        if (this.free > 0) {
+            this.free--;
+        }
+        else {
+            await new Promise((resolve) => this.waiters.push(resolve));
+        }
+        let released = false;
+        return () => {
+            if (released)
+                return;
+            released = true;
+            const next = this.waiters.shift();
+            if (next)
+                next();
+            else
+                this.free++;
+        };
+    }
+    async run(fn) {
+        const release = await this.acquire();
+        try {
+            return await fn();
+        }
+        finally {
+            release();
+        }
+    }
+}
+/** Runs fn over items with at most `limit` in flight; results keep input order. */
+async function mapLimit(items, limit, fn) {
+    const results = new Array(items.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await fn(items[i], i);
+        }
+    });
+    await Promise.all(workers);
+    return results;
 }
 
 ;// CONCATENATED MODULE: ./src/remote/connection.ts
@@ -44677,6 +43752,1381 @@ class pool_ConnectionPool {
     }
 }
 
+;// CONCATENATED MODULE: external "node:path/posix"
+const posix_namespaceObject = require("node:path/posix");
+;// CONCATENATED MODULE: ./src/remote/sftp.ts
+
+
+
+const call = (host, what, fn) => new Promise((resolve, reject) => fn((err, v) => err
+    ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }))
+    : resolve(v)));
+async function mkdirs(sftp, host, dirs) {
+    for (const d of dirs) {
+        await call(host, `mkdir ${d}`, (cb) => sftp.mkdir(d, { mode: 0o755 }, (err) => cb(err && err.code !== 4 ? err : undefined))).catch(async (err) => {
+            // SFTP reports an existing directory only as a generic failure; accept it if a directory is there.
+            const st = await call(host, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(() => undefined);
+            if (!st?.isDirectory())
+                throw err;
+        });
+    }
+}
+async function writeFile(sftp, host, file, data, mode, opts = {}) {
+    const handle = await call(host, `open ${file}`, (cb) => sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb));
+    try {
+        let offset = 0;
+        while (offset < data.length) {
+            const n = Math.min(32 * 1024, data.length - offset);
+            await call(host, `write ${file}`, (cb) => sftp.write(handle, data, offset, n, offset, (err) => cb(err)));
+            offset += n;
+        }
+        // The server's umask may have narrowed or widened the mode given at open; set it explicitly.
+        await call(host, `chmod ${file}`, (cb) => sftp.fchmod(handle, mode, (err) => cb(err)));
+        if (opts.fsync) {
+            await call(host, `fsync ${file}`, (cb) => {
+                try {
+                    sftp.ext_openssh_fsync(handle, (err) => cb(err));
+                }
+                catch {
+                    cb(undefined); // server lacks fsync@openssh.com; the activation script runs `sync` on the file instead
+                }
+            });
+        }
+    }
+    finally {
+        await call(host, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(() => undefined);
+    }
+}
+/** Uploads a tree of files under `base` (created if missing). */
+async function uploadTree(conn, base, files) {
+    const host = conn.endpoint.name;
+    const sftp = await conn.sftp();
+    const dirs = new Set([base]);
+    for (const f of files) {
+        let d = posix_namespaceObject.dirname(posix_namespaceObject.join(base, f.path));
+        while (d.length > base.length) {
+            dirs.add(d);
+            d = posix_namespaceObject.dirname(d);
+        }
+    }
+    await mkdirs(sftp, host, [...dirs].sort((a, b) => a.length - b.length));
+    let bytes = 0;
+    await mapLimit(files, 16, async (f) => {
+        await writeFile(sftp, host, posix_namespaceObject.join(base, f.path), f.data, f.mode);
+        bytes += f.data.length;
+    });
+    return bytes;
+}
+
+;// CONCATENATED MODULE: ./src/remote/steps.ts
+
+const TAIL = 4000;
+/**
+ * Runs several steps in one remote shell (one round trip) while keeping each step's exit code and output apart.
+ * Step boundaries are printed with a random marker the steps cannot forge.
+ */
+async function runSteps(conn, steps, opts) {
+    const mark = `@@hd-${(0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex')}@@`;
+    const body = steps
+        .map((s, i) => {
+        const onFail = s.optional ? '' : ` || exit $__rc`;
+        return [
+            `__s${i}() {`,
+            s.script,
+            `}`,
+            `printf '%s begin ${i}\\n' '${mark}'`,
+            `__t=$(date +%s%N 2>/dev/null || echo 0)`,
+            `( __s${i} ) 2>&1 </dev/null; __rc=$?`,
+            `printf '\\n%s end ${i} %s %s\\n' '${mark}' "$__rc" "$(date +%s%N 2>/dev/null || echo 0) $__t"`,
+            `[ "$__rc" -eq 0 ]${onFail}`,
+        ].join('\n');
+    })
+        .join('\n');
+    const res = await conn.exec(`${body}\nexit 0`, opts);
+    const out = res.stdout;
+    const reports = [];
+    const outputs = {};
+    steps.forEach((s, i) => {
+        const begin = out.indexOf(`${mark} begin ${i}\n`);
+        if (begin < 0)
+            return;
+        const from = begin + `${mark} begin ${i}\n`.length;
+        const endRe = new RegExp(`\\n${mark} end ${i} (\\d+) (\\d+) (\\d+)\\n`);
+        const m = endRe.exec(out.slice(from));
+        const text = m ? out.slice(from, from + m.index) : out.slice(from);
+        const exitCode = m ? Number(m[1]) : null;
+        const durationMs = m && m[2] !== '0' && m[3] !== '0' ? Math.max(0, (Number(m[2]) - Number(m[3])) / 1e6) : 0;
+        outputs[s.name] = text;
+        reports.push({
+            name: s.name,
+            command: s.display ?? firstLine(s.script),
+            exitCode,
+            durationMs: Math.round(durationMs),
+            output: text.length > TAIL ? '…' + text.slice(text.length - TAIL) : text,
+            ok: exitCode === 0,
+        });
+    });
+    const failed = reports.find((r, i) => !r.ok && !steps[i].optional);
+    if (!failed && reports.length < steps.filter((s) => !s.optional).length) {
+        // The script died between markers (killed, or the shell itself failed): report that honestly.
+        const missing = steps[reports.length];
+        const r = {
+            name: missing?.name ?? 'script',
+            exitCode: res.code,
+            durationMs: 0,
+            output: (res.stderr || res.stdout).slice(-TAIL),
+            ok: false,
+        };
+        reports.push(r);
+        return { ok: false, steps: reports, failed: r, outputs };
+    }
+    if (!failed && res.code !== 0) {
+        const r = {
+            name: 'script',
+            exitCode: res.code,
+            durationMs: res.durationMs,
+            output: res.stderr.slice(-TAIL),
+            ok: false,
+        };
+        return { ok: false, steps: [...reports, r], failed: r, outputs };
+    }
+    return { ok: !failed, steps: reports, failed, outputs };
+}
+function firstLine(s) {
+    const l = s.trim().split('\n')[0];
+    return l.length > 120 ? l.slice(0, 117) + '...' : l;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/host-ops.ts
+
+
+
+
+
+
+
+
+const cd = (host) => `cd ${shQuote(host.path)} || exit 1`;
+function stepsOrThrow(r, host, errorClass = 'command-failed') {
+    if (r.ok)
+        return r;
+    const f = r.failed;
+    const tail = (f?.output ?? '').trim().split('\n').slice(-5).join(' | ');
+    throw new DeployError(errorClass, `step "${f?.name}" failed on ${host} (exit ${f?.exitCode ?? 'none'})${tail ? `: ${tail}` : ''}`, { host });
+}
+function lockOwner(ctx, host, phase) {
+    const now = new Date().toISOString();
+    return {
+        token: ctx.runToken,
+        runId: ctx.run.id,
+        runUrl: ctx.run.url,
+        actor: ctx.run.actor,
+        commit: ctx.release.commit,
+        release: ctx.release.id,
+        phase,
+        host,
+        startedAt: now,
+        heartbeatAt: now,
+    };
+}
+/** Checks a host can take a deploy (runtime, disk, lock) and takes the lock last, only if the checks passed. */
+async function preflight(ctx, host, phase) {
+    const conn = await ctx.pool.get(host.name);
+    const owner = JSON.stringify(lockOwner(ctx, host.name, phase));
+    const need = host.minFreeDiskBytes;
+    const steps = [
+        { name: 'runtime', script: host.runtimeCheck, display: host.runtimeCheck },
+        {
+            name: 'disk',
+            display: `df ${host.path} >= ${formatBytes(need)}`,
+            script: [
+                `mkdir -p ${shQuote(host.path)}/${LAYOUT.releases} ${shQuote(host.path)}/${LAYOUT.shared} ${shQuote(host.path)}/${LAYOUT.meta} || exit 1`,
+                `free=$(df -Pk ${shQuote(host.path)} | awk 'NR==2 {print $4}')`,
+                `echo "free=$((free * 1024))"`,
+                `[ "$((free * 1024))" -ge ${need} ] || { echo "only $((free / 1000000)) GB free under ${host.path}, need ${formatBytes(need)}"; exit 1; }`,
+            ].join('\n'),
+        },
+        {
+            name: 'state',
+            display: 'readlink current',
+            script: [
+                cd(host),
+                `t=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "current=\${t##*/}" || echo "current="`,
+                `[ -f ${LAYOUT.releases}/${ctx.release.id}/${LAYOUT.releaseMarker} ] && echo complete=yes || echo complete=no`,
+            ].join('\n'),
+        },
+        {
+            name: 'lock',
+            display: `mkdir ${LAYOUT.lock}`,
+            script: lockScript(ctx, host, owner),
+        },
+    ];
+    const r = await runSteps(conn, steps, { timeoutMs: 60_000, signal: ctx.signal });
+    if (!r.ok) {
+        const f = r.failed;
+        if (f?.name === 'lock') {
+            const text = r.outputs.lock ?? '';
+            const holder = parseOwner(text.slice(text.indexOf('{')));
+            const age = Number(/lock-age=(\d+)/.exec(text)?.[1] ?? NaN);
+            const who = holder
+                ? `${holder.actor ?? 'unknown actor'} (run ${holder.runUrl ?? holder.runId ?? holder.token}, commit ${holder.commit.slice(0, 12)}, phase ${holder.phase}) since ${holder.startedAt}`
+                : 'an unknown owner (no readable owner record)';
+            const stale = age >= ctx.config.lock.staleAfterMs / 1000;
+            const hint = stale
+                ? `; its heartbeat is ${age}s old (stale) but lock.takeover_stale is off: release it with \`homelab-deploy lock release\` after checking that run is gone`
+                : Number.isFinite(age)
+                    ? `; last heartbeat ${age}s ago`
+                    : '';
+            throw new DeployError('lock-held', `${host.name} is locked by ${who}${hint}`, { host: host.name });
+        }
+        if (f?.name === 'runtime') {
+            throw new DeployError('precondition', `runtime check "${host.runtimeCheck}" failed on ${host.name} (exit ${f.exitCode}): ${(f.output ?? '').trim().slice(-300)}`, {
+                host: host.name,
+            });
+        }
+        stepsOrThrow(r, host.name, 'precondition');
+    }
+    const kv = Object.fromEntries(Object.values(r.outputs)
+        .join('\n')
+        .split('\n')
+        .map((l) => l.split('='))
+        .filter((p) => p.length >= 2)
+        .map(([k, ...v]) => [k.trim(), v.join('=').trim()]));
+    return {
+        current: kv.current || null,
+        releaseComplete: kv.complete === 'yes',
+        freeBytes: Number(kv.free ?? 0),
+        lock: kv.lock === 'ours' ? 'ours' : kv.lock === 'taken-over' ? 'taken-over' : 'acquired',
+        result: r,
+    };
+}
+/**
+ * Takes the host's deploy lock with an atomic mkdir. A lock whose owner record has not been refreshed for
+ * lock.stale_after is taken over only when the config allows it, under a second mkdir mutex so two runs cannot
+ * both take over, and the takeover is audited with the previous owner's record.
+ */
+function lockScript(ctx, host, owner) {
+    const L = LAYOUT.lock;
+    const staleS = Math.ceil(ctx.config.lock.staleAfterMs / 1000);
+    return [
+        cd(host),
+        `take() { mkdir ${L} 2>/dev/null && printf '%s\\n' ${shQuote(owner)} > ${L}/owner.json.tmp && mv -f ${L}/owner.json.tmp ${LAYOUT.lockOwner}; }`,
+        `held() { echo "held by:"; cat ${LAYOUT.lockOwner} 2>/dev/null || echo '(no owner record)'; exit 3; }`,
+        `if take; then ${auditLine(ctx, host, 'lock-acquired')}; echo lock=acquired; exit 0; fi`,
+        `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then echo lock=ours; exit 0; fi`,
+        `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
+        `echo "lock-age=$age"`,
+        `[ "$age" -ge ${staleS} ] && [ ${ctx.config.lock.takeoverStale ? 'yes' : 'no'} = yes ] || held`,
+        `mkdir ${LAYOUT.meta}/takeover 2>/dev/null || held`,
+        `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
+        `if [ "$age" -ge ${staleS} ]; then prev=$(cat ${LAYOUT.lockOwner} 2>/dev/null | tr -d '\\n'); rm -rf ${L}; if take; then rmdir ${LAYOUT.meta}/takeover; ${auditLine(ctx, host, 'lock-taken-over', '"previous_owner":')}; echo lock=taken-over; exit 0; fi; fi`,
+        `rmdir ${LAYOUT.meta}/takeover; held`,
+    ].join('\n');
+}
+/** A JSON audit line appended on the host; `rawTail` lets a script splice a shell value into the record. */
+function auditLine(ctx, host, action, rawTail, extra = {}) {
+    const rec = JSON.stringify({
+        time: new Date().toISOString(),
+        action,
+        host: host.name,
+        release: ctx.release.id,
+        commit: ctx.release.commit,
+        actor: ctx.run.actor,
+        runId: ctx.run.id,
+        runUrl: ctx.run.url,
+        token: ctx.runToken,
+        ...extra,
+    });
+    if (rawTail === undefined)
+        return `printf '%s\\n' ${shQuote(rec)} >> ${LAYOUT.auditLog}`;
+    // Splice the previous owner's record (read on the host) into the JSON: `{...,"previous_owner":<record>}`.
+    return `printf '%s%s%s\\n' ${shQuote(rec.slice(0, -1) + ',' + rawTail)} "\${prev:-null}" '}' >> ${LAYOUT.auditLog}`;
+}
+function parseOwner(text) {
+    try {
+        const o = JSON.parse(text.trim().split('\n')[0]);
+        return typeof o === 'object' && o && typeof o.token === 'string' ? o : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Releases the lock only if this run owns it; another run's lock is never touched. */
+async function releaseLock(ctx, host, opts = {}) {
+    const conn = await ctx.pool.get(host.name);
+    const res = await conn.exec([
+        cd(host),
+        `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
+    ].join('\n'), { timeoutMs: opts.timeoutMs ?? 30_000 });
+    return res.stdout.includes('released');
+}
+/**
+ * Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back.
+ * `previous` undefined means the host already runs this release (a later job, or a re-run after a partial
+ * deploy): then the record an earlier run wrote is kept, because the release it names is the one to go back to.
+ * Otherwise a fresh deploy starts and any old record of the same release id (from a deploy weeks ago) is replaced.
+ */
+async function recordRollbackPoint(ctx, host, previous, infraSnapshot) {
+    const conn = await ctx.pool.get(host.name);
+    const file = LAYOUT.rollbackPoint(ctx.release.id);
+    const script = [cd(host)];
+    if (previous === undefined) {
+        script.push(`[ -f ${file} ] && { cat ${file}; exit 0; }`, `echo '{}'`);
+    }
+    else {
+        const point = {
+            release: ctx.release.id,
+            previous,
+            infraSnapshot,
+            recordedAt: new Date().toISOString(),
+            runId: ctx.run.id,
+            token: ctx.runToken,
+        };
+        script.push(`printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`, auditLine(ctx, host, 'snapshot', undefined, { kind: 'release', previous, infraSnapshot }));
+    }
+    const r = await runSteps(conn, [{ name: 'rollback-point', display: `record ${file}`, script: script.join('\n') }], { timeoutMs: 30_000, signal: ctx.signal });
+    return stepsOrThrow(r, host.name);
+}
+async function readRollbackPoint(ctx, host) {
+    const conn = await ctx.pool.get(host.name);
+    const res = await conn.exec(`${cd(host)}\ncat ${LAYOUT.rollbackPoint(ctx.release.id)} 2>/dev/null || true`, { timeoutMs: 30_000, signal: ctx.signal });
+    try {
+        return JSON.parse(res.stdout.trim());
+    }
+    catch {
+        return undefined;
+    }
+}
+async function readCurrent(ctx, host, opts = {}) {
+    const conn = await ctx.pool.get(host.name);
+    const res = await conn.exec(`${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`, { timeoutMs: opts.timeoutMs ?? 30_000 });
+    return res.stdout.trim() || null;
+}
+/**
+ * A release-log line; `rawTail` splices one shell value (`$dur`) into the record as the last field, for figures
+ * only the host can measure.
+ */
+function logLine(ctx, host, entry, rawTail) {
+    const line = JSON.stringify({
+        time: new Date().toISOString(),
+        host: host.name,
+        release: ctx.release.id,
+        commit: ctx.release.commit,
+        actor: ctx.run.actor,
+        runId: ctx.run.id,
+        runUrl: ctx.run.url,
+        token: ctx.runToken,
+        ...entry,
+    });
+    if (rawTail === undefined)
+        return `printf '%s\\n' ${shQuote(line)} >> ${LAYOUT.releaseLog}`;
+    return `printf '%s%s}\\n' ${shQuote(line.slice(0, -1) + ',' + rawTail)} "$dur" >> ${LAYOUT.releaseLog}`;
+}
+async function appendReleaseLog(ctx, host, entry, opts = {}) {
+    const conn = await ctx.pool.get(host.name);
+    await conn.exec(`${cd(host)}\n${logLine(ctx, host, entry)}`, { timeoutMs: opts.timeoutMs ?? 30_000 });
+}
+/**
+ * Puts the release on the host and makes it current: upload (unless already complete there), switch the
+ * `current` link atomically, run the stack's up command. The release log gets a "started" line before the
+ * switch, so a host is never between two releases without a record.
+ */
+async function deployRelease(ctx, host, stage, previous, needUpload) {
+    const conn = await ctx.pool.get(host.name);
+    const id = ctx.release.id;
+    const tmp = `${LAYOUT.releases}/.incoming-${id}-${ctx.runToken}`;
+    if (needUpload) {
+        const base = `${host.path}/${tmp}`;
+        const marker = {
+            id,
+            commit: ctx.release.commit,
+            ref: ctx.release.ref,
+            uploadedAt: new Date().toISOString(),
+            runId: ctx.run.id,
+        };
+        await uploadTree(conn, base, ctx.files);
+        // The marker goes last: a release directory without it is incomplete and is never activated.
+        const sftp = await conn.sftp();
+        await writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644);
+    }
+    const envFile = ctx.config.secrets?.file;
+    const steps = [
+        {
+            name: 'place',
+            display: `releases/${id}`,
+            script: [
+                cd(host),
+                `if [ -d ${tmp} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${tmp} ${LAYOUT.releases}/${id} || exit 1; fi`,
+                `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
+                envFile
+                    ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
+                    : 'true',
+            ].join('\n'),
+        },
+        {
+            name: 'switch',
+            display: `current -> releases/${id}`,
+            script: [
+                cd(host),
+                logLine(ctx, host, { event: 'deploy', stage, previous, result: 'started' }),
+                auditLine(ctx, host, 'deploy', undefined, { stage, previous }),
+                `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
+            ].join('\n'),
+        },
+        {
+            name: 'up',
+            display: upCommand(host.deploy, ctx.config.project),
+            script: [
+                `cd ${shQuote(host.path)}/${LAYOUT.releases}/${id} || exit 1`,
+                shExports(releaseEnv(host, ctx.config.project, ctx.release, stage)),
+                upCommand(host.deploy, ctx.config.project),
+            ].join('\n'),
+        },
+    ];
+    return runSteps(conn, steps, { timeoutMs: host.deploy.timeoutMs + 60_000, signal: ctx.signal });
+}
+/**
+ * Returns a host to `to` (a release id) or, when this was the first deploy, stops the stack and removes `current`.
+ * Restores the env file saved by this run's secrets phase. A host whose `current` already names `to` (the run
+ * stopped before switching it) keeps its stack as it runs: nothing of the new release was started there.
+ */
+async function rollbackRelease(ctx, host, stage, to, opts) {
+    if (to !== null && !RELEASE_ID_RE.test(to))
+        throw new DeployError('precondition', `rollback target ${JSON.stringify(to)} on ${host.name} is not a release id`, {
+            host: host.name,
+        });
+    const conn = await ctx.pool.get(host.name);
+    const envFile = ctx.config.secrets?.file;
+    const clock = `${LAYOUT.meta}/.rollback-${ctx.runToken}`;
+    const switched = `${LAYOUT.meta}/.switched-${ctx.runToken}`;
+    const steps = [
+        { name: 'start', display: 'rollback', script: `${cd(host)}\nrm -f ${switched}; date +%s%N > ${clock}` },
+    ];
+    if (envFile) {
+        steps.push({
+            name: 'restore-env',
+            display: `restore ${envFile}`,
+            script: restoreEnvScript(ctx, host, envFile),
+        });
+    }
+    if (to) {
+        steps.push({
+            name: 'switch',
+            display: `current -> releases/${to}`,
+            script: [
+                cd(host),
+                `[ -f ${LAYOUT.releases}/${to}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host"; exit 1; }`,
+                `[ "$(readlink ${LAYOUT.current} 2>/dev/null)" = ${LAYOUT.releases}/${to} ] && { echo "already on ${to}"; exit 0; }`,
+                `ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}`,
+            ].join('\n'),
+        }, {
+            name: 'up',
+            display: upCommand(host.deploy, ctx.config.project),
+            script: [
+                cd(host),
+                `[ -f ${switched} ] || { echo "the stack of ${to} was never replaced; left running"; exit 0; }`,
+                `rm -f ${switched}`,
+                `cd ${LAYOUT.releases}/${to} || exit 1`,
+                shExports(releaseEnv(host, ctx.config.project, { id: to, commit: '' }, stage)),
+                upCommand(host.deploy, ctx.config.project),
+            ].join('\n'),
+        });
+    }
+    else {
+        const down = downCommand(host.deploy, ctx.config.project);
+        steps.push({
+            name: 'down',
+            display: down ?? 'remove current',
+            script: [
+                cd(host),
+                down
+                    ? `if [ -d ${LAYOUT.current}/ ]; then (cd ${LAYOUT.current}/ && ${shExports(releaseEnv(host, ctx.config.project, ctx.release, stage))}\n${down}) || exit 1; fi`
+                    : 'true',
+                `rm -f ${LAYOUT.current}`,
+            ].join('\n'),
+        });
+    }
+    steps.push({
+        name: 'log',
+        display: 'release log',
+        script: [
+            cd(host),
+            `t0=$(cat ${clock} 2>/dev/null); rm -f ${clock}`,
+            `dur=$(( ( $(date +%s%N) - \${t0:-0} ) / 1000000 )); [ -n "$t0" ] || dur=null`,
+            logLine(ctx, host, { event: 'rollback', stage, to, result: 'rolled_back' }, '"durationMs":'),
+            auditLine(ctx, host, 'rollback', undefined, { stage, to }),
+        ].join('\n'),
+    });
+    return runSteps(conn, steps, { timeoutMs: opts.timeoutMs });
+}
+/** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
+function restoreEnvScript(ctx, host, envFile) {
+    const file = `${LAYOUT.shared}/${envFile}`;
+    const saved = `${file}.before-${ctx.release.id}`;
+    return [
+        cd(host),
+        `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${file}.restore`)} && mv -f ${shQuote(`${file}.restore`)} ${shQuote(file)} && ${auditLine(ctx, host, 'env-restored', undefined, { file: envFile })}; fi`,
+    ].join('\n');
+}
+/**
+ * Restores the env file on a host this run wrote it on but that does not end on the new release (it was never
+ * deployed, or the run aborted), so the release it runs and its env file on disk stay a pair.
+ */
+async function restoreEnvFile(ctx, host, opts = {}) {
+    const envFile = ctx.config.secrets?.file;
+    if (!envFile)
+        return undefined;
+    const conn = await ctx.pool.get(host.name);
+    return runSteps(conn, [{ name: 'restore-env', display: `restore ${envFile}`, script: restoreEnvScript(ctx, host, envFile) }], {
+        timeoutMs: opts.timeoutMs ?? 30_000,
+    });
+}
+/** Keeps the newest `keep` releases; never removes the current release or the one a rollback would need. */
+async function pruneReleases(ctx, host, keep) {
+    const conn = await ctx.pool.get(host.name);
+    const protect = keep
+        .filter(Boolean)
+        .map((k) => `-e ${shQuote(`^${k}$`)}`)
+        .join(' ');
+    await conn.exec([
+        cd(host),
+        `cd ${LAYOUT.releases} || exit 0`,
+        // Oldest first by marker mtime; the newest keep_releases survive.
+        `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${protect ? `grep -v ${protect}` : 'cat'} || true; } | while read -r r; do rm -rf -- "$r"; done`,
+        `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
+    ].join('\n'), { timeoutMs: 120_000 });
+}
+function sha256(data) {
+    return (0,external_node_crypto_namespaceObject.createHash)('sha256').update(data).digest('hex');
+}
+/**
+ * Refreshes the lock's heartbeat (the owner record's heartbeatAt and its mtime, which other runs read to tell a
+ * live lock from a stale one). Returns false when the lock is no longer ours: someone released or took it over.
+ */
+async function heartbeat(ctx, host) {
+    const conn = await ctx.pool.get(host.name);
+    const now = new Date().toISOString();
+    const res = await conn.exec([
+        cd(host),
+        `grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null || { echo lost; exit 0; }`,
+        `sed -E ${shQuote(`s/"heartbeatAt":"[^"]*"/"heartbeatAt":"${now}"/`)} ${LAYOUT.lockOwner} > ${LAYOUT.lockOwner}.hb && mv -f ${LAYOUT.lockOwner}.hb ${LAYOUT.lockOwner}`,
+        'echo ours',
+    ].join('\n'), { timeoutMs: 15_000 });
+    return !res.stdout.includes('lost');
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/run-state.ts
+/** Thrown inside the pipeline to stop it; carries the status the failure rules decided. */
+class Stop extends Error {
+    status;
+    info;
+    constructor(status, info) {
+        super(info.message);
+        this.status = status;
+        this.info = info;
+    }
+}
+function hostRun(state, name) {
+    const h = state.hosts.get(name);
+    if (!h)
+        throw new Error(`internal: host ${name} is not part of this run`);
+    return h;
+}
+function run_state_record(state, action, host, detail) {
+    state.audit.push({ time: new Date().toISOString(), action, host, detail });
+}
+/**
+ * A time limit for cleanup work: the normal one, or what is left of the cancellation budget minus `reserveMs`
+ * (kept for the steps after it, such as releasing locks).
+ */
+function cleanupTimeout(state, normalMs, reserveMs = 0) {
+    if (state.cancelDeadline === undefined)
+        return normalMs;
+    return Math.max(250, Math.min(normalMs, state.cancelDeadline - Date.now() - reserveMs));
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/finish.ts
+
+
+
+/**
+ * What every run does on its way out, whatever happened: env files go back where the host does not end on the
+ * new release (or the run aborted: "nothing changed" includes them), and the lock is released on every host
+ * pre-flight reached, also one where pre-flight was cut short after taking it (the release is token-guarded,
+ * so another run's lock is never touched). Under cancellation everything here fits the remaining budget.
+ */
+async function cleanUp(state, status) {
+    const { ctx } = state;
+    const { config } = ctx;
+    const restore = [...state.hosts.values()].filter((h) => h.envWritten && !h.rollback?.ok && (status === 'aborted' || !h.onNew));
+    await mapLimit(restore, config.parallel, async (h) => {
+        const ok = await restoreEnvFile(ctx, h.host, { timeoutMs: cleanupTimeout(state, 30_000, 1000) }).then((res) => res?.ok !== false, () => false);
+        if (ok)
+            run_state_record(state, 'env-restored', h.host.name, config.secrets?.file);
+        else
+            ctx.emit({
+                type: 'log',
+                level: 'warn',
+                message: `${h.host.name}: restoring ${config.secrets?.file} failed; it holds this run's values while running ${h.before ?? 'nothing'}`,
+            });
+    });
+    if (state.cancelDeadline !== undefined) {
+        // The release log says where a cancelled run left each host it had started to change.
+        await mapLimit([...state.hosts.values()].filter((h) => h.touched), config.parallel, (h) => appendReleaseLog(ctx, h.host, { event: 'cancelled', stage: h.stage, previous: h.before, result: 'cancelled' }, { timeoutMs: cleanupTimeout(state, 30_000, 500) }).catch(() => undefined));
+    }
+    await mapLimit([...state.hosts.values()].filter((h) => h.attempted), config.parallel, async (h) => {
+        const released = await releaseLock(ctx, h.host, { timeoutMs: cleanupTimeout(state, 30_000) }).catch(() => false);
+        if (released)
+            run_state_record(state, 'lock-released', h.host.name);
+        else if (h.locked)
+            ctx.emit({
+                type: 'log',
+                level: 'warn',
+                message: `${h.host.name}: the deploy lock could not be released; the action's post step or \`homelab-deploy lock release\` frees it`,
+            });
+    });
+}
+/**
+ * Each host's final state. Where a rollback ran or the run was cut short, `current` is read back from the host
+ * rather than trusted from bookkeeping; a host that cannot be read is `unknown`, never guessed.
+ */
+async function finalStates(state) {
+    const { ctx } = state;
+    const readBack = (h) => !!h.rollback || h.touched || state.cancelDeadline !== undefined;
+    return mapLimit([...state.hosts.values()], ctx.config.parallel, async (h) => {
+        let after = h.onNew ? ctx.release.id : h.before;
+        let unknown = false;
+        if (readBack(h) && h.attempted) {
+            after = await readCurrent(ctx, h.host, { timeoutMs: cleanupTimeout(state, 30_000) }).catch(() => {
+                unknown = true;
+                return null;
+            });
+        }
+        const hostState = unknown
+            ? 'unknown'
+            : after === ctx.release.id
+                ? h.before === ctx.release.id
+                    ? 'unchanged'
+                    : 'new'
+                : after === null
+                    ? 'none'
+                    : 'previous';
+        return {
+            host: h.host.name,
+            stage: h.stage,
+            before: h.before,
+            after,
+            state: hostState,
+            rollback: h.rollback,
+        };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/heartbeats.ts
+
+/**
+ * Keeps each lock this run holds visibly alive from the moment it is taken, so no other run can call it stale
+ * while we are still on other hosts' pre-flight. A lock found to be no longer ours (released by an operator or
+ * taken over) stops the run: deploying on without the lock would race the new owner.
+ */
+class Heartbeats {
+    ctx;
+    everyMs;
+    onLost;
+    timers = new Map();
+    inFlight = new Set();
+    constructor(ctx, everyMs, onLost) {
+        this.ctx = ctx;
+        this.everyMs = everyMs;
+        this.onLost = onLost;
+    }
+    start(host) {
+        if (this.timers.has(host.name))
+            return;
+        const t = setInterval(() => {
+            const beat = heartbeat(this.ctx, host).then((ours) => {
+                if (!ours && this.timers.has(host.name)) {
+                    this.stop(host.name);
+                    this.onLost(host.name);
+                }
+            }, 
+            // A missed beat is not a lost lock: the connection may recover, and stale_after spans several beats.
+            () => undefined);
+            this.inFlight.add(beat);
+            void beat.finally(() => this.inFlight.delete(beat));
+        }, this.everyMs);
+        t.unref();
+        this.timers.set(host.name, t);
+    }
+    stop(host) {
+        clearInterval(this.timers.get(host));
+        this.timers.delete(host);
+    }
+    /** Stops every beat and waits for those on the wire, so none is left behind on a connection about to close. */
+    async stopAll() {
+        for (const name of [...this.timers.keys()])
+            this.stop(name);
+        await Promise.all(this.inFlight);
+    }
+}
+/** Often enough that stale_after spans three beats; never more than once every 2 s or less than once a minute. */
+function heartbeatInterval(staleAfterMs) {
+    return Math.max(2000, Math.min(60_000, staleAfterMs / 3));
+}
+
+;// CONCATENATED MODULE: ./src/git/source.ts
+
+
+
+
+/**
+ * The files of `dir` exactly as committed at `commit`, read from git's object store rather than the working tree,
+ * so what is deployed is what the SHA names even on a dirty checkout.
+ */
+function filesAtCommit(dir, commit) {
+    const root = repoRoot(dir);
+    const rel = external_node_path_namespaceObject.relative(root, dir).split(external_node_path_namespaceObject.sep).join('/');
+    if (rel.startsWith('..'))
+        throw new DeployError('config', `source ${dir} is outside the repository ${root}`);
+    const listing = (0,external_node_child_process_namespaceObject.execFileSync)('git', ['ls-tree', '-r', '-z', '--full-tree', commit, '--', rel || '.'], {
+        cwd: root,
+        maxBuffer: 256 * 1024 * 1024,
+    }).toString('utf8');
+    const entries = listing
+        .split('\0')
+        .filter(Boolean)
+        .map((line) => {
+        const [meta, file] = line.split('\t');
+        const [mode, type, sha] = meta.split(' ');
+        return { mode, type, sha, file };
+    })
+        .filter((e) => e.type === 'blob' && e.mode !== '120000'); // symlinks and submodules are not deployed
+    if (entries.length === 0) {
+        throw new DeployError('config', `source "${rel || '.'}" has no files at commit ${commit.slice(0, 12)}`);
+    }
+    const batch = (0,external_node_child_process_namespaceObject.spawnSync)('git', ['cat-file', '--batch'], {
+        cwd: root,
+        input: entries.map((e) => e.sha).join('\n') + '\n',
+        maxBuffer: 1024 * 1024 * 1024,
+    });
+    if (batch.status !== 0)
+        throw new DeployError('config', `git cat-file failed: ${batch.stderr.toString()}`);
+    const out = batch.stdout;
+    let pos = 0;
+    return entries.map((e) => {
+        const nl = out.indexOf(0x0a, pos);
+        const header = out.subarray(pos, nl).toString('utf8').split(' ');
+        const size = Number(header[2]);
+        const data = out.subarray(nl + 1, nl + 1 + size);
+        pos = nl + 1 + size + 1;
+        return {
+            path: rel ? e.file.slice(rel.length + 1) : e.file,
+            data: Buffer.from(data),
+            mode: e.mode === '100755' ? 0o755 : 0o644,
+        };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/secrets/env-file.ts
+
+function quoteEnvValue(value, dialect = 'compose') {
+    if (dialect === 'python-dotenv')
+        return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    if (!value.includes("'") && !/[\n\r]/.test(value))
+        return `'${value}'`;
+    return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
+}
+function collectSecrets(keys, env) {
+    const missing = keys.filter((k) => env[k] === undefined || env[k] === '');
+    if (missing.length > 0) {
+        throw new DeployError('precondition', `secrets.keys: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set or empty in the runner's environment; no host was touched`, { phase: 'preflight' });
+    }
+    return Object.fromEntries(keys.map((k) => [k, env[k]]));
+}
+function renderEnvFile(values, dialect = 'compose') {
+    if (dialect === 'python-dotenv') {
+        // python-dotenv (0.21, as podman-compose uses it) expands ${...} inside any quotes and has no escape for it.
+        const bad = Object.entries(values)
+            .filter(([, v]) => v.includes('${'))
+            .map(([k]) => k);
+        if (bad.length) {
+            throw new DeployError('precondition', `secrets.keys: the value of ${bad.join(', ')} contains "\${", which podman-compose's .env reader always expands; it cannot reach the container unchanged`);
+        }
+    }
+    return ('# written by homelab-deploy; do not edit on the host, values come from the runner\n' +
+        Object.entries(values)
+            .map(([k, v]) => `${k}=${quoteEnvValue(v, dialect)}`)
+            .join('\n') +
+        '\n');
+}
+/** Parses what renderEnvFile wrote (quoted values may span lines) and plain KEY=value lines, to tell which keys changed. */
+function parseEnvFile(text, dialect = 'compose') {
+    const out = {};
+    const re = /^([A-Za-z_][A-Za-z0-9_]*)=/gm;
+    let m;
+    let from = 0;
+    while ((m = re.exec(text)) !== null) {
+        if (m.index < from)
+            continue; // inside a previous multi-line value
+        let i = m.index + m[0].length;
+        const q = text[i];
+        let value = '';
+        if (q === "'" || q === '"') {
+            const escapes = q === '"' || dialect === 'python-dotenv';
+            for (i++; i < text.length && text[i] !== q; i++) {
+                if (escapes && text[i] === '\\' && i + 1 < text.length) {
+                    const c = text[++i];
+                    value += q === '"' && c === 'n' ? '\n' : q === '"' && c === 'r' ? '\r' : c;
+                }
+                else
+                    value += text[i];
+            }
+            i++;
+        }
+        else {
+            const eol = text.indexOf('\n', i);
+            value = text.slice(i, eol < 0 ? undefined : eol);
+            i = eol < 0 ? text.length : eol;
+        }
+        out[m[1]] = value;
+        from = i;
+    }
+    return out;
+}
+function changedKeys(before, after) {
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    return [...keys].filter((k) => before[k] !== after[k]).sort();
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/phase-report.ts
+/** Opens a phase's report and announces it. */
+function startPhase(state, p) {
+    const r = {
+        name: p.name,
+        kind: p.kind,
+        status: 'ok',
+        startedAt: new Date().toISOString(),
+        durationMs: 0,
+        hosts: [],
+    };
+    state.phases.push(r);
+    state.lastPhase = p.name;
+    state.ctx.emit({ type: 'phase-start', phase: p.name, hosts: p.hosts });
+    return r;
+}
+function endPhase(state, r, t0, err) {
+    r.durationMs = Date.now() - t0;
+    if (err) {
+        r.status = 'failed';
+        r.error = err;
+    }
+    state.ctx.emit({ type: 'phase-end', phase: r.name, ok: !err, durationMs: r.durationMs, error: err });
+}
+/** One host's result in a single-attempt phase (pre-flight, secrets, snapshot), announced as it ends. */
+function hostResult(state, phase, host, t0, res, err) {
+    const { ctx } = state;
+    const ok = !err && (res?.ok ?? true);
+    const info = err ? ctx.errorInfo(err, { host, phase }) : undefined;
+    const durationMs = Date.now() - t0;
+    const r = {
+        host,
+        ok,
+        durationMs,
+        attempts: [{ attempt: 1, ok, durationMs, error: info }],
+        steps: res?.steps ?? [],
+        health: [],
+        error: info,
+    };
+    for (const s of r.steps)
+        ctx.emit({ type: 'host-step', phase, host, step: s });
+    ctx.emit({ type: 'host-end', phase, host, ok, durationMs, error: info, attempt: 1 });
+    return r;
+}
+/** The first failed host's error, saying how many others failed too; undefined when every host passed. */
+function firstFailure(r) {
+    const failed = r.hosts.filter((h) => !h.ok);
+    if (failed.length === 0)
+        return undefined;
+    const info = failed[0].error ?? { class: 'internal', message: `${failed[0].host} failed`, phase: r.name };
+    const n = failed.length;
+    return n > 1 ? { ...info, message: `${info.message} (and ${n - 1} more host${n > 2 ? 's' : ''})` } : info;
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/phases/preflight.ts
+
+
+
+
+
+
+
+
+/**
+ * Everything that can fail without changing a host is checked here: secret values, the files of the commit, each
+ * host's key, runtime, disk and lock. Locks are taken last on each host, and kept alive from that moment.
+ */
+async function runPreflight(state, p, plan, opts) {
+    const { ctx } = state;
+    const { config } = ctx;
+    const t0 = Date.now();
+    const r = startPhase(state, p);
+    const envFiles = new Map();
+    try {
+        const secretsPhase = plan.phases.find((x) => x.kind === 'secrets');
+        if (config.secrets && secretsPhase) {
+            const values = collectSecrets(config.secrets.keys, ctx.env);
+            for (const v of Object.values(values))
+                ctx.redactor.add(v);
+            for (const name of secretsPhase.hosts)
+                envFiles.set(name, renderEnvFile(values, config.hosts[name].envDialect));
+        }
+        else if (config.secrets) {
+            // A later job (verify, say) writes no env file, but whatever values it has must still never be printed.
+            for (const k of config.secrets.keys)
+                if (ctx.env[k])
+                    ctx.redactor.add(ctx.env[k]);
+        }
+        if (plan.phases.some((x) => x.kind === 'stage'))
+            ctx.files = opts.files ?? filesAtCommit(config.source, ctx.release.commit);
+    }
+    catch (err) {
+        const info = ctx.errorInfo(err, { phase: p.name });
+        endPhase(state, r, t0, info);
+        throw new Stop('aborted', info);
+    }
+    r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
+        const h0 = Date.now();
+        const h = hostRun(state, name);
+        h.attempted = true;
+        try {
+            const st = await preflightWithWait(ctx, h, p.name);
+            h.locked = true;
+            opts.heartbeats.start(h.host);
+            h.before = st.current;
+            h.startCurrent = st.current;
+            h.onNew = st.current === ctx.release.id;
+            h.releaseComplete = st.releaseComplete;
+            if (st.lock !== 'ours')
+                run_state_record(state, st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
+            const rep = hostResult(state, p.name, name, h0, st.result);
+            rep.detail = { current: st.current, freeBytes: st.freeBytes, lock: st.lock, lockWaitMs: st.lockWaitMs };
+            return rep;
+        }
+        catch (err) {
+            return hostResult(state, p.name, name, h0, undefined, err);
+        }
+    });
+    const failed = firstFailure(r);
+    if (failed) {
+        endPhase(state, r, t0, failed);
+        throw new Stop('aborted', failed);
+    }
+    await adoptRecordedRollbackPoints(state, plan);
+    endPhase(state, r, t0);
+    return { envFiles };
+}
+/**
+ * A host already on this release when the run starts was deployed by an earlier job of the same workflow (or an
+ * earlier try). Its rollback target is the one that job recorded, not the release it runs now; a host without
+ * such a record cannot be rolled back by this run, and says so if asked to.
+ */
+async function adoptRecordedRollbackPoints(state, plan) {
+    const snapshotHosts = new Set(plan.phases.find((x) => x.kind === 'snapshot')?.hosts ?? []);
+    const onNew = [...state.hosts.values()].filter((h) => h.onNew && !snapshotHosts.has(h.host.name));
+    await mapLimit(onNew, state.ctx.config.parallel, async (h) => {
+        const point = await readRollbackPoint(state.ctx, h.host).catch(() => undefined);
+        if (point) {
+            h.before = point.previous;
+            h.infraSnapshot = point.infraSnapshot;
+        }
+        else
+            h.noRollbackPoint = true;
+    });
+}
+async function preflightWithWait(ctx, h, phase) {
+    const deadline = Date.now() + ctx.config.lock.waitMs;
+    let waited = 0;
+    for (;;) {
+        try {
+            return { ...(await preflight(ctx, h.host, phase)), lockWaitMs: waited };
+        }
+        catch (err) {
+            if (!(err instanceof DeployError) ||
+                err.errorClass !== 'lock-held' ||
+                Date.now() >= deadline ||
+                ctx.signal.aborted)
+                throw err;
+            ctx.emit({
+                type: 'log',
+                level: 'info',
+                message: `${err.message}; waiting (up to ${Math.round((deadline - Date.now()) / 1000)}s more)`,
+            });
+            const pause = Math.min(5000, Math.max(0, deadline - Date.now()));
+            await sleep(pause, ctx.signal);
+            waited += pause;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/deploy/env-sync.ts
+
+
+
+
+
+
+/**
+ * Replaces a host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the host,
+ * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run sweeps.
+ */
+async function syncEnvFile(ctx, host, file, content) {
+    const conn = await ctx.pool.get(host.name);
+    const sftp = await conn.sftp();
+    const dir = `${host.path}/${LAYOUT.shared}`;
+    const target = `${dir}/${file}`;
+    const old = await new Promise((resolve) => sftp.readFile(target, (err, data) => resolve(err ? undefined : data.toString('utf8'))));
+    if (old !== undefined && sha256(old) === sha256(content))
+        return { state: 'unchanged', changed: [] };
+    const tmp = `${file}.tmp-${ctx.runToken}`;
+    const data = Buffer.from(content, 'utf8');
+    await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, { exclusive: true, fsync: true });
+    const saved = `${file}.before-${ctx.release.id}`;
+    const r = await runSteps(conn, [
+        {
+            name: 'env-swap',
+            display: `verify and rename ${file}`,
+            script: [
+                `cd ${shQuote(dir)} || exit 1`,
+                // Earlier runs killed mid-upload leave temp files; they never hold a live config.
+                `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null`,
+                `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
+                `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
+                `sync ${shQuote(tmp)} 2>/dev/null || sync`,
+                `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(saved)}; fi`,
+                `mv -f ${shQuote(tmp)} ${shQuote(file)}`,
+            ].join('\n'),
+        },
+    ], { timeoutMs: 60_000, signal: ctx.signal });
+    return {
+        state: 'written',
+        changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)),
+        result: r,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/phases/secrets.ts
+
+
+
+
+
+/**
+ * Writes each host's env file (atomic, 0600, verified on the host). A failure aborts the run; the files already
+ * replaced on other hosts are put back when the run ends, like every env file of an aborted run.
+ */
+async function runSecrets(state, p, file, envFiles) {
+    const { ctx } = state;
+    const t0 = Date.now();
+    const r = startPhase(state, p);
+    r.hosts = await mapLimit(p.hosts, ctx.config.parallel, async (name) => {
+        const h0 = Date.now();
+        const h = hostRun(state, name);
+        try {
+            const content = envFiles.get(name);
+            if (content === undefined)
+                throw new Error(`internal: no env file rendered for ${name}`);
+            const res = await syncEnvFile(ctx, h.host, file, content);
+            if (res.state === 'written')
+                h.envWritten = true;
+            if (res.result && !res.result.ok)
+                throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, {
+                    host: name,
+                });
+            const rep = hostResult(state, p.name, name, h0, res.result);
+            rep.detail = { file, state: res.state, changed: res.changed.join(',') };
+            return rep;
+        }
+        catch (err) {
+            return hostResult(state, p.name, name, h0, undefined, err);
+        }
+    });
+    const failed = firstFailure(r);
+    endPhase(state, r, t0, failed);
+    if (failed)
+        throw new Stop('aborted', failed);
+}
+
+;// CONCATENATED MODULE: external "node:http"
+const external_node_http_namespaceObject = require("node:http");
+;// CONCATENATED MODULE: external "node:tls"
+const external_node_tls_namespaceObject = require("node:tls");
+;// CONCATENATED MODULE: ./src/snapshot/https.ts
+
+
+
+const norm = (fp) => fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
+/**
+ * An HTTPS request that trusts only what the config names: a pinned CA, or a pinned certificate fingerprint
+ * checked after the handshake and BEFORE any byte of the request (and its token) is sent.
+ */
+async function pinnedRequest(url, trust, opts) {
+    const port = Number(url.port || 443);
+    const socket = await new Promise((resolve, reject) => {
+        const s = external_node_tls_namespaceObject.connect({
+            host: url.hostname,
+            port,
+            servername: /^[\d.]+$/.test(url.hostname) ? undefined : url.hostname,
+            ca: trust.ca,
+            rejectUnauthorized: trust.fingerprint === undefined,
+        });
+        const timer = setTimeout(() => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)), opts.timeoutMs);
+        s.once('secureConnect', () => {
+            clearTimeout(timer);
+            if (trust.fingerprint !== undefined) {
+                const got = s.getPeerCertificate().fingerprint256 ?? '';
+                if (norm(got) !== norm(trust.fingerprint)) {
+                    s.destroy();
+                    return reject(new DeployError('host-key', `TLS certificate of ${url.host} has fingerprint ${got}, expected ${trust.fingerprint}; refusing to send the API token`));
+                }
+            }
+            resolve(s);
+        });
+        s.once('error', (err) => {
+            clearTimeout(timer);
+            const cls = /certificate|self.signed|CERT|verify/i.test(err.message + (err.code ?? ''))
+                ? 'host-key'
+                : 'unreachable';
+            reject(new DeployError(cls, `cannot reach ${url.host}: ${err.code ?? err.message}`));
+        });
+    });
+    return new Promise((resolve, reject) => {
+        // http.request over the already verified TLS socket: with createConnection and no agent, Node uses it as is
+        // (https.request would open a fresh, unpinned connection through its own agent).
+        const req = external_node_http_namespaceObject.request({
+            method: opts.method,
+            host: url.hostname,
+            port,
+            path: url.pathname + url.search,
+            headers: opts.body
+                ? { ...opts.headers, 'content-length': Buffer.byteLength(opts.body).toString() }
+                : opts.headers,
+            createConnection: () => socket,
+        }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d) => (body += d));
+            res.on('end', () => {
+                socket.destroy();
+                resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body });
+            });
+        });
+        req.setTimeout(opts.timeoutMs, () => req.destroy(new DeployError('timeout', `${opts.method} ${url.pathname} timed out after ${opts.timeoutMs}ms`)));
+        req.on('error', (err) => reject(err instanceof DeployError
+            ? err
+            : new DeployError('unreachable', `${opts.method} ${url.pathname}: ${err.message}`)));
+        req.end(opts.body);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/proxmox.ts
+
+
+
+/**
+ * The few Proxmox VE API calls a deploy needs: snapshot create / rollback / delete / list, and task polling.
+ * Proxmox answers long operations with a task id (UPID) whose status must be polled until it stops.
+ */
+class ProxmoxClient {
+    t;
+    constructor(t) {
+        this.t = t;
+    }
+    get base() {
+        return `/api2/json/nodes/${encodeURIComponent(this.t.node)}/${this.t.type}/${this.t.vmid}`;
+    }
+    async call(method, path, params) {
+        const url = new URL(path, this.t.api);
+        const body = params ? new URLSearchParams(params).toString() : undefined;
+        const res = await pinnedRequest(url, this.t.trust, {
+            method,
+            headers: {
+                authorization: `PVEAPIToken=${this.t.token}`,
+                accept: 'application/json',
+                ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+            },
+            body,
+            timeoutMs: this.t.timeoutMs,
+        });
+        if (res.status < 200 || res.status >= 300) {
+            // Proxmox puts its message in the status line; parameter errors come as {"errors": {...}}.
+            let detail = res.statusText;
+            try {
+                const parsed = JSON.parse(res.body);
+                if (parsed.errors)
+                    detail +=
+                        ' ' +
+                            Object.entries(parsed.errors)
+                                .map(([k, v]) => `${k}: ${String(v).trim()}`)
+                                .join('; ');
+            }
+            catch {
+                /* not JSON */
+            }
+            const cls = res.status === 401
+                ? 'auth'
+                : res.status === 403
+                    ? 'auth'
+                    : res.status >= 500
+                        ? 'command-failed'
+                        : 'precondition';
+            throw new DeployError(cls, `Proxmox ${method} ${url.pathname}: HTTP ${res.status} ${detail.trim()}`);
+        }
+        return JSON.parse(res.body).data;
+    }
+    /** Waits for a task to stop and fails unless it ended "OK". */
+    async waitTask(upid) {
+        const deadline = Date.now() + this.t.taskTimeoutMs;
+        const path = `/api2/json/nodes/${encodeURIComponent(this.t.node)}/tasks/${encodeURIComponent(upid)}/status`;
+        for (;;) {
+            const st = await this.call('GET', path);
+            if (st.status === 'stopped') {
+                if (st.exitstatus === 'OK')
+                    return;
+                throw new DeployError('command-failed', `Proxmox task ${upid} failed: ${st.exitstatus ?? 'unknown'}`);
+            }
+            if (Date.now() > deadline)
+                throw new DeployError('timeout', `Proxmox task ${upid} still running after ${this.t.taskTimeoutMs / 1000}s`);
+            await sleep(this.t.pollMs ?? 1000);
+        }
+    }
+    async createSnapshot(name, description) {
+        await this.waitTask(await this.call('POST', `${this.base}/snapshot`, { snapname: name, description }));
+    }
+    async rollback(name) {
+        await this.waitTask(await this.call('POST', `${this.base}/snapshot/${encodeURIComponent(name)}/rollback`));
+        // A rollback without saved RAM state leaves the guest stopped; a deploy target must come back up.
+        const status = await this.call('GET', `${this.base}/status/current`);
+        if (status.status !== 'running')
+            await this.waitTask(await this.call('POST', `${this.base}/status/start`));
+    }
+    async deleteSnapshot(name) {
+        await this.waitTask(await this.call('DELETE', `${this.base}/snapshot/${encodeURIComponent(name)}`));
+    }
+    async listSnapshots() {
+        return this.call('GET', `${this.base}/snapshot`);
+    }
+    /** Deletes this tool's snapshots (by prefix) beyond the newest `keep`; never touches others' snapshots. */
+    async prune(prefix, keep, protect = []) {
+        const ours = (await this.listSnapshots())
+            .filter((s) => s.name.startsWith(prefix) && !protect.includes(s.name))
+            .sort((a, b) => (b.snaptime ?? 0) - (a.snaptime ?? 0));
+        const doomed = ours.slice(Math.max(0, keep - protect.length));
+        for (const s of doomed)
+            await this.deleteSnapshot(s.name);
+        return doomed.map((s) => s.name);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/provider.ts
+
+
+
+
+const SNAPSHOT_PREFIX = 'hd-';
+/** Proxmox allows letters, digits, '-' and '_', starting with a letter, up to 40 characters. */
+function snapshotName(releaseId, runToken) {
+    return `${SNAPSHOT_PREFIX}${releaseId}-${runToken}`.slice(0, 40);
+}
+function snapshotProvider(ctx, host, s) {
+    if (s.provider === 'proxmox') {
+        const token = ctx.env[s.tokenEnv];
+        if (!token)
+            throw new DeployError('precondition', `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`, { host: host.name });
+        ctx.redactor.add(token);
+        const client = new ProxmoxClient({
+            api: s.api,
+            node: s.node,
+            vmid: s.vmid,
+            type: s.type,
+            token,
+            trust: { ca: s.caFile ? external_node_fs_namespaceObject.readFileSync(s.caFile, 'utf8') : undefined, fingerprint: s.fingerprint },
+            timeoutMs: s.timeoutMs,
+            taskTimeoutMs: s.taskTimeoutMs,
+        });
+        return {
+            describe: `proxmox ${s.node}/${s.type}/${s.vmid}`,
+            create: (name) => client.createSnapshot(name, `homelab-deploy ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
+            rollback: (name) => client.rollback(name),
+            prune: (protect) => client.prune(SNAPSHOT_PREFIX, s.keep, protect),
+        };
+    }
+    const run = async (what, script, name) => {
+        const conn = await ctx.pool.get(host.name);
+        const res = await conn.exec(`${shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id })}\n${script}`, {
+            timeoutMs: 10 * 60_000,
+            signal: ctx.signal,
+        });
+        if (res.code !== 0) {
+            throw new DeployError('command-failed', `snapshot ${what} on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-300)}`, { host: host.name });
+        }
+        return res.stdout;
+    };
+    return {
+        describe: 'command',
+        create: async (name) => void (await run('create', s.create, name)),
+        rollback: async (name) => void (await run('rollback', s.rollback, name)),
+        prune: async () => [],
+    };
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/phases/snapshot.ts
+
+
+
+
+
+/**
+ * Records each host's rollback point and, where configured, takes an infrastructure snapshot first (if that
+ * fails, the host has not been changed by the deploy yet). A host already on this release keeps the point an
+ * earlier job recorded, and gets no second infrastructure snapshot.
+ */
+async function runSnapshot(state, p) {
+    const { ctx } = state;
+    const t0 = Date.now();
+    const r = startPhase(state, p);
+    r.hosts = await mapLimit(p.hosts, ctx.config.parallel, async (name) => {
+        const h0 = Date.now();
+        const h = hostRun(state, name);
+        try {
+            let infra;
+            if (h.host.snapshot && !h.onNew) {
+                const provider = snapshotProvider(ctx, h.host, h.host.snapshot);
+                infra = snapshotName(ctx.release.id, ctx.runToken);
+                await provider.create(infra);
+                run_state_record(state, 'snapshot', name, `${provider.describe} snapshot ${infra}`);
+            }
+            const res = await recordRollbackPoint(ctx, h.host, h.onNew ? undefined : h.before, infra);
+            const point = JSON.parse((res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}');
+            if (point.previous !== undefined)
+                h.before = point.previous;
+            else if (h.onNew)
+                h.noRollbackPoint = true;
+            h.infraSnapshot = point.infraSnapshot;
+            run_state_record(state, 'snapshot', name, `rollback point: ${h.noRollbackPoint ? '(none recorded)' : (h.before ?? '(none)')}`);
+            const rep = hostResult(state, p.name, name, h0, res);
+            rep.detail = { rollbackTo: h.noRollbackPoint ? null : h.before };
+            return rep;
+        }
+        catch (err) {
+            return hostResult(state, p.name, name, h0, undefined, err);
+        }
+    });
+    const failed = firstFailure(r);
+    endPhase(state, r, t0, failed);
+    if (failed)
+        throw new Stop('aborted', failed);
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/context.ts
 
 
@@ -45069,6 +45519,124 @@ function backoffDelay(policy, next, random = Math.random) {
     return Math.max(0, Math.round(base - spread + random() * 2 * spread));
 }
 
+;// CONCATENATED MODULE: ./src/pipeline/rollback.ts
+
+
+
+
+
+
+
+/** How long a host may take to answer SSH again after its VM was rolled back (and booted). */
+const VM_BACK_TIMEOUT_MS = 180_000;
+/** Kept from the cancellation budget for what comes after rollbacks: env files and locks. */
+const RESERVE_FOR_LOCKS_MS = 1500;
+/**
+ * Returns hosts to their rollback point: the infrastructure snapshot first where one is configured (it resets
+ * the disk, so anything written before it would be undone), then the release: env file, `current`, the stack, and
+ * a health check of the old release. Results go on the host run and into the phase report; a failed rollback is
+ * recorded, never thrown.
+ */
+async function rollbackHosts(state, names, phaseName, phase) {
+    const { ctx } = state;
+    const targets = names
+        .map((n) => state.hosts.get(n))
+        .filter((h) => !!h && (h.touched || h.onNew));
+    await mapLimit(targets, ctx.config.parallel, async (h) => {
+        const r = await rollbackOne(state, h, phaseName);
+        h.rollback = r;
+        if (r.ok) {
+            h.onNew = h.before === ctx.release.id;
+            h.touched = false;
+        }
+        else
+            state.rollbackFailed = true;
+        run_state_record(state, 'rollback', h.host.name, `${r.ok ? 'to' : 'FAILED, to'} ${h.before ?? '(none: stack stopped)'}`);
+        ctx.emit({ type: 'rollback', phase: phaseName, host: h.host.name, ok: r.ok, to: r.to, error: r.error });
+        const hr = phase.hosts.find((x) => x.host === h.host.name);
+        if (hr)
+            hr.rollback = r;
+        else
+            phase.hosts.push({
+                host: h.host.name,
+                ok: r.ok,
+                durationMs: r.durationMs,
+                attempts: [],
+                steps: [],
+                health: [],
+                rollback: r,
+            });
+    });
+    markRolledBackStages(state, targets);
+}
+async function rollbackOne(state, h, phaseName) {
+    const { ctx } = state;
+    const t0 = Date.now();
+    const stage = h.stage ?? phaseName;
+    const r = { ok: false, to: h.before, durationMs: 0 };
+    try {
+        if (h.noRollbackPoint)
+            throw new DeployError('precondition', `no rollback point is recorded on ${h.host.name} for release ${ctx.release.id} (it was deployed before this pipeline recorded one); roll back by deploying the release you want`, { host: h.host.name });
+        const snap = h.host.snapshot;
+        if (snap?.rollbackOnFailure && h.infraSnapshot && state.cancelDeadline === undefined) {
+            await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
+            r.infraSnapshot = h.infraSnapshot;
+            if (snap.provider === 'proxmox')
+                await waitForHost(ctx, h.host.name, VM_BACK_TIMEOUT_MS);
+        }
+        const res = await rollbackRelease(ctx, h.host, stage, h.before, {
+            timeoutMs: cleanupTimeout(state, h.host.deploy.timeoutMs + 60_000, RESERVE_FOR_LOCKS_MS),
+        });
+        if (!res.ok)
+            throw new DeployError(state.cancelDeadline !== undefined ? 'cancelled' : 'command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
+        const checks = ctx.config.stages.find((s) => s.name === h.stage)?.health ?? [];
+        if (h.before && checks.length && state.cancelDeadline === undefined) {
+            // A rollback is done when the old release answers, not when its containers were started.
+            const oldCtx = { ...ctx, release: { ...ctx.release, id: h.before } };
+            const bad = (await runHealthChecks(oldCtx, h.host, checks, stage)).filter((x) => !x.ok);
+            if (bad.length)
+                throw new DeployError('health-failed', `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
+        }
+        else if (h.before && checks.length) {
+            r.unverified = true; // cancelled: no time to wait for health, and the report says so
+        }
+        r.ok = true;
+    }
+    catch (err) {
+        r.error = ctx.errorInfo(err, { host: h.host.name, phase: phaseName });
+    }
+    r.durationMs = Date.now() - t0;
+    return r;
+}
+/** After a VM rollback the host reboots: wait until SSH answers again, on a fresh connection. */
+async function waitForHost(ctx, name, timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < deadline) {
+        try {
+            const conn = await ctx.pool.get(name);
+            const res = await conn.exec('true', { timeoutMs: 10_000 });
+            if (res.code === 0)
+                return;
+        }
+        catch (err) {
+            last = err;
+        }
+        await sleep(2000);
+    }
+    throw new DeployError('unreachable', `${name} did not answer SSH within ${Math.round(timeoutMs / 1000)}s of its snapshot rollback: ${last?.message ?? ''}`, { host: name });
+}
+/** A stage whose hosts were all rolled back by a later failure did not stay deployed: its phase says so. */
+function markRolledBackStages(state, rolledBack) {
+    const back = new Set(rolledBack.filter((h) => h.rollback?.ok).map((h) => h.host.name));
+    for (const p of state.phases) {
+        if (p.kind !== 'stage' || p.status !== 'ok' || p.hosts.length === 0)
+            continue;
+        if (p.hosts.every((x) => back.has(x.host)))
+            p.status = 'rolled_back';
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/junit.ts
 const attr = (tag, name) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(tag)?.[1] ?? 0);
 /**
@@ -45181,7 +45749,7 @@ function runLocal(command, timeoutMs, env, signal) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/pipeline/runner.ts
+;// CONCATENATED MODULE: ./src/pipeline/phases/stage.ts
 
 
 
@@ -45193,624 +45761,113 @@ function runLocal(command, timeoutMs, env, signal) {
 
 
 
-
-
-
-
-/** Thrown inside the pipeline to stop it; carries the status the failure rules decided. */
-class Stop extends Error {
-    status;
-    info;
-    constructor(status, info) {
-        super(info.message);
-        this.status = status;
-        this.info = info;
-    }
-}
 /**
- * Executes a plan: pre-flight → secrets → snapshot → stages (deploy, health, tests; retry) → verify, applying the
- * failure rules, and always returns a report; it never throws for a failed deploy.
+ * Deploys one stage (with its retry policy per host), runs its tests, and applies its failure rule. Returns
+ * normally when the stage is live; throws Stop when the run must end; returns 'continue-degraded' when a
+ * rollback-stage failure left earlier stages live (the run deploys nothing further but still verifies).
  */
-async function runDeploy(opts) {
-    const started = Date.now();
-    const { config, redactor } = opts;
-    const controller = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
-    const runToken = opts.runToken ?? (0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex');
-    const env = opts.env ?? process.env;
-    const release = { id: layout_releaseIdFor(opts.commit), commit: opts.commit, ref: opts.ref };
-    const phases = [];
-    const hostRuns = new Map();
-    const emit = (e) => {
-        try {
-            void opts.onEvent?.(redactor.redactDeep(e));
-        }
-        catch {
-            /* a listener must never break a deploy */
-        }
-    };
-    const errorInfo = (err, where = {}) => {
-        const e = errors_toDeployError(err);
-        return {
-            class: e.errorClass,
-            message: redactor.redact(e.message),
-            phase: e.phase ?? where.phase,
-            host: e.host ?? where.host,
-        };
-    };
-    const pool = new pool_ConnectionPool(config, {
-        env,
-        redactor,
-        runToken,
-        fallbackKey: opts.fallbackKey,
-        fallbackKnownHosts: opts.fallbackKnownHosts,
-    });
-    const ctx = {
-        config,
-        release,
-        run: opts.run ?? {},
-        runToken,
-        pool,
-        redactor,
-        signal,
-        env,
-        files: [],
-        emit,
-        errorInfo,
-        force: opts.force,
-    };
-    let heartbeatTimer;
-    const audit = [];
-    const record = (action, host, detail) => audit.push({ time: new Date().toISOString(), action, host, detail });
-    let plan;
-    let status = 'success';
-    let error;
-    let lastPhase = 'preflight';
-    let rollbackFailed = false;
-    const phaseReport = (p) => {
-        const r = {
-            name: p.name,
-            kind: p.kind,
-            status: 'ok',
-            startedAt: new Date().toISOString(),
-            durationMs: 0,
-            hosts: [],
-        };
-        phases.push(r);
-        lastPhase = p.name;
-        emit({ type: 'phase-start', phase: p.name, hosts: p.hosts });
-        return r;
-    };
-    const endPhase = (r, t0, err) => {
-        r.durationMs = Date.now() - t0;
-        if (err) {
-            r.status = 'failed';
-            r.error = err;
-        }
-        emit({ type: 'phase-end', phase: r.name, ok: !err, durationMs: r.durationMs, error: err });
-    };
-    const hostReport = (host, t0, res, err, phase) => {
-        const ok = !err && (res?.ok ?? true);
-        const info = err ? errorInfo(err, { host, phase }) : undefined;
-        const r = {
-            host,
-            ok,
-            durationMs: Date.now() - t0,
-            attempts: [{ attempt: 1, ok, durationMs: Date.now() - t0, error: info }],
-            steps: res?.steps ?? [],
-            health: [],
-            error: info,
-        };
-        for (const s of r.steps)
-            emit({ type: 'host-step', phase: phase ?? '', host, step: s });
-        emit({
-            type: 'host-end',
-            phase: phase ?? '',
-            host,
-            ok,
-            durationMs: r.durationMs,
-            error: info,
-            attempt: 1,
-        });
-        return r;
-    };
-    /** Returns hosts to their rollback point; records each result on the host run and in the phase report. */
-    const rollback = async (names, phaseName, phase) => {
-        const targets = names
-            .map((n) => hostRuns.get(n))
-            .filter((h) => !!h && (h.touched || h.onNew));
-        await mapLimit(targets, config.parallel, async (h) => {
-            const t0 = Date.now();
-            let r;
-            try {
-                const res = await rollbackRelease(ctx, h.host, h.stage ?? phaseName, h.before);
-                if (!res.ok)
-                    throw new DeployError('command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
-                const checks = config.stages.find((s) => s.name === h.stage)?.health ?? [];
-                if (h.before && checks.length) {
-                    // A rollback is done when the old release answers, not when its containers were started.
-                    const oldCtx = { ...ctx, release: { ...release, id: h.before } };
-                    const bad = (await runHealthChecks(oldCtx, h.host, checks, h.stage ?? phaseName)).filter((x) => !x.ok);
-                    if (bad.length)
-                        throw new DeployError('health-failed', `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
-                }
-                r = { ok: true, to: h.before, durationMs: Date.now() - t0 };
-                const snap = h.host.snapshot;
-                if (snap?.rollbackOnFailure && h.infraSnapshot) {
-                    await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
-                    r.infraSnapshot = h.infraSnapshot;
-                }
-                h.onNew = h.before === release.id;
-                h.touched = false;
-            }
-            catch (err) {
-                r = {
-                    ok: false,
-                    to: h.before,
-                    durationMs: Date.now() - t0,
-                    error: errorInfo(err, { host: h.host.name, phase: phaseName }),
-                };
-                rollbackFailed = true;
-            }
-            h.rollback = r;
-            record('rollback', h.host.name, `${r.ok ? 'to' : 'FAILED, to'} ${h.before ?? '(none: stack stopped)'}`);
-            emit({ type: 'rollback', phase: phaseName, host: h.host.name, ok: r.ok, to: r.to, error: r.error });
-            const hr = phase.hosts.find((x) => x.host === h.host.name);
-            if (hr)
-                hr.rollback = r;
-            else
-                phase.hosts.push({
-                    host: h.host.name,
-                    ok: r.ok,
-                    durationMs: r.durationMs,
-                    attempts: [],
-                    steps: [],
-                    health: [],
-                    rollback: r,
-                });
-        });
-    };
+async function runStage(state, p, stage) {
+    const { ctx } = state;
+    const t0 = Date.now();
+    const r = startPhase(state, p);
+    r.hosts = await mapLimit(stage.hosts, stage.parallel, (name) => deployHost(state, hostRun(state, name), stage));
+    for (const hr of r.hosts)
+        if (!hr.detail?.unchanged && hr.steps.some((st) => st.name === 'switch' && st.ok))
+            run_state_record(state, 'deploy', hr.host, `${ctx.release.id} (${hr.attempts.length} attempt${hr.attempts.length === 1 ? '' : 's'})`);
+    let failure = r.hosts.find((h) => !h.ok)?.error;
+    if (!failure && stage.tests)
+        failure = await gate(state, r, stage);
+    if (failure) {
+        const info = { ...failure, phase: stage.name };
+        endPhase(state, r, t0, info);
+        const scope = stage.onFailure === 'rollback-all'
+            ? [...state.hosts.values()].filter((h) => h.onNew || h.touched).map((h) => h.host.name)
+            : stage.hosts;
+        await rollbackHosts(state, scope, stage.name, r);
+        r.status = 'rolled_back';
+        if (stage.onFailure === 'rollback-all')
+            throw new Stop(statusAfterRollbackAll(state, stage), info);
+        // rollback-stage: earlier stages stay live; deploy nothing further, but verify what is live.
+        if (![...state.hosts.values()].some((h) => h.onNew))
+            throw new Stop('failed', info);
+        return 'continue-degraded';
+    }
+    await mapLimit(stage.hosts, stage.parallel, (name) => stage_settle(state, hostRun(state, name), stage, r));
+    endPhase(state, r, t0);
+    return 'deployed';
+}
+/** The stage's tests; any error running them (the host dropped, say) is a failed gate, never an escape. */
+async function gate(state, r, stage) {
+    const { ctx } = state;
+    const tests = stage.tests;
+    if (!tests)
+        return undefined;
+    let report;
     try {
-        plan = buildPlan(config, opts.phases, opts.targets);
-        emit({
-            type: 'run-start',
-            project: config.project,
-            release: release.id,
-            commit: release.commit,
-            phases: plan.phases.map((p) => p.name),
-        });
-        const stageOf = new Map();
-        for (const s of config.stages)
-            for (const h of s.hosts)
-                stageOf.set(h, s.name);
-        for (const h of plan.hosts) {
-            hostRuns.set(h, {
-                host: config.hosts[h],
-                stage: stageOf.get(h),
-                before: null,
-                startCurrent: null,
-                locked: false,
-                releaseComplete: false,
-                touched: false,
-                envWritten: false,
-                onNew: false,
-            });
-        }
-        let secretValues;
-        for (const p of plan.phases) {
-            if (signal.aborted)
-                throw new Stop('aborted', { class: 'cancelled', message: 'the run was cancelled', phase: p.name });
-            const t0 = Date.now();
-            if (p.kind === 'preflight') {
-                const r = phaseReport(p);
-                try {
-                    if (config.secrets && plan.phases.some((x) => x.kind === 'secrets')) {
-                        secretValues = collectSecrets(config.secrets.keys, env);
-                        for (const v of Object.values(secretValues))
-                            redactor.add(v);
-                    }
-                    if (plan.phases.some((x) => x.kind === 'stage'))
-                        ctx.files = opts.files ?? filesAtCommit(config.source, release.commit);
-                }
-                catch (err) {
-                    const info = errorInfo(err, { phase: p.name });
-                    endPhase(r, t0, info);
-                    throw new Stop('aborted', info);
-                }
-                r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
-                    const h0 = Date.now();
-                    try {
-                        const st = await preflightWithWait(ctx, hostRuns.get(name), p.name);
-                        const hr = hostRuns.get(name);
-                        hr.locked = true;
-                        hr.before = st.current;
-                        hr.startCurrent = st.current;
-                        hr.onNew = st.current === release.id;
-                        hr.releaseComplete = st.releaseComplete;
-                        if (st.lock !== 'ours')
-                            record(st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
-                        const rep = hostReport(name, h0, st.result, undefined, p.name);
-                        rep.detail = {
-                            current: st.current,
-                            freeBytes: st.freeBytes,
-                            lock: st.lock,
-                            lockWaitMs: st.lockWaitMs,
-                        };
-                        return rep;
-                    }
-                    catch (err) {
-                        return hostReport(name, h0, undefined, err, p.name);
-                    }
-                });
-                const failed = r.hosts.find((h) => !h.ok);
-                if (failed) {
-                    const info = failed.error;
-                    const n = r.hosts.filter((h) => !h.ok).length;
-                    endPhase(r, t0, {
-                        ...info,
-                        message: n > 1 ? `${info.message} (and ${n - 1} more host${n > 2 ? 's' : ''})` : info.message,
-                    });
-                    throw new Stop('aborted', r.error);
-                }
-                // Keep our locks visibly alive for as long as this run lives, so nobody can call them stale.
-                const every = Math.max(2000, Math.min(60_000, config.lock.staleAfterMs / 3));
-                heartbeatTimer = setInterval(() => {
-                    for (const h of hostRuns.values())
-                        if (h.locked)
-                            void heartbeat(ctx, h.host).catch(() => undefined);
-                }, every);
-                heartbeatTimer.unref();
-                endPhase(r, t0);
-            }
-            else if (p.kind === 'secrets' && config.secrets && secretValues) {
-                const r = phaseReport(p);
-                const values = secretValues;
-                const file = config.secrets.file;
-                r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
-                    const h0 = Date.now();
-                    try {
-                        const res = await syncEnvFile(ctx, config.hosts[name], file, renderEnvFile(values, config.hosts[name].envDialect));
-                        if (res.result && !res.result.ok)
-                            throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, { host: name });
-                        if (res.state === 'written')
-                            hostRuns.get(name).envWritten = true;
-                        const rep = hostReport(name, h0, res.result, undefined, p.name);
-                        rep.detail = { file, state: res.state, changed: res.changed.join(',') };
-                        return rep;
-                    }
-                    catch (err) {
-                        return hostReport(name, h0, undefined, err, p.name);
-                    }
-                });
-                const failed = r.hosts.find((h) => !h.ok);
-                if (failed) {
-                    endPhase(r, t0, failed.error);
-                    throw new Stop('aborted', failed.error);
-                }
-                endPhase(r, t0);
-            }
-            else if (p.kind === 'snapshot') {
-                const r = phaseReport(p);
-                r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
-                    const h0 = Date.now();
-                    const hr = hostRuns.get(name);
-                    try {
-                        let infra;
-                        if (hr.host.snapshot) {
-                            // The infrastructure snapshot first: if it fails, nothing on the host has changed yet.
-                            const provider = snapshotProvider(ctx, hr.host, hr.host.snapshot);
-                            infra = snapshotName(release.id, runToken);
-                            await provider.create(infra);
-                            record('snapshot', name, `${provider.describe} snapshot ${infra}`);
-                        }
-                        const res = await recordRollbackPoint(ctx, hr.host, hr.onNew ? null : hr.before, infra);
-                        const point = JSON.parse((res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}');
-                        if (point.previous !== undefined)
-                            hr.before = point.previous;
-                        hr.infraSnapshot = point.infraSnapshot;
-                        record('snapshot', name, `rollback point: ${hr.before ?? '(none)'}`);
-                        const rep = hostReport(name, h0, res, undefined, p.name);
-                        rep.detail = { rollbackTo: hr.before };
-                        return rep;
-                    }
-                    catch (err) {
-                        return hostReport(name, h0, undefined, err, p.name);
-                    }
-                });
-                const failed = r.hosts.find((h) => !h.ok);
-                if (failed) {
-                    endPhase(r, t0, failed.error);
-                    throw new Stop('aborted', failed.error);
-                }
-                // Hosts of earlier stages this run may roll back: their rollback point was recorded by an earlier job.
-                for (const name of p.hosts.length
-                    ? (plan.phases.find((x) => x.kind === 'stage')?.rollbackScope ?? [])
-                    : []) {
-                    const hr = hostRuns.get(name);
-                    const point = await readRollbackPoint(ctx, hr.host).catch(() => undefined);
-                    if (point) {
-                        hr.before = point.previous;
-                        hr.infraSnapshot = point.infraSnapshot;
-                    }
-                }
-                endPhase(r, t0);
-            }
-            else if (p.kind === 'stage' && p.stage) {
-                const stage = p.stage;
-                const r = phaseReport(p);
-                r.hosts = await mapLimit(stage.hosts, stage.parallel, (name) => deployHost(ctx, hostRuns.get(name), stage, opts.random));
-                for (const hr of r.hosts)
-                    if (!hr.detail?.unchanged && hr.steps.some((st) => st.name === 'switch' && st.ok))
-                        record('deploy', hr.host, `${release.id} (${hr.attempts.length} attempt${hr.attempts.length === 1 ? '' : 's'})`);
-                let failure = r.hosts.find((h) => !h.ok)?.error;
-                if (!failure && stage.tests) {
-                    const tests = await runTests(ctx, stage.tests, stage.name, stage.hosts);
-                    r.tests = tests;
-                    emit({
-                        type: 'tests',
-                        phase: stage.name,
-                        on: tests.on,
-                        ok: tests.ok,
-                        exitCode: tests.exitCode,
-                        durationMs: tests.durationMs,
-                    });
-                    if (!tests.ok) {
-                        const last = tests.outputTail.trim().split('\n').slice(-3).join(' | ');
-                        failure = {
-                            class: 'tests-failed',
-                            message: `tests on ${tests.on} failed (exit ${tests.exitCode ?? 'none'}): ${last}`,
-                            phase: stage.name,
-                            host: tests.on === 'runner' ? undefined : tests.on,
-                        };
-                    }
-                }
-                if (failure) {
-                    const failedInfo = { ...failure, phase: stage.name };
-                    endPhase(r, t0, failedInfo);
-                    const toRollBack = stage.onFailure === 'rollback-all'
-                        ? [...hostRuns.values()].filter((h) => h.onNew || h.touched).map((h) => h.host.name)
-                        : stage.hosts;
-                    await rollback(toRollBack, stage.name, r);
-                    r.status = 'rolled_back';
-                    if (stage.onFailure === 'rollback-all')
-                        throw new Stop(decideStatus(hostRuns, stage), failedInfo);
-                    // rollback-stage: the stages before stay live; deploy nothing further, but still verify what is live.
-                    error = failedInfo;
-                    status = 'partial_success';
-                    const stillOn = [...hostRuns.values()].some((h) => h.onNew);
-                    if (!stillOn)
-                        throw new Stop('failed', failedInfo);
-                    skipRemainingStages(plan, p, phases);
-                    continue;
-                }
-                for (const name of stage.hosts) {
-                    const hr = hostRuns.get(name);
-                    await appendReleaseLog(ctx, hr.host, {
-                        event: 'deploy',
-                        stage: stage.name,
-                        previous: hr.before,
-                        result: 'deployed',
-                    }).catch(() => undefined);
-                    await pruneReleases(ctx, hr.host, [release.id, hr.before ?? '']).catch(() => undefined);
-                    if (hr.host.snapshot && hr.infraSnapshot) {
-                        await snapshotProvider(ctx, hr.host, hr.host.snapshot)
-                            .prune([hr.infraSnapshot])
-                            .catch((err) => emit({
-                            type: 'log',
-                            level: 'warn',
-                            message: `${name}: pruning old snapshots failed: ${errorInfo(err).message}`,
-                        }));
-                    }
-                }
-                endPhase(r, t0);
-            }
-            else if (p.kind === 'verify') {
-                const r = phaseReport(p);
-                const live = [...hostRuns.values()].filter((h) => h.onNew && h.stage);
-                r.hosts = await mapLimit(live, config.parallel, async (h) => {
-                    const h0 = Date.now();
-                    const stage = config.stages.find((s) => s.name === h.stage);
-                    const health = await runHealthChecks(ctx, h.host, [...stage.health, ...config.verify.health], stage.name);
-                    for (const x of health)
-                        emit({ type: 'host-health', phase: p.name, host: h.host.name, health: x });
-                    const bad = health.filter((x) => !x.ok);
-                    const info = bad.length
-                        ? {
-                            class: 'health-failed',
-                            message: `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
-                            phase: p.name,
-                            host: h.host.name,
-                        }
-                        : undefined;
-                    emit({
-                        type: 'host-end',
-                        phase: p.name,
-                        host: h.host.name,
-                        ok: !info,
-                        durationMs: Date.now() - h0,
-                        error: info,
-                        attempt: 1,
-                    });
-                    return {
-                        host: h.host.name,
-                        ok: !info,
-                        durationMs: Date.now() - h0,
-                        attempts: [],
-                        steps: [],
-                        health,
-                        error: info,
-                    };
-                });
-                const failed = r.hosts.filter((h) => !h.ok);
-                if (failed.length) {
-                    const info = {
-                        class: 'health-failed',
-                        message: `verification failed on ${failed.map((f) => f.host).join(', ')}: ${failed[0].error?.message}`,
-                        phase: p.name,
-                    };
-                    endPhase(r, t0, info);
-                    if (config.verify.onFailure === 'rollback-all') {
-                        await rollback(live.map((h) => h.host.name), p.name, r);
-                        r.status = 'rolled_back';
-                        throw new Stop('rolled_back', info);
-                    }
-                    throw new Stop('failed', info);
-                }
-                endPhase(r, t0);
-            }
-        }
+        report = await runTests(ctx, tests, stage.name, stage.hosts);
     }
     catch (err) {
-        if (err instanceof Stop) {
-            status = err.status;
-            error = err.info;
-        }
-        else {
-            status = [...hostRuns.values()].some((h) => h.touched || h.onNew) ? 'failed' : 'aborted';
-            error = errorInfo(err, { phase: lastPhase });
-        }
-        if (signal.aborted && error.class !== 'cancelled')
-            error = { ...error, class: 'cancelled', message: `cancelled during ${lastPhase}: ${error.message}` };
-    }
-    finally {
-        clearInterval(heartbeatTimer);
-        if (signal.aborted)
-            await pool.killAll().catch(() => undefined);
-        // "Nothing changed" includes env files: an aborted run, or a host that does not end on the new release, gets
-        // back the env file it had (a host rolled back has it back already).
-        await mapLimit([...hostRuns.values()].filter((h) => h.envWritten && !h.rollback?.ok && (status === 'aborted' || !h.onNew)), config.parallel, async (h) => {
-            const ok = await restoreEnvFile(ctx, h.host).then((res) => res?.ok !== false, () => false);
-            if (!ok)
-                emit({
-                    type: 'log',
-                    level: 'warn',
-                    message: `${h.host.name}: restoring ${config.secrets?.file} failed; it holds this run's values while running ${h.before ?? 'nothing'}`,
-                });
-            else
-                record('env-restored', h.host.name, config.secrets?.file);
+        const info = ctx.errorInfo(err, {
+            phase: stage.name,
+            host: tests.on === 'runner' ? undefined : tests.on,
         });
-        await Promise.all([...hostRuns.values()]
-            .filter((h) => h.locked)
-            .map(async (h) => {
-            if (await releaseLock(ctx, h.host).catch(() => false))
-                record('lock-released', h.host.name);
-        }));
+        report = { on: tests.on, ok: false, exitCode: null, durationMs: 0, outputTail: info.message };
     }
-    if (rollbackFailed) {
-        status = 'failed';
-        const where = [...hostRuns.values()].filter((h) => h.rollback && !h.rollback.ok).map((h) => h.host.name);
-        error = {
-            ...error,
-            message: `ROLLBACK FAILED on ${where.join(', ')}; ${error?.message ?? ''}`,
-        };
-    }
-    // After any rollback, read back what each host really runs rather than trusting our bookkeeping.
-    const anyRollback = [...hostRuns.values()].some((h) => h.rollback);
-    const finals = await Promise.all([...hostRuns.values()].map(async (h) => {
-        let after = h.onNew ? release.id : h.before;
-        let unknown = false;
-        if (anyRollback && h.rollback) {
-            after = await readCurrent(ctx, h.host).catch(() => {
-                unknown = true;
-                return null;
-            });
-        }
-        const state = unknown
-            ? 'unknown'
-            : after === release.id
-                ? h.before === release.id
-                    ? 'unchanged'
-                    : 'new'
-                : after === null
-                    ? 'none'
-                    : 'previous';
-        return {
-            host: h.host.name,
-            stage: h.stage,
-            before: h.before,
-            after,
-            state: state,
-            rollback: h.rollback,
-        };
-    }));
-    await pool.closeAll();
-    const durationSeconds = Math.round((Date.now() - started) / 100) / 10;
-    emit({ type: 'run-end', status, durationSeconds });
-    const report = {
-        schema: 1,
-        project: config.project,
-        status,
-        phase: lastPhase,
-        systemsDeployed: finals
-            .filter((f) => f.after === release.id && f.stage && f.state !== 'unknown')
-            .map((f) => f.host),
-        durationSeconds,
-        startedAt: new Date(started).toISOString(),
-        finishedAt: new Date().toISOString(),
-        release,
-        run: opts.run ?? {},
-        phasesRequested: opts.phases,
-        error,
-        rollbackFailed: rollbackFailed || undefined,
-        audit,
-        phases,
-        hosts: finals,
+    r.tests = report;
+    ctx.emit({
+        type: 'tests',
+        phase: stage.name,
+        on: report.on,
+        ok: report.ok,
+        exitCode: report.exitCode,
+        durationMs: report.durationMs,
+    });
+    if (report.ok)
+        return undefined;
+    const last = report.outputTail.trim().split('\n').slice(-3).join(' | ');
+    return {
+        class: 'tests-failed',
+        message: `tests on ${report.on} failed (exit ${report.exitCode ?? 'none'}): ${last}`,
+        phase: stage.name,
+        host: report.on === 'runner' ? undefined : report.on,
     };
-    return redactor.redactDeep(report);
 }
-async function preflightWithWait(ctx, h, phase) {
-    const deadline = Date.now() + ctx.config.lock.waitMs;
-    let waited = 0;
-    for (;;) {
-        try {
-            return { ...(await preflight(ctx, h.host, phase)), lockWaitMs: waited };
-        }
-        catch (err) {
-            if (!(err instanceof DeployError) ||
-                err.errorClass !== 'lock-held' ||
-                Date.now() >= deadline ||
-                ctx.signal.aborted)
-                throw err;
-            ctx.emit({
-                type: 'log',
-                level: 'info',
-                message: `${err.message}; waiting (up to ${Math.round((deadline - Date.now()) / 1000)}s more)`,
-            });
-            const pause = Math.min(5000, Math.max(0, deadline - Date.now()));
-            await sleep(pause, ctx.signal);
-            waited += pause;
-        }
-    }
-}
-function skipRemainingStages(plan, current, phases) {
-    const idx = plan.phases.indexOf(current);
-    for (const p of plan.phases.slice(idx + 1)) {
-        if (p.kind !== 'stage')
-            continue;
-        phases.push({
-            name: p.name,
-            kind: 'stage',
-            status: 'skipped',
-            startedAt: new Date().toISOString(),
-            durationMs: 0,
-            hosts: [],
-        });
-        plan.phases.splice(plan.phases.indexOf(p), 1);
+/** A live stage's bookkeeping on each host: the release log line, pruning, old infrastructure snapshots. */
+async function stage_settle(state, h, stage, r) {
+    const { ctx } = state;
+    const hr = r.hosts.find((x) => x.host === h.host.name);
+    await appendReleaseLog(ctx, h.host, {
+        event: 'deploy',
+        stage: stage.name,
+        previous: h.before,
+        result: hr?.detail?.unchanged ? 'unchanged' : 'deployed',
+        durationMs: hr?.durationMs,
+    }).catch(() => undefined);
+    await pruneReleases(ctx, h.host, [ctx.release.id, h.before ?? '']).catch(() => undefined);
+    if (h.host.snapshot && h.infraSnapshot) {
+        await snapshotProvider(ctx, h.host, h.host.snapshot)
+            .prune([h.infraSnapshot])
+            .catch((err) => ctx.emit({
+            type: 'log',
+            level: 'warn',
+            message: `${h.host.name}: pruning old snapshots failed: ${ctx.errorInfo(err).message}`,
+        }));
     }
 }
 /**
- * The seed's rules, derived from what actually happened: if some host still runs the new release the outcome is a
- * partial success; if hosts of stages that had succeeded were rolled back it is `rolled_back`; otherwise `failed`.
+ * The seed's rules, derived from what actually happened: if some host of another stage still runs the new
+ * release the outcome is a partial success; if hosts of stages that had succeeded were rolled back it is
+ * `rolled_back`; otherwise `failed`.
  */
-function decideStatus(hostRuns, failedStage) {
-    const runs = [...hostRuns.values()];
+function statusAfterRollbackAll(state, failedStage) {
+    const runs = [...state.hosts.values()];
     if (runs.some((h) => h.onNew && h.stage !== failedStage.name && !h.rollback))
         return 'partial_success';
-    const earlierRolledBack = runs.some((h) => h.rollback && h.stage !== failedStage.name);
-    return earlierRolledBack ? 'rolled_back' : 'failed';
+    return runs.some((h) => h.rollback && h.stage !== failedStage.name) ? 'rolled_back' : 'failed';
 }
 /** Deploys to one host with the stage's retry policy; health failures count as deploy failures of that attempt. */
-async function deployHost(ctx, h, stage, random) {
+async function deployHost(state, h, stage) {
+    const { ctx } = state;
     const t0 = Date.now();
     const attempts = [];
     const report = {
@@ -45821,11 +45878,11 @@ async function deployHost(ctx, h, stage, random) {
         steps: [],
         health: [],
     };
-    let delayBefore;
-    if (h.startCurrent === ctx.release.id && !ctx.force) {
-        // Already current (e.g. a re-run): deploying again would restart the stack for nothing. Check it is healthy.
-        const health = await runHealthChecks(ctx, h.host, stage.health, stage.name);
-        if (health.every((x) => x.ok)) {
+    // Already current (a re-run, or a later job): deploying again would restart the stack for nothing, unless its
+    // env file changed, which only a new `up` applies.
+    if (h.startCurrent === ctx.release.id && !ctx.force && !h.envWritten) {
+        const health = await runHealthChecks(ctx, h.host, stage.health, stage.name).catch(() => undefined);
+        if (health?.every((x) => x.ok)) {
             report.ok = true;
             report.health = health;
             report.detail = { unchanged: true };
@@ -45839,6 +45896,7 @@ async function deployHost(ctx, h, stage, random) {
             return report;
         }
     }
+    let delayBefore;
     for (let attempt = 1; attempt <= stage.retry.attempts; attempt++) {
         const a0 = Date.now();
         let err;
@@ -45847,8 +45905,7 @@ async function deployHost(ctx, h, stage, random) {
             report.steps = res.steps;
             for (const s of res.steps)
                 ctx.emit({ type: 'host-step', phase: stage.name, host: h.host.name, step: s });
-            const switched = res.steps.some((s) => s.name === 'switch' && s.ok);
-            if (switched) {
+            if (res.steps.some((s) => s.name === 'switch' && s.ok)) {
                 h.touched = true;
                 h.onNew = true;
                 h.releaseComplete = true;
@@ -45862,14 +45919,16 @@ async function deployHost(ctx, h, stage, random) {
             for (const x of health)
                 ctx.emit({ type: 'host-health', phase: stage.name, host: h.host.name, health: x });
             const bad = health.filter((x) => !x.ok);
-            if (bad.length) {
-                throw new DeployError('health-failed', `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
-            }
+            if (bad.length)
+                throw new DeployError('health-failed', `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, {
+                    host: h.host.name,
+                });
         }
         catch (e) {
             err = errors_toDeployError(e, 'command-failed').withContext({ host: h.host.name, phase: stage.name });
-            // A dropped connection mid-deploy leaves the host's state unknown: treat it as touched so it is rolled back.
-            if (err.errorClass === 'unreachable' || err.errorClass === 'timeout')
+            // A dropped connection or a cancelled command leaves the host's state unknown: treat it as touched, so the
+            // rollback looks (it leaves a host whose `current` was never switched as it is).
+            if (['unreachable', 'timeout', 'cancelled'].includes(err.errorClass))
                 h.touched = true;
         }
         const info = err ? ctx.errorInfo(err, { host: h.host.name, phase: stage.name }) : undefined;
@@ -45899,14 +45958,14 @@ async function deployHost(ctx, h, stage, random) {
                 event: 'deploy',
                 stage: stage.name,
                 previous: h.before,
-                result: 'failed',
+                result: err.errorClass === 'cancelled' ? 'cancelled' : 'failed',
                 attempt,
                 error: info?.class,
             }).catch(() => undefined);
         }
         if (attempt >= stage.retry.attempts || !isRetryable(err, stage.retry.on) || ctx.signal.aborted)
             break;
-        delayBefore = backoffDelay(stage.retry, attempt + 1, random);
+        delayBefore = backoffDelay(stage.retry, attempt + 1, state.random);
         ctx.emit({
             type: 'retry',
             phase: stage.name,
@@ -45921,6 +45980,294 @@ async function deployHost(ctx, h, stage, random) {
         report.error = undefined;
     report.durationMs = Date.now() - t0;
     return report;
+}
+/** After a rollback-stage failure the later stages are not deployed; the report lists them as skipped. */
+function skipRemainingStages(plan, current, phases) {
+    const idx = plan.phases.indexOf(current);
+    for (const p of plan.phases.slice(idx + 1)) {
+        if (p.kind !== 'stage')
+            continue;
+        phases.push({
+            name: p.name,
+            kind: 'stage',
+            status: 'skipped',
+            startedAt: new Date().toISOString(),
+            durationMs: 0,
+            hosts: [],
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/phases/verify.ts
+
+
+
+
+
+
+/**
+ * Runs every stage's checks and the verify checks against every host that runs the new release. A failure, or
+ * any error while checking (a host that dropped), rolls back everything (seed 001) unless the config says not to.
+ */
+async function runVerify(state, p) {
+    const { ctx } = state;
+    const { config } = ctx;
+    const t0 = Date.now();
+    const live = [...state.hosts.values()].filter((h) => h.onNew && h.stage);
+    const r = startPhase(state, { ...p, hosts: live.map((h) => h.host.name) });
+    r.hosts = await mapLimit(live, config.parallel, (h) => verifyHost(state, h, p.name));
+    const failed = r.hosts.filter((h) => !h.ok);
+    if (failed.length === 0)
+        return endPhase(state, r, t0);
+    const info = {
+        class: 'health-failed',
+        message: `verification failed on ${failed.map((f) => f.host).join(', ')}: ${failed[0].error?.message}`,
+        phase: p.name,
+    };
+    endPhase(state, r, t0, info);
+    if (config.verify.onFailure !== 'rollback-all')
+        throw new Stop('failed', info);
+    await rollbackHosts(state, live.map((h) => h.host.name), p.name, r);
+    r.status = 'rolled_back';
+    throw new Stop('rolled_back', info);
+}
+async function verifyHost(state, h, phase) {
+    const { ctx } = state;
+    const h0 = Date.now();
+    const stage = ctx.config.stages.find((s) => s.name === h.stage);
+    const checks = [...(stage?.health ?? []), ...ctx.config.verify.health];
+    let health = [];
+    let info;
+    try {
+        health = await runHealthChecks(ctx, h.host, checks, h.stage ?? phase);
+        for (const x of health)
+            ctx.emit({ type: 'host-health', phase, host: h.host.name, health: x });
+        const bad = health.filter((x) => !x.ok);
+        if (bad.length)
+            throw new DeployError('health-failed', `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, {
+                host: h.host.name,
+            });
+    }
+    catch (err) {
+        info = ctx.errorInfo(err, { phase, host: h.host.name });
+    }
+    const durationMs = Date.now() - h0;
+    ctx.emit({ type: 'host-end', phase, host: h.host.name, ok: !info, durationMs, error: info, attempt: 1 });
+    return { host: h.host.name, ok: !info, durationMs, attempts: [], steps: [], health, error: info };
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/runner.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * How long a cancelled run may still take: the runner sends SIGINT, then SIGTERM 7.5 s later, then kills. Within
+ * this budget remote commands are killed, touched hosts rolled back without waiting for health, env files
+ * restored and locks released.
+ */
+const CANCEL_BUDGET_MS = 6000;
+/**
+ * Executes a plan: pre-flight → secrets → snapshot → stages (deploy, health, tests; retry) → verify, applying the
+ * failure rules, and always returns a report; it never throws for a failed deploy.
+ */
+async function runDeploy(opts) {
+    const started = Date.now();
+    const { config, redactor } = opts;
+    const controller = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+    const runToken = opts.runToken ?? (0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex');
+    const release = { id: layout_releaseIdFor(opts.commit), commit: opts.commit, ref: opts.ref };
+    const emit = (e) => {
+        try {
+            void opts.onEvent?.(redactor.redactDeep(e));
+        }
+        catch {
+            /* a listener must never break a deploy */
+        }
+    };
+    const ctx = {
+        config,
+        release,
+        run: opts.run ?? {},
+        runToken,
+        pool: new pool_ConnectionPool(config, {
+            env: opts.env ?? process.env,
+            redactor,
+            runToken,
+            fallbackKey: opts.fallbackKey,
+            fallbackKnownHosts: opts.fallbackKnownHosts,
+        }),
+        redactor,
+        signal,
+        env: opts.env ?? process.env,
+        files: [],
+        emit,
+        errorInfo: (err, where = {}) => {
+            const e = errors_toDeployError(err);
+            return {
+                class: e.errorClass,
+                message: redactor.redact(e.message),
+                phase: e.phase ?? where.phase,
+                host: e.host ?? where.host,
+            };
+        },
+        force: opts.force,
+    };
+    const state = {
+        ctx,
+        hosts: new Map(),
+        phases: [],
+        audit: [],
+        lastPhase: 'preflight',
+        rollbackFailed: false,
+        random: opts.random,
+    };
+    const onAbort = () => (state.cancelDeadline ??= Date.now() + CANCEL_BUDGET_MS);
+    if (signal.aborted)
+        onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let lostLock;
+    const heartbeats = new Heartbeats(ctx, heartbeatInterval(config.lock.staleAfterMs), (host) => {
+        lostLock ??= host;
+        controller.abort();
+    });
+    let status = 'success';
+    let error;
+    try {
+        const plan = buildPlan(config, opts.phases, opts.targets);
+        emit({
+            type: 'run-start',
+            project: config.project,
+            release: release.id,
+            commit: release.commit,
+            phases: plan.phases.map((p) => p.name),
+        });
+        addHosts(state, plan);
+        let envFiles = new Map();
+        let degraded = false;
+        for (const p of plan.phases) {
+            if (signal.aborted) {
+                // Between phases: what is deployed stays (it passed its checks); the report says where each host is.
+                const changed = [...state.hosts.values()].some((h) => h.touched);
+                throw new Stop(changed ? 'failed' : 'aborted', {
+                    class: 'cancelled',
+                    message: 'the run was cancelled',
+                    phase: p.name,
+                });
+            }
+            if (p.kind === 'preflight')
+                ({ envFiles } = await runPreflight(state, p, plan, { files: opts.files, heartbeats }));
+            else if (p.kind === 'secrets' && config.secrets)
+                await runSecrets(state, p, config.secrets.file, envFiles);
+            else if (p.kind === 'snapshot')
+                await runSnapshot(state, p);
+            else if (p.kind === 'stage' && p.stage && !degraded) {
+                if ((await runStage(state, p, p.stage)) === 'continue-degraded') {
+                    degraded = true;
+                    const failedPhase = state.phases[state.phases.length - 1];
+                    status = 'partial_success';
+                    error = failedPhase.error;
+                    skipRemainingStages(plan, p, state.phases);
+                }
+            }
+            else if (p.kind === 'verify')
+                await runVerify(state, p);
+        }
+    }
+    catch (err) {
+        if (err instanceof Stop) {
+            status = err.status;
+            error = err.info;
+        }
+        else {
+            status = [...state.hosts.values()].some((h) => h.touched || h.onNew) ? 'failed' : 'aborted';
+            error = ctx.errorInfo(err, { phase: state.lastPhase });
+        }
+    }
+    finally {
+        await heartbeats.stopAll();
+        if (signal.aborted)
+            await ctx.pool.killAll().catch(() => undefined);
+    }
+    if (signal.aborted && error?.class !== 'cancelled') {
+        const why = lostLock
+            ? `the deploy lock on ${lostLock} was taken away (released by an operator or taken over as stale)`
+            : `cancelled during ${state.lastPhase}`;
+        error = {
+            ...(error ?? { phase: state.lastPhase }),
+            class: lostLock ? 'lock-held' : 'cancelled',
+            message: `${why}${error ? `: ${error.message}` : ''}`,
+        };
+        if (status === 'success' || status === 'partial_success')
+            status = [...state.hosts.values()].some((h) => h.touched) ? 'failed' : 'aborted';
+    }
+    await cleanUp(state, status);
+    if (state.rollbackFailed) {
+        status = 'failed';
+        const where = [...state.hosts.values()]
+            .filter((h) => h.rollback && !h.rollback.ok)
+            .map((h) => h.host.name);
+        error = {
+            ...error,
+            message: `ROLLBACK FAILED on ${where.join(', ')}; ${error?.message ?? ''}`,
+        };
+    }
+    const finals = await finalStates(state);
+    await ctx.pool.closeAll();
+    const durationSeconds = Math.round((Date.now() - started) / 100) / 10;
+    emit({ type: 'run-end', status, durationSeconds });
+    const report = {
+        schema: 1,
+        project: config.project,
+        status,
+        phase: state.lastPhase,
+        systemsDeployed: finals
+            .filter((f) => f.after === release.id && f.stage && f.state !== 'unknown')
+            .map((f) => f.host),
+        durationSeconds,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date().toISOString(),
+        release,
+        run: opts.run ?? {},
+        phasesRequested: opts.phases,
+        error,
+        rollbackFailed: state.rollbackFailed || undefined,
+        audit: state.audit,
+        phases: state.phases,
+        hosts: finals,
+    };
+    return redactor.redactDeep(report);
+}
+function addHosts(state, plan) {
+    const { config } = state.ctx;
+    const stageOf = new Map();
+    for (const s of config.stages)
+        for (const h of s.hosts)
+            stageOf.set(h, s.name);
+    for (const h of plan.hosts) {
+        state.hosts.set(h, {
+            host: config.hosts[h],
+            stage: stageOf.get(h),
+            before: null,
+            startCurrent: null,
+            attempted: false,
+            locked: false,
+            releaseComplete: false,
+            touched: false,
+            envWritten: false,
+            onNew: false,
+        });
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/secrets/redact.ts
@@ -46537,7 +46884,11 @@ function prepare(configPath, phase, targets) {
 }
 /** The one entry the action, the CLI and the demo share. */
 async function deploy(req) {
-    const { config, phases } = prepare(req.configPath, req.phase, req.targets);
+    const prepared = prepare(req.configPath, req.phase, req.targets);
+    const { phases } = prepared;
+    const config = req.lockWaitMs === undefined
+        ? prepared.config
+        : { ...prepared.config, lock: { ...prepared.config.lock, waitMs: req.lockWaitMs } };
     const commit = resolveRef(req.ref, config.dir);
     const redactor = req.redactor ?? new Redactor();
     const env = req.env ?? process.env;
