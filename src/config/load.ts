@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors';
 import { configSchema, type ConfigInput } from './schema';
 import { nearest } from './suggest';
+import { crossReferenceIssues } from './references';
 import { resolveConfig } from './resolve';
 import type { Config } from './types';
 
@@ -50,19 +51,26 @@ export function parseConfig(text: string, file: string, dir: string): Config {
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(
-      file,
-      parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter)),
-    );
+    const schemaIssues = parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter));
+    // Cross-references do not need a valid file, so report them now too; one under a path the schema already
+    // rejected would only repeat it in other words.
+    const covered = (p: string) =>
+      schemaIssues.some((s) => p === s.path || (s.path !== '' && p.startsWith(s.path + '.')));
+    const refs = crossReferenceIssues(raw).filter((i) => !covered(i.path));
+    throw new ConfigError(file, [...schemaIssues, ...placed(refs, doc, lineCounter)]);
   }
   const issues: ConfigIssue[] = [];
-  const config = resolveConfig(parsed.data as ConfigInput, file, dir, issues);
-  if (issues.length > 0) {
-    for (const i of issues)
-      Object.assign(i, locate(doc, lineCounter, i.path.split('.').filter(Boolean).map(asKey)));
-    throw new ConfigError(file, issues);
-  }
+  const notes: ConfigIssue[] = [];
+  const config = resolveConfig(parsed.data as ConfigInput, file, dir, issues, notes);
+  if (issues.length > 0) throw new ConfigError(file, placed(issues, doc, lineCounter));
+  config.notes = placed(notes, doc, lineCounter);
   return config;
+}
+
+/** Adds the line and column of each issue's path in the file. */
+function placed(issues: ConfigIssue[], doc: Document, lc: LineCounter): ConfigIssue[] {
+  for (const i of issues) Object.assign(i, locate(doc, lc, i.path.split('.').filter(Boolean).map(asKey)));
+  return issues;
 }
 
 const asKey = (k: string): PathKey => (/^\d+$/.test(k) ? Number(k) : k);

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RETRYABLE_CLASSES } from '../errors';
+import { FALLBACK_KEY_ENV, FALLBACK_KNOWN_HOSTS_ENV } from '../remote/fallback';
 import { NOTIFY_EVENTS } from './schema';
 import type { ConfigIssue } from './errors';
 import type {
@@ -12,7 +13,7 @@ import type {
   SshInput,
   StageInput,
 } from './schema';
-import { nearest } from './suggest';
+import { crossReferenceIssues } from './references';
 import type {
   Config,
   DeploySettings,
@@ -22,6 +23,7 @@ import type {
   SnapshotSettings,
   SshSettings,
   StageConfig,
+  TestsConfig,
 } from './types';
 
 /** Defaults that reproduce the seed pipeline; kept together so the README can quote them. */
@@ -49,10 +51,17 @@ export const DEFAULTS = {
 
 const STAGE_ORDER = ['staging', 'production', 'public'] as const;
 
-export function resolveConfig(input: ConfigInput, file: string, dir: string, issues: ConfigIssue[]): Config {
-  const hostNames = Object.keys(input.hosts);
-  if (hostNames.length === 0) issues.push({ path: 'hosts', message: 'at least one host is required' });
+export function resolveConfig(
+  input: ConfigInput,
+  file: string,
+  dir: string,
+  issues: ConfigIssue[],
+  notes: ConfigIssue[] = [],
+): Config {
   const defaults = input.defaults ?? {};
+  // Cross-references (stage hosts, jump hosts, duplicates) are checked on the input, the same way load.ts checks
+  // them when the schema failed, so both paths report them alike.
+  issues.push(...crossReferenceIssues(input));
 
   const hosts: Record<string, HostConfig> = {};
   for (const [name, h] of Object.entries(input.hosts)) {
@@ -67,54 +76,13 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
           ? 'python-dotenv'
           : 'compose';
   }
-  for (const h of Object.values(hosts)) {
-    if (h.ssh.jump === undefined) continue;
-    const p = `hosts.${h.name}.ssh.jump`;
-    if (!hosts[h.ssh.jump]) issues.push({ path: p, message: unknownHost(h.ssh.jump, hostNames) });
-    else if (h.ssh.jump === h.name) issues.push({ path: p, message: 'a host cannot be its own jump host' });
-    else if (hosts[h.ssh.jump].ssh.jump !== undefined)
-      issues.push({
-        path: p,
-        message: `jump host "${h.ssh.jump}" itself uses a jump host; only one hop is supported`,
-      });
-  }
+  notes.push(...fallbackNotes(hosts));
 
   const globalHealth = (input.health ?? []).map((c, i) => resolveHealth(c, `health.${i}`, dir));
   const stages = input.stages
-    ? input.stages.map((s, i) => resolveStage(s, i, hosts, issues, dir))
-    : defaultStages(input.hosts, issues);
+    ? input.stages.map((s) => resolveStage(s, dir))
+    : defaultStages(input.hosts, input.tests);
   for (const s of stages) s.health = [...globalHealth, ...s.health];
-
-  const seenStage = new Set<string>();
-  const hostStage = new Map<string, string>();
-  stages.forEach((s, i) => {
-    if (seenStage.has(s.name))
-      issues.push({ path: `stages.${i}.name`, message: `stage "${s.name}" is declared twice` });
-    seenStage.add(s.name);
-    for (const h of s.hosts) {
-      const other = hostStage.get(h);
-      if (other !== undefined)
-        issues.push({
-          path: `stages.${i}.hosts`,
-          message: `host "${h}" is already in stage "${other}"; a host belongs to one stage`,
-        });
-      hostStage.set(h, s.name);
-    }
-  });
-  const reserved = ['preflight', 'secrets', 'snapshot', 'verify', 'all', 'rollback'];
-  stages.forEach((s, i) => {
-    if (reserved.includes(s.name))
-      issues.push({
-        path: `stages.${i}.name`,
-        message: `"${s.name}" is a phase name; choose another stage name`,
-      });
-  });
-
-  if (input.secrets) {
-    const dup = input.secrets.keys.filter((k, i, a) => a.indexOf(k) !== i);
-    if (dup.length)
-      issues.push({ path: 'secrets.keys', message: `duplicate keys: ${[...new Set(dup)].join(', ')}` });
-  }
 
   return {
     file,
@@ -150,6 +118,7 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
         secretEnv: input.notify.webhook.secret_env,
       },
     },
+    notes,
     metrics: input.metrics && {
       pushgateway: input.metrics.pushgateway && {
         url: input.metrics.pushgateway.url.replace(/\/$/, ''),
@@ -163,31 +132,13 @@ export function resolveConfig(input: ConfigInput, file: string, dir: string, iss
   };
 }
 
-function unknownHost(name: string, known: string[]): string {
-  const hint = nearest(name, known);
-  return `unknown host "${name}"${hint ? `; did you mean "${hint}"?` : `; hosts are: ${known.join(', ')}`}`;
-}
-
 function expandHome(p: string, dir: string): string {
   if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
   return path.resolve(dir, p);
 }
 
-function resolveSsh(name: string, a: SshInput, b: SshInput, dir: string, issues: ConfigIssue[]): SshSettings {
+function resolveSsh(a: SshInput, b: SshInput, dir: string): SshSettings {
   const m = { ...a, ...b };
-  if (!m.known_hosts && !(m.fingerprints && m.fingerprints.length)) {
-    issues.push({
-      path: `hosts.${name}.ssh`,
-      message:
-        'no "known_hosts" file or "fingerprints" set: host keys are always verified, so one of them is required',
-    });
-  }
-  if (!m.key && !m.key_env) {
-    issues.push({
-      path: `hosts.${name}.ssh`,
-      message: 'no private key: set "key" (a file) or "key_env" (an environment variable name)',
-    });
-  }
   return {
     user: m.user ?? DEFAULTS.user,
     port: m.port ?? DEFAULTS.port,
@@ -251,10 +202,22 @@ function resolveHost(
   issues: ConfigIssue[],
 ): HostConfig {
   const deploy = resolveDeploy(name, d.deploy ?? {}, h.deploy ?? {}, issues);
+  // Host vars reach commands as HD_VAR_<NAME> (deploy/commands.ts); two names mapping to one would silently lose one.
+  const envNames = new Map<string, string>();
+  for (const k of Object.keys(h.vars ?? {})) {
+    const env = `HD_VAR_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+    const other = envNames.get(env);
+    if (other !== undefined)
+      issues.push({
+        path: `hosts.${name}.vars.${k}`,
+        message: `vars "${other}" and "${k}" both become ${env} in the host's environment; rename one`,
+      });
+    envNames.set(env, k);
+  }
   return {
     name,
     address: h.address,
-    ssh: resolveSsh(name, d.ssh ?? {}, h.ssh ?? {}, dir, issues),
+    ssh: resolveSsh(d.ssh ?? {}, h.ssh ?? {}, dir),
     path: h.path ?? d.path ?? `${DEFAULTS.basePath}/${project}`,
     deploy,
     runtimeCheck: h.runtime_check ?? d.runtime_check ?? defaultRuntimeCheck(deploy),
@@ -353,50 +316,61 @@ function resolveRetry(r: StageInput['retry'], base: Partial<RetryPolicy> = {}): 
   };
 }
 
-function resolveStage(
-  s: StageInput,
-  i: number,
-  hosts: Record<string, HostConfig>,
-  issues: ConfigIssue[],
-  dir: string,
-): StageConfig {
-  const known = Object.keys(hosts);
-  s.hosts.forEach((h, j) => {
-    if (!hosts[h]) issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, known) });
-  });
-  if (s.tests?.on !== undefined && s.tests.on !== 'runner' && !s.hosts.includes(s.tests.on)) {
-    issues.push({
-      path: `stages.${i}.tests.on`,
-      message: `expected "runner" or a host of stage "${s.name}" (${s.hosts.join(', ')}), got "${s.tests.on}"`,
-    });
-  }
+function resolveStage(s: StageInput, dir: string): StageConfig {
   return {
     name: s.name,
     hosts: s.hosts,
-    health: (s.health ?? []).map((c, k) => resolveHealth(c, `stages.${i}.health.${k}`, dir)),
-    tests: s.tests
-      ? {
-          run: s.tests.run,
-          junit: s.tests.junit,
-          on: s.tests.on ?? s.hosts[0],
-          timeoutMs: s.tests.timeout ?? DEFAULTS.testsTimeoutMs,
-        }
-      : undefined,
+    health: (s.health ?? []).map((c) => resolveHealth(c, '', dir)),
+    tests: s.tests ? resolveTests(s.tests, s.hosts) : undefined,
     retry: resolveRetry(s.retry),
     onFailure: s.on_failure ?? 'rollback-all',
     parallel: s.parallel ?? DEFAULTS.parallel,
   };
 }
 
+function resolveTests(t: NonNullable<StageInput['tests']>, hosts: string[]): TestsConfig {
+  return {
+    run: t.run,
+    junit: t.junit,
+    on: t.on ?? hosts[0],
+    timeoutMs: t.timeout ?? DEFAULTS.testsTimeoutMs,
+  };
+}
+
+/**
+ * Hosts that name no key or no host-key source in the config are fine when the run supplies them (the action's
+ * ssh-key / known-hosts inputs, DEPLOY_SSH_KEY / DEPLOY_KNOWN_HOSTS); the pool refuses them at connect time when
+ * it has none. One note covers all hosts when none of them sets it.
+ */
+function fallbackNotes(hosts: Record<string, HostConfig>): ConfigIssue[] {
+  const all = Object.values(hosts);
+  const noKey = all.filter((h) => !h.ssh.key && !h.ssh.keyEnv).map((h) => h.name);
+  const noHostKeys = all
+    .filter((h) => !h.ssh.knownHosts && h.ssh.fingerprints.length === 0)
+    .map((h) => h.name);
+  const note = (names: string[], what: string, needs: string): ConfigIssue[] => {
+    if (names.length === 0) return [];
+    if (names.length === all.length && all.length > 1)
+      return [
+        { path: 'defaults.ssh', message: `no host sets ${what}: every host needs ${needs} at run time` },
+      ];
+    return names.map((n) => ({
+      path: `hosts.${n}.ssh`,
+      message: `no ${what}: this host needs ${needs} at run time`,
+    }));
+  };
+  return [
+    ...note(noKey, 'private key ("key" or "key_env")', `the action's ssh-key input or ${FALLBACK_KEY_ENV}`),
+    ...note(
+      noHostKeys,
+      '"known_hosts" file or "fingerprints"',
+      `the action's known-hosts input or ${FALLBACK_KNOWN_HOSTS_ENV} (host keys are always verified)`,
+    ),
+  ];
+}
+
 /** Without a `stages` list, hosts tagged staging/production/public form the seed pipeline. */
-function defaultStages(hosts: Record<string, HostInput>, issues: ConfigIssue[]): StageConfig[] {
-  const untagged = Object.entries(hosts).filter(([, h]) => h.stage === undefined);
-  for (const [name] of untagged) {
-    issues.push({
-      path: `hosts.${name}.stage`,
-      message: 'no "stages" are declared, so every host needs "stage: staging | production | public"',
-    });
-  }
+function defaultStages(hosts: Record<string, HostInput>, tests?: StageInput['tests']): StageConfig[] {
   return STAGE_ORDER.flatMap((stage) => {
     const members = Object.entries(hosts)
       .filter(([, h]) => h.stage === stage)
@@ -408,7 +382,7 @@ function defaultStages(hosts: Record<string, HostInput>, issues: ConfigIssue[]):
         name: stage,
         hosts: members,
         health: [],
-        tests: undefined,
+        tests: stage === 'staging' && tests ? resolveTests(tests, members) : undefined,
         retry: resolveRetry(undefined, isPublic ? DEFAULTS.publicRetry : {}),
         onFailure: isPublic ? ('rollback-stage' as const) : ('rollback-all' as const),
         parallel: DEFAULTS.parallel,

@@ -35,6 +35,34 @@ export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const name = (what: string) =>
   z.string().regex(NAME_RE, `expected a ${what} name of lower-case letters, digits, '-' or '_' (max 63)`);
 
+/**
+ * Why a path that ends up in remote scripts is refused, or undefined when it is fine. Scripts quote the path, but it
+ * also reaches messages, `display` lines and other tools' shells; a plain absolute path of ordinary characters is
+ * safe in all of them, so nothing else is accepted.
+ */
+export function unsafePathReason(value: string): string | undefined {
+  if (!value.startsWith('/'))
+    return `expected an absolute path such as /srv/homelab/app, got ${JSON.stringify(value)}`;
+  if (/[\r\n]/.test(value)) return 'a path cannot contain a line break';
+  // An allow-list, not a deny-list: $ ` ' " \ ; & | < > ( ) * ? [ ] ! # ~ spaces and non-ASCII all stop here.
+  const odd = /[^A-Za-z0-9._/+@%,:=-]/.exec(value);
+  if (odd)
+    return `${JSON.stringify(value)} contains ${JSON.stringify(odd[0])}; use letters, digits and . _ - + @ % , : = /`;
+  if (value.split('/').includes('..'))
+    return `${JSON.stringify(value)} has a ".." segment; give the real path`;
+  if (/^\/+$/.test(value)) return 'the filesystem root cannot be a deploy path';
+  if (value.length > 1024) return 'a path longer than 1024 characters is not accepted';
+  return undefined;
+}
+
+const remotePath = z.string().superRefine((v, ctx) => {
+  const why = unsafePathReason(v);
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
+
+/** Words of a command line that runs unquoted on the host: a program and plain arguments, no shell syntax. */
+const COMMAND_WORDS_RE = /^[A-Za-z0-9_./:@%+=-]+( +[A-Za-z0-9_./:@%+=-]+)*$/;
+
 /** Environment variable names: secrets and keys are referenced by name, never written into the config. */
 const envName = z
   .string()
@@ -56,13 +84,20 @@ const sshSchema = z.strictObject({
   command_timeout: duration.optional(),
   keepalive_interval: duration.optional(),
   keepalive_count: z.number().int().min(1).max(100).optional(),
-  max_channels: z.number().int().min(1).max(64).optional(),
+  // One channel of the budget is reserved for killing timed-out and cancelled commands (see remote/connection.ts).
+  max_channels: z.number().int().min(2).max(64).optional(),
   jump: name('host').optional(),
 });
 export type SshInput = z.infer<typeof sshSchema>;
 
 const composeSchema = z.strictObject({
-  command: z.string().min(1).optional(),
+  command: z
+    .string()
+    .regex(
+      COMMAND_WORDS_RE,
+      'expected a program and plain arguments such as "docker compose" or "podman-compose" (it runs unquoted on the host, so no quotes, $, ;, | or other shell syntax)',
+    )
+    .optional(),
   files: z.array(z.string().min(1)).min(1).optional(),
   pull: z.boolean().optional(),
   up_flags: z.array(z.string()).optional(),
@@ -180,7 +215,12 @@ const snapshotSchema = z
         api: z
           .string()
           .regex(/^https:\/\/[^/\s]+\/?$/, 'expected the API base URL, e.g. https://pve.example.com:8006'),
-        node: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a Proxmox node name'),
+        node: z
+          .string()
+          .regex(
+            /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/,
+            'expected a Proxmox node name (letters, digits, "-")',
+          ),
         vmid: z.number().int().min(100).max(999_999_999),
         type: z.enum(['qemu', 'lxc']).optional(),
         token_env: envName.describe('environment variable holding USER@REALM!TOKENID=SECRET'),
@@ -223,10 +263,7 @@ export type SnapshotInput = z.infer<typeof snapshotSchema>;
 const hostDefaultsShape = {
   snapshot: snapshotSchema.optional(),
   ssh: sshSchema.optional(),
-  path: z
-    .string()
-    .regex(/^\/[^\0]*$/, 'expected an absolute path')
-    .optional(),
+  path: remotePath.optional(),
   deploy: deploySchema.optional(),
   runtime_check: z.string().min(1).optional(),
   min_free_disk: size.optional(),
@@ -234,7 +271,8 @@ const hostDefaultsShape = {
 };
 
 const hostSchema = z.strictObject({
-  address: z.string().regex(/^[A-Za-z0-9.:[\]_-]+$/, 'expected a host name or IP address'),
+  // No leading "-": the address reaches commands through {{host.address}}, where it must not read as an option.
+  address: z.string().regex(/^[A-Za-z0-9[][A-Za-z0-9.:[\]_-]*$/, 'expected a host name or IP address'),
   stage: z.enum(['staging', 'production', 'public']).optional(),
   vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   ...hostDefaultsShape,
@@ -277,7 +315,10 @@ const notifySchema = z.strictObject({
 const metricsSchema = z.strictObject({
   pushgateway: z
     .strictObject({
-      url: httpUrl,
+      url: httpUrl.refine(
+        (u) => !/^https?:\/\/[^/?#]*@/.test(u),
+        'credentials do not belong in the URL (it is committed and appears in errors): set username_env and password_env',
+      ),
       job: z
         .string()
         .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
@@ -313,6 +354,8 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   health: z.array(healthCheckSchema).optional(),
+  /** The seed pipeline's tests, run on staging (they gate production); with `stages`, put tests on a stage. */
+  tests: testsSchema.optional(),
   stages: z.array(stageSchema).min(1).optional(),
   verify: z
     .strictObject({

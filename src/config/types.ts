@@ -1,4 +1,5 @@
 import type { ErrorClass } from '../errors';
+import type { ConfigIssue } from './errors';
 
 /** The config after validation and defaulting: every value the engine reads is present and typed. */
 export interface SshSettings {
@@ -152,4 +153,9 @@ export interface Config {
   parallel: number;
   notify?: NotifySettings;
   metrics?: MetricsSettings;
+  /**
+   * Things that are not errors but decide whether a run can work, e.g. a host that relies on the action's ssh-key
+   * input. `validate` prints them; each carries the file position like an error.
+   */
+  notes?: ConfigIssue[];
 }

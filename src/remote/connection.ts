@@ -14,7 +14,10 @@ export interface Endpoint {
   connectTimeoutMs: number;
   keepaliveIntervalMs: number;
   keepaliveCount: number;
+  /** Channels open at once on this connection, kill channel included; keep it below the server's MaxSessions. */
   maxChannels: number;
+  /** Limit for a command whose caller gives none (the host's `ssh.command_timeout`). */
+  commandTimeoutMs?: number;
 }
 
 export interface Credentials {
@@ -23,7 +26,12 @@ export interface Credentials {
 }
 
 export interface ExecOptions {
-  timeoutMs: number;
+  /**
+   * Wall-clock limit for this command, enforced on the host too. Precedence: this value (the step's own limit,
+   * e.g. a health check's `timeout` or `deploy.timeout`), else the endpoint's `commandTimeoutMs` (the host's
+   * `ssh.command_timeout`, itself defaulting to `defaults.ssh.command_timeout`), else DEFAULT_COMMAND_TIMEOUT_MS.
+   */
+  timeoutMs?: number;
   stdin?: string | Buffer;
   signal?: AbortSignal;
 }
@@ -36,15 +44,53 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** Same as DEFAULTS.commandTimeoutMs in config/resolve.ts; endpoints built from a config always carry their own. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
+
 /** Remote grace after `timeout` sends TERM before it sends KILL, and local grace on top of that. */
 const KILL_AFTER_S = 3;
 const LOCAL_GRACE_MS = (KILL_AFTER_S + 5) * 1000;
 const MAX_CAPTURE = 256 * 1024;
+/** How long kill() keeps its caller waiting: the first TERM is out by then; the rest runs on the host alone. */
+const KILL_SENT_WAIT_MS = 3000;
+/** Upper bound for holding a slot for a kill script that never reports back (hung host). */
+const KILL_HOLD_CAP_MS = (KILL_AFTER_S + 8) * 1000;
+
+/** Which connection opened an SFTP session, so code holding only the session can drop it (sftp.ts on a stall). */
+const sftpOwners = new WeakMap<SFTPWrapper, SshConnection>();
+
+/** Closes a stalled SFTP session and makes its connection open a fresh one next time (see SshConnection.discardSftp). */
+export function discardSftp(sftp: SFTPWrapper): void {
+  const owner = sftpOwners.get(sftp);
+  if (owner) owner.discardSftp(sftp);
+  else {
+    try {
+      sftp.end();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/** Run tokens end up in remote argv and in pkill patterns; keep them to characters that need no care in either. */
+const RUN_TOKEN_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+interface KillRequest {
+  token?: string; // undefined: every command of this run
+  sent: () => void; // the first TERM went out (or nothing is left to do)
+  finished: () => void; // the kill script ended: the killed sessions are gone from the server
+}
 
 /**
  * One SSH connection to one host, reused by every phase of a run.
- * Every command runs under the remote `timeout` utility in its own process group and carries a token in its argv,
- * so a command that overruns or is cancelled can be killed on the host, not just abandoned by the client.
+ * Every command runs under the remote `timeout` utility in its own process group and carries a token as its last
+ * argv word, so a command that overruns or is cancelled can be killed on the host, not just abandoned.
+ *
+ * Channel budget: OpenSSH counts every open session (exec and SFTP) against MaxSessions, and it keeps a session
+ * whose channel we closed until its process exits. So `maxChannels - 1` slots serve commands and SFTP, and one is
+ * reserved for the kill channel: a kill never waits behind the commands it has to stop, and the total never passes
+ * `maxChannels`. Kills requested while one runs are batched into the next kill script. A command we abandon keeps
+ * its slot until the kill that covers it has finished, because until then its session still exists on the server.
  */
 export class SshConnection {
   private readonly channels: Semaphore;
@@ -53,13 +99,18 @@ export class SshConnection {
   private lostError?: DeployError;
   readonly runToken: string;
   private seq = 0;
+  private pendingKills: KillRequest[] = [];
+  /** How to give back the slot of each open SFTP session, for discardSftp(). */
+  private readonly sftpDrops = new WeakMap<SFTPWrapper, () => void>();
+  private killing = false;
 
   private constructor(
     readonly endpoint: Endpoint,
     private readonly client: Client,
     runToken: string,
   ) {
-    this.channels = new Semaphore(endpoint.maxChannels);
+    // With a budget of one there is no room for a reserved kill slot; the kill then takes a second session.
+    this.channels = new Semaphore(Math.max(1, endpoint.maxChannels - 1));
     this.runToken = runToken;
     client.on('close', () => {
       if (!this.closed) {
@@ -68,6 +119,7 @@ export class SshConnection {
         });
       }
       this.closed = true;
+      this.flushKills();
     });
   }
 
@@ -78,6 +130,19 @@ export class SshConnection {
     opts: { via?: SshConnection; runToken?: string } = {},
   ): Promise<SshConnection> {
     const name = knownHostsName(endpoint.address, endpoint.port);
+    if (policy.isEmpty) {
+      // Nothing to verify against would mean trusting whatever key the server shows: refuse before connecting.
+      throw new DeployError(
+        'host-key',
+        `no trusted host key for ${endpoint.name} (${name}): ${policy.source} has no entries and no fingerprints are pinned`,
+        { host: endpoint.name },
+      );
+    }
+    const runToken = opts.runToken ?? randomBytes(6).toString('hex');
+    if (!RUN_TOKEN_RE.test(runToken))
+      throw new DeployError('internal', `run token must match ${RUN_TOKEN_RE.source}`, {
+        host: endpoint.name,
+      });
     const sock = opts.via ? await opts.via.forward(endpoint) : await openSocket(endpoint);
     const client = new Client();
     let rejected: DeployError | undefined;
@@ -124,7 +189,7 @@ export class SshConnection {
         client.removeListener('error', fail);
         // ssh2 can emit ECONNRESET after a clean close; an unhandled 'error' would crash the process.
         client.on('error', () => undefined);
-        resolve(new SshConnection(endpoint, client, opts.runToken ?? randomBytes(6).toString('hex')));
+        resolve(new SshConnection(endpoint, client, runToken));
       });
       client.connect(config);
     });
@@ -132,6 +197,11 @@ export class SshConnection {
 
   get isOpen(): boolean {
     return !this.closed;
+  }
+
+  /** Command and SFTP slots in use (the reserved kill slot is not counted); for tests and diagnostics. */
+  get channelsInUse(): number {
+    return this.channels.inUse;
   }
 
   /** Opens a TCP stream from this host to another (ProxyJump). */
@@ -163,171 +233,372 @@ export class SshConnection {
       );
   }
 
+  private cancelled(what: string): DeployError {
+    return new DeployError('cancelled', `${what} on ${this.endpoint.name} was cancelled`, {
+      host: this.endpoint.name,
+    });
+  }
+
   /**
    * Runs a shell script on the host. Resolves with the exit code for any exit; rejects only when the command
    * could not run to an exit: timeout, lost connection, cancellation.
    */
-  async exec(script: string, opts: ExecOptions): Promise<ExecResult> {
+  async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.ensureOpen();
+    const timeoutMs = opts.timeoutMs ?? this.endpoint.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const token = `hd-${this.runToken}-${++this.seq}`;
-    const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+    const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     // `exec timeout` keeps the login shell out of the way; timeout puts the command in its own process group
-    // and signals the whole group, so children started by the script die with it.
+    // and signals the whole group, so children started by the script die with it. The token is the last argv
+    // word of both `timeout` and `sh`, which is what kill() matches on.
     const command = `exec timeout -k ${KILL_AFTER_S} ${seconds} sh -c ${shQuote(script)} ${token}`;
-    return this.channels.run(
-      () =>
-        new Promise<ExecResult>((resolve, reject) => {
-          const started = Date.now();
-          let stdout = '';
-          let stderr = '';
-          let settled = false;
-          let channel: ClientChannel | undefined;
-          const finish = (fn: () => void) => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            opts.signal?.removeEventListener('abort', onAbort);
-            fn();
-          };
-          const abandon = (err: DeployError) => {
-            finish(() => reject(err));
-            channel?.close();
-            void this.kill(token);
-          };
-          const timer = setTimeout(
-            () =>
-              abandon(
+    let release: () => void;
+    try {
+      release = await this.channels.acquire({ signal: opts.signal });
+    } catch {
+      throw this.cancelled('command'); // cancelled while queued: nothing was started
+    }
+    return new Promise<ExecResult>((resolve, reject) => {
+      const started = Date.now();
+      let stdout = '';
+      let stderr = '';
+      let settled = false;
+      let keepSlot = false;
+      let markOpened: (ch: ClientChannel | undefined) => void = () => undefined;
+      const opened = new Promise<ClientChannel | undefined>((r) => (markOpened = r));
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (!keepSlot) release();
+        fn();
+      };
+      const abandon = (err: DeployError) => {
+        if (settled) return;
+        keepSlot = true;
+        finish(() => reject(err));
+        // Kill only once the exec request was answered: a kill sent earlier could miss a process about to start.
+        // Until the kill is done the session still counts on the server, so the slot stays taken until then.
+        const capped = new Promise<undefined>((r) =>
+          setTimeout(r, this.endpoint.connectTimeoutMs, undefined).unref(),
+        );
+        void Promise.race([opened, capped])
+          .then(async (ch) => {
+            ch?.close();
+            if (ch) await this.requestKill(token).finished;
+          })
+          .finally(release);
+      };
+      const timer = setTimeout(
+        () =>
+          abandon(
+            new DeployError('timeout', `command on ${this.endpoint.name} did not finish within ${seconds}s`, {
+              host: this.endpoint.name,
+            }),
+          ),
+        timeoutMs + LOCAL_GRACE_MS,
+      );
+      const onAbort = () => abandon(this.cancelled('command'));
+      if (opts.signal?.aborted) {
+        markOpened(undefined);
+        return onAbort();
+      }
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const cannotOpen = (err: Error) => {
+        markOpened(undefined);
+        finish(() =>
+          reject(
+            this.closed && this.lostError
+              ? this.lostError
+              : new DeployError(
+                  'unreachable',
+                  `cannot open a channel on ${this.endpoint.name}: ${err.message}`,
+                  {
+                    host: this.endpoint.name,
+                  },
+                ),
+          ),
+        );
+      };
+      const onChannel = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return cannotOpen(err);
+        markOpened(ch);
+        if (settled) return; // abandoned meanwhile: the abandon path closes it and kills the command
+        ch.on('data', (d: Buffer) => (stdout = capTail(stdout + d.toString('utf8'))));
+        ch.stderr.on('data', (d: Buffer) => (stderr = capTail(stderr + d.toString('utf8'))));
+        ch.on('error', () => undefined);
+        ch.on('exit', () => undefined);
+        ch.on('close', (code: number | null, signal?: string) => {
+          const durationMs = Date.now() - started;
+          if (code === 124 || (code === 137 && durationMs >= timeoutMs)) {
+            return finish(() =>
+              reject(
                 new DeployError(
                   'timeout',
-                  `command on ${this.endpoint.name} did not finish within ${seconds}s`,
+                  `command on ${this.endpoint.name} exceeded its ${seconds}s limit and was killed`,
                   {
                     host: this.endpoint.name,
                   },
                 ),
               ),
-            opts.timeoutMs + LOCAL_GRACE_MS,
-          );
-          const onAbort = () =>
-            abandon(
-              new DeployError('cancelled', `command on ${this.endpoint.name} was cancelled`, {
-                host: this.endpoint.name,
-              }),
             );
-          if (opts.signal?.aborted) return onAbort();
-          opts.signal?.addEventListener('abort', onAbort, { once: true });
-          this.client.exec(command, (err, ch) => {
-            if (err) {
-              return finish(() =>
-                reject(
-                  new DeployError(
-                    'unreachable',
-                    `cannot open a channel on ${this.endpoint.name}: ${err.message}`,
-                    { host: this.endpoint.name },
-                  ),
-                ),
-              );
-            }
-            channel = ch;
-            if (settled) return ch.close();
-            ch.on('data', (d: Buffer) => (stdout = capTail(stdout + d.toString('utf8'))));
-            ch.stderr.on('data', (d: Buffer) => (stderr = capTail(stderr + d.toString('utf8'))));
-            ch.on('error', () => undefined);
-            ch.on('exit', () => undefined);
-            ch.on('close', (code: number | null, signal?: string) => {
-              const durationMs = Date.now() - started;
-              if (code === 124 || (code === 137 && durationMs >= opts.timeoutMs)) {
-                return finish(() =>
-                  reject(
-                    new DeployError(
-                      'timeout',
-                      `command on ${this.endpoint.name} exceeded its ${seconds}s limit and was killed`,
-                      {
-                        host: this.endpoint.name,
-                      },
-                    ),
-                  ),
-                );
-              }
-              if ((code === undefined || code === null) && !signal) {
-                // No exit status: either the server dropped the channel or the connection died; the client's
-                // 'close' may arrive a tick later, so look again before deciding which.
-                return setImmediate(() =>
-                  finish(() =>
-                    this.closed
-                      ? reject(
-                          this.lostError ??
-                            new DeployError('unreachable', `connection to ${this.endpoint.name} was lost`, {
-                              host: this.endpoint.name,
-                            }),
-                        )
-                      : resolve({ code: null, stdout, stderr, durationMs }),
-                  ),
-                );
-              }
-              finish(() => resolve({ code: code ?? null, signal, stdout, stderr, durationMs }));
-            });
-            if (opts.stdin !== undefined) ch.end(opts.stdin);
-            else ch.end();
-          });
-        }),
-    );
-  }
-
-  /** Kills the process groups of commands this run started on the host (one, or all of them). */
-  async kill(token?: string): Promise<void> {
-    if (this.closed) return;
-    const pattern = token ?? `hd-${this.runToken}-`;
-    // The bracket keeps pkill's own shell from matching the pattern it is given.
-    const expr = `[${pattern[0]}]${pattern.slice(1)}`;
-    await new Promise<void>((resolve) => {
-      this.client.exec(
-        `pkill -TERM -f ${shQuote(expr)}; sleep 1; pkill -KILL -f ${shQuote(expr)}; true`,
-        (err, ch) => {
-          if (err) return resolve();
-          ch.on('error', () => undefined);
-          ch.on('close', () => resolve());
-          ch.resume();
-          ch.stderr.resume();
-          ch.end();
-        },
-      );
-      setTimeout(resolve, 4000).unref();
+          }
+          if ((code === undefined || code === null) && !signal) {
+            // No exit status: either the server dropped the channel or the connection died; the client's
+            // 'close' may arrive a tick later, so look again before deciding which.
+            return setImmediate(() =>
+              finish(() =>
+                this.closed
+                  ? reject(
+                      this.lostError ??
+                        new DeployError('unreachable', `connection to ${this.endpoint.name} was lost`, {
+                          host: this.endpoint.name,
+                        }),
+                    )
+                  : resolve({ code: null, stdout, stderr, durationMs }),
+              ),
+            );
+          }
+          finish(() => resolve({ code: code ?? null, signal, stdout, stderr, durationMs }));
+        });
+        if (opts.stdin !== undefined) ch.end(opts.stdin);
+        else ch.end();
+      };
+      try {
+        this.client.exec(command, onChannel);
+      } catch (err) {
+        cannotOpen(err as Error); // ssh2 throws when the connection closed while this command waited for a slot
+      }
     });
   }
 
-  /** A lazily opened SFTP session; it holds one channel for the life of the connection. */
-  sftp(): Promise<SFTPWrapper> {
+  /**
+   * Kills the process groups of commands this run started on the host: the one with `token`, or all of them.
+   * Resolves once the first TERM is out (at most a few seconds); the escalation to KILL runs on in the background.
+   */
+  async kill(token?: string): Promise<void> {
+    if (this.closed) return;
+    await this.requestKill(token).sentPromise;
+  }
+
+  private requestKill(token?: string): { sentPromise: Promise<void>; finished: Promise<void> } {
+    let sent!: () => void;
+    let finished!: () => void;
+    const sentPromise = new Promise<void>((r) => (sent = r));
+    const finishedPromise = new Promise<void>((r) => (finished = r));
+    const req: KillRequest = {
+      token,
+      sent: () => sent(),
+      finished: () => {
+        sent();
+        finished();
+      },
+    };
+    if (this.closed) req.finished();
+    else {
+      this.pendingKills.push(req);
+      if (!this.killing) {
+        this.killing = true;
+        // Start on the next turn, so the commands one abort cancels all go into one kill script.
+        setImmediate(() => void this.runKills());
+      }
+    }
+    return { sentPromise, finished: finishedPromise };
+  }
+
+  /** One kill script at a time, on the reserved slot; requests that arrive meanwhile share the next one. */
+  private async runKills(): Promise<void> {
+    for (;;) {
+      const batch = this.pendingKills.splice(0);
+      if (batch.length === 0 || this.closed) {
+        for (const r of batch) r.finished();
+        this.killing = false;
+        return;
+      }
+      await this.killBatch(batch);
+    }
+  }
+
+  private killBatch(batch: KillRequest[]): Promise<void> {
+    const pattern = killPattern(
+      this.runToken,
+      batch.some((r) => r.token === undefined) ? undefined : batch.map((r) => r.token as string),
+    );
+    // Matching command lines are the roots; every process below them goes too, because a command may start its own
+    // process group or session (a nested `timeout`, setsid) that the group signal of our `timeout` never reaches.
+    // The set is taken before the first signal, since children whose parents died are no longer below a root.
+    // TERM first; a second round after 1 s also catches a command whose shell had not started at the first; what
+    // still lives after timeout's own kill-after gets KILL. When nothing is left the script ends early.
+    const script = [
+      `p=${shQuote(pattern)}`,
+      `t() { r=$(pgrep -f "$p" | tr '\\n' ' '); [ -n "$r" ] || return 0; ps -A -o pid= -o ppid= 2>/dev/null | awk -v r="$r" ${shQuote(DESCENDANTS_AWK)}; }`,
+      // Zombies count as gone: on a host whose init does not reap, they would otherwise stay "alive" forever.
+      `alive() { ps -A -o pid= -o stat= 2>/dev/null | awk -v s="$1" ${shQuote(ALIVE_AWK)}; }`,
+      's=$(t); [ -z "$s" ] || kill -TERM $s 2>/dev/null',
+      'echo sent',
+      'sleep 1',
+      's=$(alive "$s $(t)"); [ -n "$s" ] || exit 0',
+      'kill -TERM $s 2>/dev/null',
+      `sleep ${KILL_AFTER_S + 1}`,
+      's=$(alive "$s $(t)"); [ -z "$s" ] || kill -KILL $s 2>/dev/null',
+      'true',
+    ].join('\n');
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const end = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(sentTimer);
+        clearTimeout(capTimer);
+        for (const r of batch) r.finished();
+        resolve();
+      };
+      const sentTimer = setTimeout(() => batch.forEach((r) => r.sent()), KILL_SENT_WAIT_MS);
+      const capTimer = setTimeout(end, KILL_HOLD_CAP_MS);
+      sentTimer.unref();
+      capTimer.unref();
+      try {
+        this.client.exec(script, (err, ch) => {
+          if (err) return end();
+          ch.on('error', () => undefined);
+          ch.on('data', (d: Buffer) => {
+            if (d.toString().includes('sent')) batch.forEach((r) => r.sent());
+          });
+          ch.on('close', end);
+          ch.stderr.resume();
+          ch.end();
+        });
+      } catch {
+        end(); // the connection went away between the check and the request
+      }
+    });
+  }
+
+  private flushKills(): void {
+    for (const r of this.pendingKills.splice(0)) r.finished();
+  }
+
+  /**
+   * A lazily opened SFTP session; it holds one command slot while open, because OpenSSH counts it against
+   * MaxSessions. A session that stalls is dropped with discardSftp() and the next call opens a fresh one.
+   */
+  sftp(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<SFTPWrapper> {
     this.ensureOpen();
     if (!this.sftpSession) {
-      this.sftpSession = (async () => {
-        await this.channels.acquire(); // held until close: OpenSSH counts the SFTP channel against MaxSessions
+      const session = (async () => {
+        let release: () => void;
+        try {
+          release = await this.channels.acquire({ signal: opts.signal });
+        } catch {
+          throw this.cancelled('starting SFTP');
+        }
+        const limit = opts.timeoutMs ?? this.endpoint.connectTimeoutMs;
         return new Promise<SFTPWrapper>((resolve, reject) => {
-          this.client.sftp((err, sftp) => {
-            if (err)
+          let answered = false;
+          const timer = setTimeout(() => {
+            answered = true;
+            release();
+            reject(
+              new DeployError(
+                'timeout',
+                `starting SFTP on ${this.endpoint.name} timed out after ${Math.round(limit / 1000)}s`,
+                { host: this.endpoint.name },
+              ),
+            );
+          }, limit);
+          const onSftp = (err: Error | undefined, sftp: SFTPWrapper) => {
+            clearTimeout(timer);
+            if (answered) {
+              sftp?.end();
+              return;
+            }
+            if (err) {
+              release();
               reject(
                 new DeployError(
                   'precondition',
                   `cannot start SFTP on ${this.endpoint.name}: ${err.message}`,
-                  { host: this.endpoint.name },
+                  {
+                    host: this.endpoint.name,
+                  },
                 ),
               );
-            else {
+            } else {
+              const drop = () => {
+                release();
+                if (this.sftpSession === session) this.sftpSession = undefined;
+              };
+              this.sftpDrops.set(sftp, drop);
+              sftpOwners.set(sftp, this);
               sftp.on('error', () => undefined);
+              sftp.once('close', drop);
               resolve(sftp);
             }
-          });
+          };
+          try {
+            this.client.sftp(onSftp);
+          } catch (err) {
+            onSftp(err as Error, undefined as unknown as SFTPWrapper); // the connection closed meanwhile
+          }
         });
       })();
-      this.sftpSession.catch(() => (this.sftpSession = undefined));
+      this.sftpSession = session;
+      session.catch(() => {
+        if (this.sftpSession === session) this.sftpSession = undefined;
+      });
     }
     return this.sftpSession;
+  }
+
+  /**
+   * Drops an SFTP session that stopped answering: closes its channel and forgets it, so later transfers start a
+   * new one instead of queueing behind the stalled requests. The slot is freed when the server confirms the close,
+   * or after a grace period if it never does (then the connection itself is likely gone).
+   */
+  discardSftp(sftp: SFTPWrapper): void {
+    const drop = this.sftpDrops.get(sftp);
+    const current = this.sftpSession;
+    void current
+      ?.then((s) => {
+        if (s === sftp && this.sftpSession === current) this.sftpSession = undefined;
+      })
+      .catch(() => undefined);
+    try {
+      sftp.end();
+    } catch {
+      /* already closed */
+    }
+    if (drop) setTimeout(drop, LOCAL_GRACE_MS).unref();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.flushKills();
     this.client.end();
   }
+}
+
+/** Prints the pids in `r` (space-separated) and all their descendants, from `ps -o pid= -o ppid=` lines. */
+const DESCENDANTS_AWK =
+  'BEGIN { n = split(r, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 } { p[$1] = $2 } ' +
+  'END { do { c = 0; for (x in p) if (!(x in k) && (p[x] in k)) { k[x] = 1; c = 1 } } while (c); for (x in k) print x }';
+
+/** Prints those pids of `s` (space-separated) that still run, from `ps -o pid= -o stat=` lines. */
+const ALIVE_AWK =
+  'BEGIN { n = split(s, a, " "); for (i = 1; i <= n; i++) w[a[i]] = 1 } ($1 in w) && $2 !~ /^Z/ { printf "%s ", $1 }';
+
+/** POSIX ERE for pkill -f: a token as the final argv word, never a prefix of a longer token (hd-x-1 vs hd-x-10). */
+export function killPattern(runToken: string, tokens?: string[]): string {
+  // The bracket keeps the kill script's own command line, which contains the pattern, from matching it.
+  const bracket = (t: string) => `[${escapeEre(t[0])}]${escapeEre(t.slice(1))}`;
+  const alts = tokens ? tokens.map(bracket) : [`${bracket(`hd-${runToken}-`)}[0-9]+`];
+  return ` (${alts.join('|')})$`;
+}
+
+function escapeEre(s: string): string {
+  return s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
 }
 
 function capTail(s: string): string {

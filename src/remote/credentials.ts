@@ -5,9 +5,18 @@ import { DeployError } from '../errors';
 import type { Redactor } from '../secrets/redact';
 import type { Credentials } from './connection';
 
+import { FALLBACK_KEY_ENV } from './fallback';
+
+export { FALLBACK_KEY_ENV, FALLBACK_KNOWN_HOSTS_ENV } from './fallback';
+
 /**
  * Loads and checks a host's private key on the runner, before any connection, so a wrong passphrase or a
  * malformed key is a local, named error instead of an opaque authentication failure on the host.
+ *
+ * Where the key comes from, first match wins: the host's `ssh.key_env` variable, its `ssh.key` file, then the
+ * fallback (the action's `ssh-key` input), then the DEPLOY_SSH_KEY environment variable. A configured source
+ * that is empty or unreadable falls through to the next one; a key that is there but cannot be parsed is an
+ * error, never a reason to try another key.
  */
 export function loadCredentials(
   host: string,
@@ -16,34 +25,40 @@ export function loadCredentials(
   redactor: Redactor,
   fallbackKey?: string,
 ): Credentials {
+  const missed: string[] = [];
   let key: string | undefined;
-  let origin: string;
+  let origin = '';
   if (ssh.keyEnv) {
-    key = env[ssh.keyEnv];
-    origin = `environment variable ${ssh.keyEnv}`;
-    if (!key)
-      throw new DeployError('auth', `hosts.${host}.ssh.key_env: ${ssh.keyEnv} is not set or empty`, { host });
-  } else if (ssh.key) {
-    origin = ssh.key;
+    const v = env[ssh.keyEnv];
+    if (v?.trim()) {
+      key = v;
+      origin = `environment variable ${ssh.keyEnv}`;
+    } else missed.push(`hosts.${host}.ssh.key_env: ${ssh.keyEnv} is not set or empty`);
+  }
+  if (!key && ssh.key) {
     try {
       key = fs.readFileSync(ssh.key, 'utf8');
+      origin = ssh.key;
     } catch (err) {
-      if (!fallbackKey) {
-        throw new DeployError(
-          'auth',
-          `hosts.${host}.ssh.key: cannot read ${ssh.key} (${(err as NodeJS.ErrnoException).code})`,
-          { host },
-        );
-      }
+      missed.push(`hosts.${host}.ssh.key: cannot read ${ssh.key} (${(err as NodeJS.ErrnoException).code})`);
     }
-  } else {
-    origin = 'the ssh-key input';
   }
-  if (!key && fallbackKey) {
+  if (!key && fallbackKey?.trim()) {
     key = fallbackKey;
-    origin = 'the ssh-key input';
+    origin = "the action's ssh-key input";
   }
-  if (!key) throw new DeployError('auth', `no private key for ${host}`, { host });
+  if (!key && env[FALLBACK_KEY_ENV]?.trim()) {
+    key = env[FALLBACK_KEY_ENV];
+    origin = `environment variable ${FALLBACK_KEY_ENV}`;
+  }
+  if (!key) {
+    const configured = missed.length ? missed.join('; ') : `the config sets no ssh.key or ssh.key_env for it`;
+    throw new DeployError(
+      'auth',
+      `no private key for ${host}: ${configured}, and neither the action's ssh-key input nor ${FALLBACK_KEY_ENV} is set`,
+      { host },
+    );
+  }
   // Keys pasted into secrets often lose their final newline or gain CRLF; normalise before parsing.
   key = key.replace(/\r\n/g, '\n').trim() + '\n';
   redactor.add(key);

@@ -100,6 +100,16 @@ export class HostKeyPolicy {
     return new HostKeyPolicy(parseKnownHosts(text), pinned, file ?? 'pinned fingerprints');
   }
 
+  /** known_hosts content handed over directly (e.g. from an environment variable), named `source` in messages. */
+  static fromText(text: string, pinned: string[], source: string): HostKeyPolicy {
+    return new HostKeyPolicy(parseKnownHosts(text), pinned, source);
+  }
+
+  /** True when nothing could ever be trusted: connecting would only be refused, or worse, be trust on first use. */
+  get isEmpty(): boolean {
+    return this.pinned.length === 0 && !this.entries.some((e) => !e.marker);
+  }
+
   /** Key types known for this host, so the handshake asks for a key we can check. */
   keyTypesFor(name: string): string[] {
     return [

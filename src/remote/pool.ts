@@ -3,6 +3,7 @@ import { DeployError, toDeployError } from '../errors';
 import type { Redactor } from '../secrets/redact';
 import { SshConnection, type Endpoint } from './connection';
 import { loadCredentials } from './credentials';
+import { FALLBACK_KNOWN_HOSTS_ENV } from './fallback';
 import { HostKeyPolicy } from './known-hosts';
 
 export interface PoolOptions {
@@ -23,7 +24,42 @@ export function endpointOf(host: HostConfig): Endpoint {
     keepaliveIntervalMs: host.ssh.keepaliveIntervalMs,
     keepaliveCount: host.ssh.keepaliveCount,
     maxChannels: host.ssh.maxChannels,
+    commandTimeoutMs: host.ssh.commandTimeoutMs,
   };
+}
+
+/**
+ * The host keys a host is checked against. The config's own `known_hosts` file wins; without one, the action's
+ * known-hosts input (written to a file), then DEPLOY_KNOWN_HOSTS (known_hosts text). Pinned fingerprints are
+ * trusted alongside whichever applies. With none of them the host is refused before any connection: host keys
+ * are always verified and nothing is trusted on first use.
+ */
+export function hostKeyPolicyFor(
+  host: HostConfig,
+  opts: { env: NodeJS.ProcessEnv; fallbackKnownHosts?: string },
+): HostKeyPolicy {
+  const pinned = host.ssh.fingerprints;
+  const file = host.ssh.knownHosts ?? opts.fallbackKnownHosts;
+  if (file) {
+    try {
+      return HostKeyPolicy.fromFile(file, pinned);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new DeployError(
+        'host-key',
+        `known_hosts file for ${host.name} ${code === 'ENOENT' ? 'not found' : `cannot be read (${code})`}: ${file}`,
+        { host: host.name },
+      );
+    }
+  }
+  const text = opts.env[FALLBACK_KNOWN_HOSTS_ENV];
+  if (text?.trim()) return HostKeyPolicy.fromText(text, pinned, FALLBACK_KNOWN_HOSTS_ENV);
+  if (pinned.length > 0) return HostKeyPolicy.fromFile(undefined, pinned);
+  throw new DeployError(
+    'host-key',
+    `no host key to verify ${host.name} against: the config sets no ssh.known_hosts or ssh.fingerprints for it, and neither the action's known-hosts input nor ${FALLBACK_KNOWN_HOSTS_ENV} is set (host keys are always verified; nothing is trusted on first use)`,
+    { host: host.name },
+  );
 }
 
 /** One connection per host for the whole run, opened on first use; a jump host's connection is shared too. */
@@ -56,10 +92,7 @@ export class ConnectionPool {
     const host = this.config.hosts[hostName];
     if (!host) throw new DeployError('config', `unknown host "${hostName}"`);
     try {
-      const policy = HostKeyPolicy.fromFile(
-        host.ssh.knownHosts ?? this.opts.fallbackKnownHosts,
-        host.ssh.fingerprints,
-      );
+      const policy = hostKeyPolicyFor(host, this.opts);
       const credentials = loadCredentials(
         hostName,
         host.ssh,
@@ -80,15 +113,7 @@ export class ConnectionPool {
         runToken: this.opts.runToken,
       });
     } catch (err) {
-      const e = toDeployError(err, 'unreachable');
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new DeployError(
-          'host-key',
-          `known_hosts file for ${hostName} not found: ${host.ssh.knownHosts}`,
-          { host: hostName },
-        );
-      }
-      throw e.withContext({ host: hostName });
+      throw toDeployError(err, 'unreachable').withContext({ host: hostName });
     }
   }
 

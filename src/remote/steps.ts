@@ -27,7 +27,8 @@ const TAIL = 4000;
 export async function runSteps(
   conn: SshConnection,
   steps: Step[],
-  opts: { timeoutMs: number; signal?: AbortSignal; stdin?: string },
+  // Without timeoutMs the host's ssh.command_timeout applies (see ExecOptions).
+  opts: { timeoutMs?: number; signal?: AbortSignal; stdin?: string } = {},
 ): Promise<StepsResult> {
   const mark = `@@hd-${randomBytes(8).toString('hex')}@@`;
   const body = steps

@@ -30,6 +30,8 @@ export interface SshSandbox {
   stopHost(name: string): Promise<void>;
   startHost(name: string): Promise<void>;
   ssh(name: string, command: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The host's sshd log (written at the sandbox's logLevel), e.g. to prove what a client did or did not do. */
+  log(name: string): string;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,10 @@ export function sshdConfig(o: {
   dir: string;
   authorizedKeys: string;
   home: string;
+  /** sshd LogLevel; ERROR keeps logs small, VERBOSE/DEBUG1 let a test see connections and auth attempts. */
+  logLevel?: string;
+  /** Sessions per connection; the default is high so fan-out tests are limited by the client only. */
+  maxSessions?: number;
 }): string {
   return (
     [
@@ -55,10 +61,10 @@ export function sshdConfig(o: {
       'KbdInteractiveAuthentication no',
       'PubkeyAuthentication yes',
       'PermitRootLogin prohibit-password',
-      'MaxSessions 64',
+      `MaxSessions ${o.maxSessions ?? 64}`,
       'MaxStartups 200:30:400',
       'AllowTcpForwarding yes',
-      'LogLevel ERROR',
+      `LogLevel ${o.logLevel ?? 'ERROR'}`,
       'Subsystem sftp internal-sftp',
       // Each host gets its own HOME, and root's real ~/.bashrc is not read on every command.
       `SetEnv HOME=${o.home}`,
@@ -108,7 +114,11 @@ function freePort(address: string): Promise<number> {
   });
 }
 
-export async function startSshSandbox(opts: { names: string[] }): Promise<SshSandbox> {
+export async function startSshSandbox(opts: {
+  names: string[];
+  logLevel?: string;
+  maxSessions?: number;
+}): Promise<SshSandbox> {
   if (!fs.existsSync(SSHD))
     throw new Error(
       `${SSHD} is missing: install Debian's openssh-server (the jest global setup does this as root)`,
@@ -157,6 +167,8 @@ export async function startSshSandbox(opts: { names: string[] }): Promise<SshSan
         dir: hdir,
         authorizedKeys: path.join(dir, 'authorized_keys'),
         home: root,
+        logLevel: opts.logLevel,
+        maxSessions: opts.maxSessions,
       }),
     );
     const h: SshTestHost = {
@@ -237,6 +249,10 @@ export async function startSshSandbox(opts: { names: string[] }): Promise<SshSan
         child.stderr.on('data', (d) => (stderr += d));
         child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
       });
+    },
+    log(name) {
+      const file = path.join(dir, host(name).name, 'sshd.log');
+      return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     },
     async stop() {
       await Promise.all(hosts.map((h) => stopHost(h.name)));

@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Report } from '../../src/report/types';
 import { MINIMAL, writeConfig } from '../fixtures/config';
+import { HOSTS, makeProject } from '../fixtures/pipeline';
+import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
 
 const root = path.join(__dirname, '..', '..');
 const node = (args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}) =>
@@ -57,19 +60,60 @@ describe('the committed CLI bundle', () => {
     ]);
   });
 
-  it('rejects an unknown phase and a hostile ref before doing anything', () => {
+  it('rejects an unknown phase', () => {
     const bad = node([cli, 'plan', '--config', writeConfig(MINIMAL), '--phase', 'prod']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain(
       'phase "prod" is not a phase of this config; expected "all" or some of: preflight, secrets, snapshot, staging, production, public, verify',
     );
-    const marker = `/tmp/hd-injected-${process.pid}`;
-    for (const ref of [`main;touch ${marker}`, '$(touch /tmp/hd-x)', '--upload-pack=touch']) {
-      const r = node([cli, 'run', '--config', writeConfig(MINIMAL), `--ref=${ref}`]);
-      expect(r.status).toBe(2);
-      expect(r.stderr).toContain('rejected');
-    }
-    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  describe('hostile refs against live SSH hosts', () => {
+    let sandbox: SshSandbox;
+    beforeAll(async () => {
+      // VERBOSE: sshd logs every connection, so the test can tell "refused before connecting" from "connected".
+      sandbox = await startSshSandbox({ names: [...HOSTS], logLevel: 'VERBOSE' });
+    }, 60_000);
+    afterAll(async () => {
+      await sandbox?.stop();
+    });
+
+    it('exits 2 before connecting anywhere: no marker file, nothing in any deploy path, no SSH connection', async () => {
+      const project = await makeProject(sandbox);
+      const env = { ...process.env, HD_TEST_SECRET: `ep-${randomBytes(4).toString('hex')}` };
+      const marker = `/tmp/hd-x-${randomBytes(4).toString('hex')}`;
+      const refs = [
+        `main;touch ${marker}`,
+        `$(touch ${marker})`,
+        `\`touch ${marker}\``,
+        '-ohno',
+        `main\ntouch ${marker}`,
+        `--upload-pack=touch ${marker}`,
+      ];
+      const logs = () => HOSTS.map((h) => sandbox.log(h).length);
+      const before = logs();
+      for (const ref of refs) {
+        const r = node([cli, 'run', '--config', project.configPath, `--ref=${ref}`], { env });
+        expect({ ref, status: r.status }).toEqual({ ref, status: 2 });
+        expect(r.stderr).toContain(`ref ${JSON.stringify(ref)} rejected`);
+      }
+      expect(fs.existsSync(marker)).toBe(false);
+      for (const h of HOSTS)
+        expect({ h, exists: fs.existsSync(project.paths[h]) }).toEqual({ h, exists: false });
+      await new Promise((r) => setTimeout(r, 300));
+      HOSTS.forEach((h, i) => expect(sandbox.log(h).slice(before[i])).not.toContain('Connection from'));
+
+      // The same command with a plain ref does reach the hosts and write there, so the checks above can fail.
+      const ok = node([cli, 'run', '--config', project.configPath, '--ref=main', '--phase', 'preflight'], {
+        env,
+      });
+      expect(ok.status).toBe(0);
+      for (const h of HOSTS) {
+        expect(fs.existsSync(path.join(project.paths[h], '.homelab-deploy', 'audit.log'))).toBe(true);
+        expect(fs.existsSync(path.join(project.paths[h], '.homelab-deploy', 'lock'))).toBe(false); // released
+      }
+      HOSTS.forEach((h, i) => expect(sandbox.log(h).slice(before[i])).toContain('Connection from'));
+    }, 120_000);
   });
 });
 
