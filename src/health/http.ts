@@ -2,17 +2,29 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { HealthCheck } from '../config/types';
+import { stripUserinfo } from '../metrics/publish';
 
 export interface ProbeResult {
   ok: boolean;
   detail: string; // what was expected and what came back, for the report when the check fails
 }
 
+/** What one probe needs besides the check: a hard time budget, cancellation, and the run's redactor. */
+export interface ProbeOptions {
+  timeoutMs: number; // this attempt's budget: min(check timeout, time left before the deadline)
+  signal: AbortSignal; // the run's cancellation; each probe applies timeoutMs itself, to tell the two apart
+  redact: (text: string) => string;
+}
+
 const EXCERPT = 200;
 const MAX_BODY = 256 * 1024;
 
-export function excerpt(s: string): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
+/**
+ * A short, one-line excerpt of a body or an output for an error message. Redaction comes first: cutting first
+ * would leave the prefix of a secret that straddles the cut, which the redactor no longer recognises.
+ */
+export function excerpt(s: string, redact: (text: string) => string): string {
+  const flat = redact(s).replace(/\s+/g, ' ').trim();
   return flat.length > EXCERPT ? `${flat.slice(0, EXCERPT)}… (${s.length} bytes)` : flat;
 }
 
@@ -27,12 +39,20 @@ interface HttpAnswer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  truncated: boolean; // the body was longer than MAX_BODY and only its start was read
   ms: number;
 }
 
 const caCache = new Map<string, string>();
 
-function request(check: HealthCheck, url: URL, signal: AbortSignal): Promise<HttpAnswer> {
+const probeError = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+/**
+ * One request with a hard limit on the whole exchange (connect, headers and body). Node's `timeout` option only
+ * fires on an idle socket, so a server trickling a byte every 100 ms would never trip it; an AbortSignal timer
+ * does. Past MAX_BODY the request is destroyed rather than drained, so an endless body cannot hold the probe.
+ */
+function request(check: HealthCheck, url: URL, o: ProbeOptions): Promise<HttpAnswer> {
   const mod = url.protocol === 'https:' ? https : http;
   let ca: string | undefined;
   if (check.caFile) {
@@ -40,31 +60,56 @@ function request(check: HealthCheck, url: URL, signal: AbortSignal): Promise<Htt
     caCache.set(check.caFile, ca);
   }
   const started = performance.now();
+  const timer = AbortSignal.timeout(o.timeoutMs);
+  const limit = AbortSignal.any([o.signal, timer]);
   return new Promise((resolve, reject) => {
-    const req = mod.request(
-      url,
-      { method: check.method, headers: check.headers, ca, signal, timeout: check.timeoutMs },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          if (body.length < MAX_BODY) body += d;
-        });
-        res.on('end', () =>
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      limit.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const fail = (err: Error) => settle(() => (req.destroy(), reject(err)));
+    const onAbort = () =>
+      fail(
+        o.signal.aborted
+          ? probeError('CANCELLED', 'cancelled')
+          : probeError('TIMEOUT', `no complete answer within ${o.timeoutMs}ms`),
+      );
+    const req = mod.request(url, { method: check.method, headers: check.headers, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const answer = (truncated: boolean) =>
+        settle(() => {
+          if (truncated) req.destroy();
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
-            body,
+            body: Buffer.concat(chunks).toString('utf8'),
+            truncated,
             ms: performance.now() - started,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () =>
-      req.destroy(Object.assign(new Error(`no answer within ${check.timeoutMs}ms`), { code: 'TIMEOUT' })),
-    );
-    req.on('error', reject);
+          });
+        });
+      res.on('data', (d: Buffer) => {
+        if (settled) return;
+        if (size + d.length > MAX_BODY) {
+          chunks.push(d.subarray(0, MAX_BODY - size));
+          size = MAX_BODY;
+          return answer(true);
+        }
+        chunks.push(d);
+        size += d.length;
+      });
+      res.on('end', () => answer(false));
+      res.on('error', fail);
+      res.on('close', () => {
+        if (!res.complete) fail(probeError('ECONNRESET', 'connection closed before the body was complete'));
+      });
+    });
+    req.on('error', fail);
+    if (limit.aborted) onAbort();
+    else limit.addEventListener('abort', onAbort, { once: true });
     req.end();
   });
 }
@@ -74,9 +119,10 @@ export async function probeHttp(
   check: HealthCheck,
   target: string,
   release: string,
-  signal: AbortSignal,
+  o: ProbeOptions,
 ): Promise<ProbeResult> {
-  const what = `${check.method} ${target}`;
+  // A URL may carry user:password@; the report only ever names the URL without it.
+  const what = `${check.method} ${stripUserinfo(target)}`;
   let url: URL;
   try {
     url = new URL(target);
@@ -85,17 +131,20 @@ export async function probeHttp(
   }
   let a: HttpAnswer;
   try {
-    a = await request(check, url, signal);
+    a = await request(check, url, o);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { ok: false, detail: `${what}: ${e.code === 'TIMEOUT' ? e.message : (e.code ?? e.message)}` };
+    const why = e.code === 'TIMEOUT' || e.code === 'CANCELLED' || !e.code ? e.message : e.code;
+    return { ok: false, detail: `${what}: ${stripUserinfo(why)}` };
   }
+  const body = (text: string) =>
+    excerpt(text, o.redact) + (a.truncated ? ` (only the first ${MAX_BODY} bytes were read)` : '');
   const x = check.expect;
   const statuses = x.status ?? [200];
   if (!statuses.includes(a.status))
     return {
       ok: false,
-      detail: `${what}: expected status ${statuses.join('|')}, got ${a.status}: ${excerpt(a.body)}`,
+      detail: `${what}: expected status ${statuses.join('|')}, got ${a.status}: ${body(a.body)}`,
     };
   if (x.maxResponseTimeMs !== undefined && a.ms > x.maxResponseTimeMs) {
     return {
@@ -106,16 +155,16 @@ export async function probeHttp(
   if (x.body !== undefined && !a.body.includes(x.body))
     return {
       ok: false,
-      detail: `${what}: body does not contain ${JSON.stringify(x.body)}: ${excerpt(a.body)}`,
+      detail: `${what}: body does not contain ${JSON.stringify(x.body)}: ${body(a.body)}`,
     };
   if (x.bodyRegex !== undefined && !new RegExp(x.bodyRegex).test(a.body))
-    return { ok: false, detail: `${what}: body does not match /${x.bodyRegex}/: ${excerpt(a.body)}` };
+    return { ok: false, detail: `${what}: body does not match /${x.bodyRegex}/: ${body(a.body)}` };
   let parsed: unknown;
   if (x.json || x.release?.in === 'json') {
     try {
       parsed = JSON.parse(a.body);
     } catch {
-      return { ok: false, detail: `${what}: expected JSON, got: ${excerpt(a.body)}` };
+      return { ok: false, detail: `${what}: expected JSON, got: ${body(a.body)}` };
     }
     for (const [p, want] of Object.entries(x.json ?? {})) {
       const got = jsonPath(parsed, p);

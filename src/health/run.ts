@@ -3,9 +3,9 @@ import { DeployError } from '../errors';
 import { templateVars, type RunContext } from '../pipeline/context';
 import type { HealthReport } from '../report/types';
 import { formatDuration, sleep } from '../util/duration';
-import { renderTemplate } from '../util/template';
+import { renderShellTemplate, renderTemplate } from '../util/template';
 import { probeCompose } from './compose';
-import { excerpt, probeHttp, type ProbeResult } from './http';
+import { excerpt, probeHttp, type ProbeOptions, type ProbeResult } from './http';
 import { probeTcp } from './tcp';
 
 async function probeCommand(
@@ -13,38 +13,71 @@ async function probeCommand(
   host: HostConfig,
   check: HealthCheck,
   command: string,
+  o: ProbeOptions,
 ): Promise<ProbeResult> {
   const conn = await ctx.pool.get(host.name);
+  // The remote `timeout` works in whole seconds and the client adds a grace period; this timer is the hard limit.
+  const timer = AbortSignal.timeout(o.timeoutMs);
   try {
-    const res = await conn.exec(command, { timeoutMs: check.timeoutMs, signal: ctx.signal });
+    const res = await conn.exec(command, {
+      timeoutMs: o.timeoutMs,
+      signal: AbortSignal.any([o.signal, timer]),
+    });
     const out = (res.stdout + res.stderr).trim();
     const x = check.expect;
     if (x.exitCode !== undefined && res.code !== x.exitCode)
-      return { ok: false, detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out)}` };
+      return {
+        ok: false,
+        detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out, o.redact)}`,
+      };
     if (x.output !== undefined && !out.includes(x.output))
-      return { ok: false, detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out)}` };
+      return {
+        ok: false,
+        detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out, o.redact)}`,
+      };
     if (x.outputRegex !== undefined && !new RegExp(x.outputRegex).test(out))
-      return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out)}` };
+      return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out, o.redact)}` };
     return { ok: true, detail: `exit ${res.code}` };
   } catch (err) {
+    // The attempt's own time limit fired (not the run's cancellation): a slow check, not a broken host.
+    if (timer.aborted && !o.signal.aborted) return { ok: false, detail: `no result within ${o.timeoutMs}ms` };
     // A lost connection is the host's problem, not the check's: let it fail the deploy with its own class.
     if (err instanceof DeployError && err.errorClass !== 'timeout') throw err;
     return { ok: false, detail: (err as Error).message };
   }
 }
 
-function probe(ctx: RunContext, host: HostConfig, check: HealthCheck, target: string): Promise<ProbeResult> {
+function probe(
+  ctx: RunContext,
+  host: HostConfig,
+  check: HealthCheck,
+  target: string,
+  stage: string,
+  o: ProbeOptions,
+): Promise<ProbeResult> {
   switch (check.kind) {
     case 'http':
-      return probeHttp(check, target, ctx.release.id, ctx.signal);
+      return probeHttp(check, target, ctx.release.id, o);
     case 'tcp':
-      return probeTcp(target, check.timeoutMs, ctx.signal);
+      return probeTcp(target, o.timeoutMs, o.signal);
     case 'command':
-      return probeCommand(ctx, host, check, target);
+      return probeCommand(ctx, host, check, target, o);
     case 'compose':
-      return probeCompose(ctx, host, check);
+      return probeCompose(ctx, host, check, stage, o);
   }
 }
+
+/** Per-probe latency of a check (every attempt, passed or failed), for the metrics. */
+export interface ProbeLatency {
+  lastMs: number;
+  maxMs: number;
+}
+
+/**
+ * A check's result as the report stores it, plus probe latency. The latency field is optional so reports written
+ * before it existed still read; the report type carries it once src/report/types.ts declares it.
+ */
+export type HealthResult = HealthReport & { latency?: ProbeLatency };
 
 /**
  * Runs one check against one host: waits the start period, then probes every interval until `successes`
@@ -56,12 +89,17 @@ export async function runHealthCheck(
   host: HostConfig,
   check: HealthCheck,
   stage: string,
-): Promise<HealthReport> {
+): Promise<HealthResult> {
   const started = Date.now();
+  const vars = templateVars(ctx, host, stage);
+  const where = `health check "${check.name}"`;
+  // A command check is shell code: its values are quoted so an address or host var cannot inject commands.
   const target =
     check.kind === 'compose'
       ? check.target
-      : renderTemplate(check.target, templateVars(ctx, host, stage), `health check "${check.name}"`);
+      : check.kind === 'command'
+        ? renderShellTemplate(check.target, vars, where)
+        : renderTemplate(check.target, vars, where);
   const deadline = check.deadlineMs !== undefined ? started + check.deadlineMs : Infinity;
   if (check.startPeriodMs > 0) await sleep(Math.min(check.startPeriodMs, deadline - Date.now()), ctx.signal);
   let attempts = 0;
@@ -70,6 +108,7 @@ export async function runHealthCheck(
   let last: ProbeResult = { ok: false, detail: 'not run' };
   let lastFailure: string | undefined;
   let verdict: string | undefined;
+  let latency: ProbeLatency | undefined;
   for (;;) {
     if (ctx.signal.aborted) {
       verdict = 'cancelled';
@@ -80,7 +119,16 @@ export async function runHealthCheck(
       break;
     }
     attempts++;
-    last = await probe(ctx, host, check, target);
+    // A hard limit per attempt: the check's timeout, and never past the overall deadline.
+    const timeoutMs = Math.max(1, Math.min(check.timeoutMs, deadline - Date.now()));
+    const t0 = performance.now();
+    last = await probe(ctx, host, check, target, stage, {
+      timeoutMs,
+      signal: ctx.signal,
+      redact: (text) => ctx.redactor.redact(text),
+    });
+    const ms = Math.round(performance.now() - t0);
+    latency = { lastMs: ms, maxMs: Math.max(latency?.maxMs ?? 0, ms) };
     if (last.ok) {
       if (++streak >= check.successes) break;
     } else {
@@ -98,7 +146,7 @@ export async function runHealthCheck(
       (failures > check.retries ? `failed ${failures} times (retries: ${check.retries})` : 'unhealthy');
     lastError = ctx.redactor.redact(`${why}; last error: ${lastFailure ?? last.detail}`);
   }
-  return { check: check.name, ok, attempts, durationMs: Date.now() - started, lastError };
+  return { check: check.name, ok, attempts, durationMs: Date.now() - started, lastError, latency };
 }
 
 /** All checks of a stage against one host; the checks run in parallel, each with its own timing. */
@@ -107,6 +155,6 @@ export async function runHealthChecks(
   host: HostConfig,
   checks: HealthCheck[],
   stage: string,
-): Promise<HealthReport[]> {
+): Promise<HealthResult[]> {
   return Promise.all(checks.map((c) => runHealthCheck(ctx, host, c, stage)));
 }

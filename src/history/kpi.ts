@@ -1,18 +1,22 @@
-/** One deploy of one environment (stage): what the KPIs are computed from. */
+/**
+ * One deploy of one stage by one run, over all the stage's hosts: what the KPIs are computed from. "Stage" is the
+ * config's stage (staging, production...); the metrics' `environment` label is the deployment as a whole.
+ */
 export interface DeployRecord {
   time: string; // when it finished (ISO)
-  environment: string;
+  stage: string;
   release: string;
-  host?: string;
+  hosts: string[];
+  token?: string; // the run that made it
   runId?: string;
   outcome: 'success' | 'failed' | 'rolled_back';
   failedAt?: string; // when it failed (before its rollback finished); opens an incident
-  durationMs?: number;
-  rollbackMs?: number;
+  durationMs?: number; // successful deploys: the slowest host's deploy time
+  rollbackMs?: number; // the slowest host's rollback time
 }
 
 export interface Kpi {
-  environment: string;
+  stage: string;
   deploys: number;
   succeeded: number;
   successRate: number;
@@ -27,16 +31,18 @@ export interface Kpi {
 const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
 
 /**
- * KPIs per environment. An incident starts at the first failed deploy after a success (or at the start) and ends
- * at the next successful deploy; MTTR averages the closed incidents, and an open one is reported on its own.
+ * KPIs per stage. An incident starts when a deploy fails (or is rolled back) after a success, or at the start
+ * of the history, and ends at the next successful deploy of the same stage; MTTR averages the closed incidents,
+ * and an open one is reported on its own. Failures in a row extend one incident, they do not open new ones.
  */
 export function computeKpis(records: DeployRecord[]): Kpi[] {
-  const byEnv = new Map<string, DeployRecord[]>();
-  for (const r of records) byEnv.set(r.environment, [...(byEnv.get(r.environment) ?? []), r]);
-  return [...byEnv.entries()]
+  const byStage = new Map<string, DeployRecord[]>();
+  for (const r of records) byStage.set(r.stage, [...(byStage.get(r.stage) ?? []), r]);
+  return [...byStage.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([environment, rs]) => {
-      const sorted = [...rs].sort((a, b) => a.time.localeCompare(b.time));
+    .map(([stage, rs]) => {
+      // By time, not by text: reports write `...42Z` and release logs `...42.000Z`.
+      const sorted = [...rs].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
       const ok = sorted.filter((r) => r.outcome === 'success');
       const recoveries: number[] = [];
       let openSince: string | undefined;
@@ -47,7 +53,7 @@ export function computeKpis(records: DeployRecord[]): Kpi[] {
         } else if (!openSince) openSince = r.failedAt ?? r.time;
       }
       return {
-        environment,
+        stage,
         deploys: sorted.length,
         succeeded: ok.length,
         successRate: sorted.length ? ok.length / sorted.length : 0,

@@ -1,8 +1,8 @@
-import type { Report } from '../report/types';
+import type { HealthResult } from '../health/run';
 import type { Kpi } from '../history/kpi';
+import type { Report } from '../report/types';
 import type { Family, Labels } from './exposition';
-
-const STATUSES: Report['status'][] = ['success', 'partial_success', 'failed', 'aborted', 'rolled_back'];
+import { RUN_STATUSES as STATUSES } from './totals';
 
 /**
  * Metrics of one run. The Pushgateway keeps the last value pushed for each group, so these are gauges describing
@@ -51,8 +51,11 @@ export function reportFamilies(r: Report, base: Labels): { run: Family[]; perHos
     const pre = r.phases.find((p) => p.kind === 'preflight')?.hosts.find((x) => x.host === h.host);
     // The same check runs in its stage and again in verify: the phase label keeps the series apart.
     const checks = r.phases.flatMap((p) =>
-      p.hosts.filter((x) => x.host === h.host).flatMap((x) => x.health.map((c) => ({ ...c, phase: p.name }))),
+      p.hosts
+        .filter((x) => x.host === h.host)
+        .flatMap((x) => (x.health as HealthResult[]).map((c) => ({ ...c, phase: p.name }))),
     );
+    const probed = checks.filter((c) => c.latency);
     const fams: Family[] = [
       {
         name: 'homelab_deploy_host_on_release',
@@ -105,6 +108,24 @@ export function reportFamilies(r: Report, base: Labels): { run: Family[]; perHos
         })),
       },
       {
+        name: 'homelab_deploy_health_check_latency_seconds',
+        help: 'Latency of the last probe of the check (one request or command, not the whole wait).',
+        type: 'gauge',
+        samples: probed.map((c) => ({
+          labels: { ...labels, check: c.check, phase: c.phase },
+          value: c.latency!.lastMs / 1000,
+        })),
+      },
+      {
+        name: 'homelab_deploy_health_check_latency_max_seconds',
+        help: 'Latency of the slowest probe of the check.',
+        type: 'gauge',
+        samples: probed.map((c) => ({
+          labels: { ...labels, check: c.check, phase: c.phase },
+          value: c.latency!.maxMs / 1000,
+        })),
+      },
+      {
         name: 'homelab_deploy_health_check_attempts',
         help: 'Probes the check needed.',
         type: 'gauge',
@@ -128,17 +149,19 @@ export function reportFamilies(r: Report, base: Labels): { run: Family[]; perHos
   return { run, perHost };
 }
 
-/** KPI gauges per environment (stage), from the deploy history. */
+/**
+ * KPI gauges per stage, from the deploy history (`homelab-deploy history --metrics`). `base` should carry the
+ * same project and environment labels as the run metrics, so the dashboard's $environment selects both.
+ */
 export function kpiFamilies(kpis: Kpi[], base: Labels): Family[] {
   const per = (name: string, help: string, pick: (k: Kpi) => number | undefined): Family => ({
     name,
     help,
     type: 'gauge',
-    samples: kpis.flatMap((k) =>
-      pick(k) === undefined
-        ? []
-        : [{ labels: { ...base, environment: k.environment }, value: pick(k) as number }],
-    ),
+    samples: kpis.flatMap((k) => {
+      const v = pick(k);
+      return v === undefined ? [] : [{ labels: { ...base, stage: k.stage }, value: v }];
+    }),
   });
   return [
     per('homelab_deploy_deploys', 'Deploys in the history window.', (k) => k.deploys),

@@ -1,6 +1,7 @@
 import type { NotifyEvent, NotifySettings } from '../config/types';
 import type { Report } from '../report/types';
 import type { Redactor } from '../secrets/redact';
+import { stripUserinfo } from '../metrics/publish';
 import { sleep } from '../util/duration';
 import { buildMessage, type NotifyContext } from './message';
 import { discord, slack, telegram, webhook, type Outgoing } from './services';
@@ -12,14 +13,17 @@ export interface NotifyResult {
   error?: string;
 }
 
-async function post(
+async function postOnce(
   o: Outgoing,
   timeoutMs: number,
   retries: number,
-): Promise<{ ok: boolean; attempts: number; error?: string }> {
+): Promise<{ ok: boolean; attempts: number; error?: string; status?: number }> {
   let error = '';
+  let status: number | undefined;
   for (let attempt = 1; attempt <= retries + 1; attempt++) {
     try {
+      // One signal for the whole exchange, body included: a service that accepts and never answers, or trickles
+      // its answer, costs at most timeoutMs per attempt.
       const res = await fetch(o.url, {
         method: 'POST',
         headers: o.headers,
@@ -28,11 +32,13 @@ async function post(
       });
       await res.text().catch(() => '');
       if (res.ok) return { ok: true, attempts: attempt };
+      status = res.status;
       error = `HTTP ${res.status}`;
       // A 4xx other than 429 will not get better by asking again.
-      if (res.status < 500 && res.status !== 429) return { ok: false, attempts: attempt, error };
+      if (res.status < 500 && res.status !== 429) return { ok: false, attempts: attempt, error, status };
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
+      status = undefined;
       error =
         e.name === 'TimeoutError'
           ? `no answer within ${timeoutMs}ms`
@@ -40,7 +46,23 @@ async function post(
     }
     if (attempt <= retries) await sleep(250 * 2 ** (attempt - 1));
   }
-  return { ok: false, attempts: retries + 1, error };
+  return { ok: false, attempts: retries + 1, error, status };
+}
+
+/** A 400 for what we sent (Telegram: "can't parse entities") is tried once more in the service's plainer form. */
+async function post(
+  o: Outgoing,
+  timeoutMs: number,
+  retries: number,
+): Promise<{ ok: boolean; attempts: number; error?: string }> {
+  const r = await postOnce(o, timeoutMs, retries);
+  if (r.ok || r.status !== 400 || !o.fallback) return r;
+  const again = await postOnce(o.fallback, timeoutMs, 0);
+  return {
+    ok: again.ok,
+    attempts: r.attempts + again.attempts,
+    error: again.ok ? undefined : `${r.error}, and ${again.error} as plain text`,
+  };
 }
 
 /**
@@ -57,14 +79,23 @@ export async function sendNotifications(
   redactor: Redactor,
   warn: (msg: string) => void,
 ): Promise<NotifyResult[]> {
-  if (!cfg.events.includes(event)) return [];
-  const m = buildMessage(event, report as Report, ctx);
-  const jobs: { service: NotifyResult['service']; make: () => Outgoing | string }[] = [];
+  // Registered before the event filter: a value must be masked even in a run that never sends to it.
   const need = (name: string) => {
     const v = env[name];
     if (v) redactor.add(v);
     return v;
   };
+  for (const name of [
+    cfg.telegram?.tokenEnv,
+    cfg.slack?.webhookEnv,
+    cfg.discord?.webhookEnv,
+    cfg.webhook?.urlEnv,
+    cfg.webhook?.secretEnv,
+  ])
+    if (name) need(name);
+  if (!cfg.events.includes(event)) return [];
+  const m = buildMessage(event, report as Report, ctx);
+  const jobs: { service: NotifyResult['service']; make: () => Outgoing | string }[] = [];
   if (cfg.telegram) {
     const t = cfg.telegram;
     jobs.push({
@@ -109,7 +140,7 @@ export async function sendNotifications(
         return { service, ok: false, attempts: 0, error: out };
       }
       const r = await post(out, cfg.timeoutMs, cfg.retries);
-      const error = r.error === undefined ? undefined : redactor.redact(r.error);
+      const error = r.error === undefined ? undefined : stripUserinfo(redactor.redact(r.error));
       if (!r.ok)
         warn(
           `notification to ${service} failed after ${r.attempts} attempt(s): ${error}; the deploy result is unaffected`,

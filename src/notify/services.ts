@@ -5,65 +5,136 @@ export interface Outgoing {
   url: string;
   body: string;
   headers: Record<string, string>;
+  /** Sent instead when the service rejects the request with a 400 (Telegram: formatting it cannot parse). */
+  fallback?: Outgoing;
+}
+
+/** A run of text with one style; services render pieces their own way, escaping only the text. */
+interface Piece {
+  text: string;
+  style?: 'bold' | 'code';
+  href?: string;
+}
+type Line = Piece[];
+
+function messageLines(m: Message): Line[] {
+  const out: Line[] = [
+    [{ text: m.title, style: 'bold' }],
+    [
+      { text: `${m.repository ?? m.project} ` },
+      { text: m.ref, style: 'code' },
+      { text: ' @ ' },
+      { text: m.commit.slice(0, 12), style: 'code' },
+      ...(m.environment ? [{ text: ` → ${m.environment}` }] : []),
+    ],
+    [{ text: m.summary }],
+  ];
+  if (m.error) out.push([{ text: m.error }]);
+  for (const h of m.hosts) out.push([{ text: `• ${h.host}${h.stage ? ` (${h.stage})` : ''}: ${h.line}` }]);
+  if (m.moreHosts) out.push([{ text: `… and ${m.moreHosts} more` }]);
+  if (m.action) out.push([{ text: m.action, style: 'bold' }]);
+  if (m.runUrl) out.push([{ text: 'Open the run', href: m.runUrl }]);
+  return out;
+}
+
+/**
+ * Renders lines within a length limit without ever cutting markup: the piece that does not fit has its text cut
+ * (before escaping, never inside a surrogate pair) and is rendered whole, closed tags included; the rest is
+ * dropped and "…" marks the cut. Cutting the rendered string instead could leave half a tag or entity, which
+ * Telegram rejects outright. Room for the "…" is kept free until the last line.
+ */
+function renderWithin(lines: Line[], limit: number, piece: (p: Piece) => string): string {
+  const more = '…';
+  let out = '';
+  for (let i = 0; i < lines.length; i++) {
+    const prefix = i ? '\n' : '';
+    const rendered = lines[i].map(piece);
+    const whole = prefix + rendered.join('');
+    if (out.length + whole.length <= (i === lines.length - 1 ? limit : limit - more.length)) {
+      out += whole;
+      continue;
+    }
+    let acc = out + prefix;
+    for (let j = 0; j < rendered.length; j++) {
+      if (acc.length + rendered[j].length + more.length <= limit) {
+        acc += rendered[j];
+        continue;
+      }
+      acc += cutPiece(lines[i][j], limit - acc.length - more.length, piece);
+      break;
+    }
+    return acc + more;
+  }
+  return out;
+}
+
+function cutPiece(p: Piece, room: number, piece: (p: Piece) => string): string {
+  let n = Math.min(p.text.length, room);
+  while (n > 0) {
+    let text = p.text.slice(0, n);
+    if (/[\uD800-\uDBFF]$/.test(text)) text = text.slice(0, -1);
+    const r = piece({ ...p, text });
+    if (r.length <= room) return text ? r : '';
+    n -= Math.max(1, Math.ceil((r.length - room) / 5)); // escaping can grow a character up to 5 times (&amp;)
+  }
+  return '';
 }
 
 const html = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const mrkdwn = html; // Slack escapes exactly &, < and >
 
-function lines(
-  m: Message,
-  esc: (s: string) => string,
-  bold: (s: string) => string,
-  code: (s: string) => string,
-): string[] {
-  const out = [
-    bold(esc(m.title)),
-    `${esc(m.repository ?? m.project)} ${code(esc(m.ref))} @ ${code(m.commit.slice(0, 12))}${m.environment ? ` → ${esc(m.environment)}` : ''}`,
-    esc(m.summary),
-  ];
-  if (m.error) out.push(`${esc(m.error)}`);
-  for (const h of m.hosts) out.push(`• ${esc(h.host)}${h.stage ? ` (${esc(h.stage)})` : ''}: ${esc(h.line)}`);
-  if (m.moreHosts) out.push(`… and ${m.moreHosts} more`);
-  if (m.action) out.push(bold(esc(m.action)));
-  return out;
+const TELEGRAM_LIMIT = 4096;
+
+function telegramPiece(p: Piece): string {
+  if (p.href) return `<a href="${html(p.href).replace(/"/g, '&quot;')}">${html(p.text)}</a>`;
+  if (p.style === 'bold') return `<b>${html(p.text)}</b>`;
+  if (p.style === 'code') return `<code>${html(p.text)}</code>`;
+  return html(p.text);
 }
 
-/** Telegram Bot API sendMessage with HTML formatting. */
+/**
+ * Telegram Bot API sendMessage with HTML formatting, cut to its 4096-character limit on text, not markup. Should
+ * Telegram still refuse the formatting (400), the same message goes again as plain text, so it is delivered.
+ */
 export function telegram(m: Message, o: { apiUrl: string; token: string; chatId: string }): Outgoing {
-  const text = lines(
-    m,
-    html,
-    (s) => `<b>${s}</b>`,
-    (s) => `<code>${s}</code>`,
-  );
-  if (m.runUrl) text.push(`<a href="${html(m.runUrl)}">Open the run</a>`);
+  const lines = messageLines(m);
+  const url = `${o.apiUrl}/bot${o.token}/sendMessage`;
+  const headers = { 'content-type': 'application/json' };
+  const plain = renderWithin(lines, TELEGRAM_LIMIT, (p) => (p.href ? `${p.text}: ${p.href}` : p.text));
   return {
-    url: `${o.apiUrl}/bot${o.token}/sendMessage`,
-    headers: { 'content-type': 'application/json' },
+    url,
+    headers,
     body: JSON.stringify({
       chat_id: o.chatId,
-      text: text.join('\n').slice(0, 4096),
+      text: renderWithin(lines, TELEGRAM_LIMIT, telegramPiece),
       parse_mode: 'HTML',
       disable_web_page_preview: true,
     }),
+    fallback: {
+      url,
+      headers,
+      body: JSON.stringify({ chat_id: o.chatId, text: plain, disable_web_page_preview: true }),
+    },
   };
 }
 
-/** Slack incoming webhook: plain text fallback plus one mrkdwn section. */
+function slackPiece(p: Piece): string {
+  if (p.href) return `<${p.href}|${mrkdwn(p.text)}>`;
+  if (p.style === 'bold') return `*${mrkdwn(p.text)}*`;
+  if (p.style === 'code') return `\`${mrkdwn(p.text)}\``;
+  return mrkdwn(p.text);
+}
+
+/** Slack incoming webhook: plain text fallback plus one mrkdwn section (3000 characters at most). */
 export function slack(m: Message, url: string): Outgoing {
-  const text = lines(
-    m,
-    mrkdwn,
-    (s) => `*${s}*`,
-    (s) => `\`${s}\``,
-  );
-  if (m.runUrl) text.push(`<${m.runUrl}|Open the run>`);
   return {
     url,
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       text: `${m.title}: ${m.project} ${m.release}`,
-      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.join('\n').slice(0, 2900) } }],
+      blocks: [
+        { type: 'section', text: { type: 'mrkdwn', text: renderWithin(messageLines(m), 2900, slackPiece) } },
+      ],
     }),
   };
 }

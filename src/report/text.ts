@@ -21,8 +21,12 @@ export function renderEvent(e: DeployEvent): string | undefined {
       return `${e.ok ? '✔' : '✖'} ${e.phase} ${e.ok ? 'done' : `failed: [${e.error?.class}] ${e.error?.message}`} (${formatDuration(e.durationMs)})`;
     case 'host-step':
       return `    ${e.step.ok ? '·' : '✖'} ${e.host} ${e.step.name}${e.step.ok ? '' : ` exit ${e.step.exitCode}`} (${formatDuration(e.step.durationMs)})`;
-    case 'host-health':
-      return `    ${e.health.ok ? '♥' : '✖'} ${e.host} ${e.health.check}: ${e.health.ok ? 'healthy' : e.health.lastError} (${e.health.attempts} attempt${e.health.attempts === 1 ? '' : 's'})`;
+    case 'host-health': {
+      // One line per check: name, host, result, how long it took, attempts, and the last error if it failed.
+      const h = e.health;
+      const tries = `${h.attempts} attempt${h.attempts === 1 ? '' : 's'}`;
+      return `    ${h.ok ? '♥' : '✖'} ${e.host} ${h.check}: ${h.ok ? 'healthy' : 'FAILED'} in ${formatDuration(h.durationMs)} (${tries})${h.ok ? '' : `: ${h.lastError}`}`;
+    }
     case 'host-end':
       return `  ${e.ok ? '✔' : '✖'} ${e.host}${e.attempt > 1 ? ` attempt ${e.attempt}` : ''} ${e.ok ? 'ok' : `[${e.error?.class}] ${e.error?.message}`} (${formatDuration(e.durationMs)})`;
     case 'retry':

@@ -6,14 +6,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { deploy } from '../../src/engine';
 import { releaseIdFor } from '../../src/deploy/layout';
-import { pushGroups } from '../../src/metrics/publish';
+import { loadConfig } from '../../src/config/load';
+import { pushGroups, readGroup } from '../../src/metrics/publish';
+import { publishOutcome } from '../../src/observe';
+import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
+import { MINIMAL, writeConfig } from '../fixtures/config';
 import { freePort, makeProject, type Project } from '../fixtures/pipeline';
 import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
 
 const PGW = '/usr/bin/prometheus-pushgateway';
 let sandbox: SshSandbox;
-let pgw: ChildProcess;
+const gateways: ChildProcess[] = [];
 let pgwUrl: string;
 let hook: http.Server;
 let hookUrl: string;
@@ -34,26 +38,37 @@ function ensurePushgateway(): void {
   if (r.status !== 0) throw new Error('apt-get install prometheus-pushgateway failed');
 }
 
-beforeAll(async () => {
-  ensurePushgateway();
-  sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
+/** A real Pushgateway on a free port with its own persistence file, and optionally basic auth (web config). */
+async function startPushgateway(webConfig?: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-pgw-'));
   // Debian's build persists to /var/lib/prometheus by default; a private file keeps runs apart.
-  const data = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hd-pgw-')), 'pushgateway.data');
-  pgw = spawn(PGW, [`--web.listen-address=127.0.0.1:${port}`, `--persistence.file=${data}`], {
-    stdio: 'ignore',
-  });
-  pgwUrl = `http://127.0.0.1:${port}`;
+  const args = [`--web.listen-address=127.0.0.1:${port}`, `--persistence.file=${path.join(dir, 'data')}`];
+  if (webConfig) {
+    fs.writeFileSync(path.join(dir, 'web.yml'), webConfig);
+    args.push(`--web.config.file=${path.join(dir, 'web.yml')}`);
+  }
+  const proc = spawn(PGW, args, { stdio: 'ignore' });
+  gateways.push(proc);
+  const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
+    // /-/ready answers 401 when auth is on: any HTTP answer means it listens.
     if (
-      await fetch(`${pgwUrl}/-/ready`).then(
-        (r) => r.ok,
+      await fetch(`${url}/-/ready`).then(
+        () => true,
         () => false,
       )
     )
-      break;
+      return { url, proc };
     await new Promise((r) => setTimeout(r, 100));
   }
+  throw new Error('the Pushgateway did not start');
+}
+
+beforeAll(async () => {
+  ensurePushgateway();
+  sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
+  ({ url: pgwUrl } = await startPushgateway());
   hook = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
@@ -67,14 +82,17 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   for (const p of projects) p.stopServices();
-  pgw?.kill();
+  for (const g of gateways) g.kill();
   hook?.close();
   await sandbox?.stop();
 });
 
 /** Pushgateway's /metrics as [name, labels, value] rows. */
-async function scrape(): Promise<{ name: string; labels: Record<string, string>; value: number }[]> {
-  const text = await (await fetch(`${pgwUrl}/metrics`)).text();
+async function scrape(
+  url = pgwUrl,
+  headers: Record<string, string> = {},
+): Promise<{ name: string; labels: Record<string, string>; value: number }[]> {
+  const text = await (await fetch(`${url}/metrics`, { headers })).text();
   return text
     .split('\n')
     .filter((l) => l.startsWith('homelab_deploy_'))
@@ -155,6 +173,27 @@ describe('observability of a real deploy', () => {
       5,
     );
 
+    // Probe latency of each check, apart from the time until it passed.
+    const latency = one('homelab_deploy_health_check_latency_seconds', { host: 'rtx1080', check: 'app' });
+    expect(latency.map((r) => r.labels.phase).sort()).toEqual(['production', 'verify']);
+    for (const r of latency) expect(r.value).toBeLessThan(2);
+    // Counters carried from the first run to the second through the gateway (read back, added to, pushed).
+    const runs = { job: 'homelab_deploy', project: 'sample', environment: 'homelab' };
+    expect(one('homelab_deploy_runs_total', { ...runs, status: 'success' }).map((r) => r.value)).toEqual([1]);
+    expect(
+      one('homelab_deploy_runs_total', { ...runs, status: 'partial_success' }).map((r) => r.value),
+    ).toEqual([1]);
+    const deploys = (stage: string, outcome: string) =>
+      one('homelab_deploy_stage_deploys_total', { ...runs, stage, outcome }).map((r) => r.value);
+    expect(deploys('production', 'success')).toEqual([2]);
+    expect(deploys('public', 'success')).toEqual([1]);
+    expect(deploys('public', 'rolled_back')).toEqual([1]);
+    expect(
+      one('homelab_deploy_stage_incident_open_since_timestamp_seconds', { stage: 'public' }).map(
+        (r) => r.value,
+      ),
+    ).toHaveLength(1);
+
     const prom = fs.readFileSync(textfile, 'utf8');
     expect(prom.match(/^# TYPE homelab_deploy_host_on_release gauge$/gm)).toHaveLength(1);
     expect(prom).toContain(
@@ -170,28 +209,146 @@ describe('observability of a real deploy', () => {
     expect(JSON.stringify(hookEvents)).not.toContain('obs-secret');
   }, 120_000);
 
-  it('sends basic auth to a Pushgateway that wants it, and never logs the password', async () => {
-    let auth: string | undefined;
-    const srv = http.createServer((req, res) => {
-      auth = req.headers.authorization;
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(auth ? 200 : 401);
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  it('two projects sharing a gateway and an environment name keep their own series', async () => {
+    const { url } = await startPushgateway();
+    const cfg = (project: string) =>
+      loadConfig(
+        writeConfig(
+          `${MINIMAL.replace('project: app', `project: ${project}`)}metrics:\n  pushgateway: { url: "${url}" }\n  environment: homelab\n`,
+        ),
+      );
+    const warnings: string[] = [];
+    const o = { env: {}, redactor: new Redactor(), warn: (m: string) => warnings.push(m), context: {} };
+    await publishOutcome(cfg('shop'), runReport('shop', 'success'), o);
+    await publishOutcome(cfg('blog'), runReport('blog', 'failed'), o);
+    expect(warnings).toEqual([]);
+    const rows = (await scrape(url)).filter(
+      (r) => r.name === 'homelab_deploy_last_run_status' && r.value === 1,
+    );
+    expect(rows.map((r) => [r.labels.project, r.labels.environment, r.labels.status]).sort()).toEqual([
+      ['blog', 'homelab', 'failed'],
+      ['shop', 'homelab', 'success'],
+    ]);
+    const hosts = (await scrape(url)).filter((r) => r.name === 'homelab_deploy_host_on_release');
+    expect(hosts.map((r) => `${r.labels.project}/${r.labels.host}`).sort()).toEqual([
+      'blog/rtx1080',
+      'shop/rtx1080',
+    ]);
+  });
+
+  it('basic auth against a Pushgateway that requires it (bcrypt web config); the password never shows', async () => {
+    // bcrypt (cost 4) of "pa55-word", made with python3's crypt.crypt(..., crypt.mksalt(crypt.METHOD_BLOWFISH,
+    // rounds=16)); the Pushgateway checks it with Go's bcrypt.
+    const hash = '$2b$04$tU2yTT6zilEewY/BOdIp3.L4zfFWhuA58E0Mv1ioa2ZOnEAGuPmzO';
+    const { url } = await startPushgateway(`basic_auth_users:\n  pusher: ${hash}\n`);
+    const pg = { url, job: 'homelab_deploy', usernameEnv: 'U', passwordEnv: 'P' };
+    const group = [
+      { grouping: { project: 'shop', environment: 'home' }, text: 'homelab_deploy_auth_probe 1\n' },
+    ];
     const redactor = new Redactor();
+    expect(await pushGroups(pg, group, { U: 'pusher', P: 'pa55-word' }, redactor)).toEqual([]);
+    const auth = { authorization: 'Basic ' + Buffer.from('pusher:pa55-word').toString('base64') };
+    expect(
+      (await scrape(url, auth)).find((r) => r.name === 'homelab_deploy_auth_probe')?.labels,
+    ).toMatchObject({
+      job: 'homelab_deploy',
+      project: 'shop',
+      environment: 'home',
+    });
+    const wrong = await pushGroups(pg, group, { U: 'pusher', P: 'wrong-pa55' }, redactor);
+    expect(wrong).toHaveLength(1);
+    expect(wrong[0]).toMatch(
+      /^PUT \/metrics\/job\/homelab_deploy\/project\/shop\/environment\/home: HTTP 401/,
+    );
+    for (const secret of ['pa55-word', 'wrong-pa55', Buffer.from('pusher:wrong-pa55').toString('base64')])
+      expect(redactor.redact(`x ${secret} y`)).toBe('x *** y');
+    expect(JSON.stringify(wrong)).not.toContain('wrong-pa55');
+  });
+
+  it('grouping values with "/" or empty go as @base64 and arrive as the same labels', async () => {
+    const { url } = await startPushgateway();
+    const pg = { url, job: 'homelab/deploy' };
     const problems = await pushGroups(
-      { url, job: 'homelab_deploy', usernameEnv: 'U', passwordEnv: 'P' },
-      [{ grouping: { environment: 'prod/eu', host: 'vps' }, text: 'x 1\n' }],
-      { U: 'pusher', P: 'pa55-word' },
-      redactor,
+      pg,
+      [
+        {
+          grouping: { project: 'a/b', environment: 'prod/eu', host: '' },
+          text: 'homelab_deploy_b64_probe 7\n',
+        },
+      ],
+      {},
+      new Redactor(),
     );
     expect(problems).toEqual([]);
-    expect(auth).toBe('Basic ' + Buffer.from('pusher:pa55-word').toString('base64'));
-    expect(redactor.redact('pa55-word')).toBe('***');
-    srv.close();
+    const row = (await scrape(url)).find((r) => r.name === 'homelab_deploy_b64_probe');
+    expect(row).toMatchObject({
+      value: 7,
+      labels: { job: 'homelab/deploy', project: 'a/b', environment: 'prod/eu' },
+    });
+    const group = await readGroup(
+      pg,
+      { project: 'a/b', environment: 'prod/eu', host: '' },
+      {},
+      new Redactor(),
+    );
+    expect(group.samples?.find((x) => x.name === 'homelab_deploy_b64_probe')?.value).toBe(7);
+  });
+
+  it('refuses a Pushgateway URL with credentials in it, without repeating them', async () => {
+    // Set on the loaded config: the config schema may (and should) refuse such a URL before it gets here.
+    const config = {
+      ...loadConfig(writeConfig(MINIMAL)),
+      metrics: { pushgateway: { url: 'http://pusher:s3cret-in-url@127.0.0.1:9/', job: 'homelab_deploy' } },
+    };
+    const warnings: string[] = [];
+    const redactor = new Redactor();
+    await publishOutcome(config, runReport('app', 'success'), {
+      env: {},
+      redactor,
+      warn: (m) => warnings.push(m),
+      context: {},
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('the Pushgateway URL carries credentials');
+    expect(warnings.join('\n')).not.toContain('s3cret');
+    expect(redactor.redact('s3cret-in-url')).toBe('***');
   });
 });
+
+/** A one-stage run on rtx1080, as publishOutcome receives it. */
+function runReport(project: string, status: 'success' | 'failed'): Report {
+  const ok = status === 'success';
+  return {
+    schema: 1,
+    project,
+    status,
+    phase: 'production',
+    systemsDeployed: ok ? ['rtx1080'] : [],
+    durationSeconds: 12,
+    startedAt: '2026-11-20T10:00:00Z',
+    finishedAt: '2026-11-20T10:00:12Z',
+    release: { id: 'abcdef012345', commit: 'abcdef0123456789abcdef0123456789abcdef01', ref: 'main' },
+    run: {},
+    phasesRequested: ['all'],
+    audit: [],
+    phases: [
+      {
+        name: 'production',
+        kind: 'stage',
+        status: ok ? 'ok' : 'failed',
+        startedAt: '2026-11-20T10:00:00Z',
+        durationMs: 9000,
+        hosts: [],
+      },
+    ],
+    hosts: [
+      {
+        host: 'rtx1080',
+        stage: 'production',
+        before: 'a',
+        after: ok ? 'abcdef012345' : 'a',
+        state: ok ? 'new' : 'previous',
+      },
+    ],
+  };
+}

@@ -8,6 +8,7 @@ import { healthCheckSchema } from '../../src/config/schema';
 import { runHealthCheck } from '../../src/health/run';
 import { makeContext } from '../../src/pipeline/context';
 import { parseJunit } from '../../src/pipeline/junit';
+import { renderEvent } from '../../src/report/text';
 import { Redactor } from '../../src/secrets/redact';
 import { MINIMAL, writeConfig } from '../fixtures/config';
 import { selfSignedCert } from '../helpers/tls';
@@ -241,6 +242,142 @@ describe('health checks against real local servers', () => {
     expect((await runHealthCheck(ctx, host, check({ tcp: `{{host.address}}:${port}` }), 's')).ok).toBe(true);
     const closed = await runHealthCheck(ctx, host, check({ tcp: '127.0.0.1:1', retries: 0 }), 's');
     expect(closed.lastError).toContain('tcp 127.0.0.1:1: ECONNREFUSED');
+  });
+});
+
+describe('HTTP checks have a hard limit per attempt', () => {
+  /** Headers at once, then one byte every 100 ms, for ever: the socket is never idle long enough to time out. */
+  const trickle = () =>
+    serve((_n, _q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const t = setInterval(() => res.write(' '), 100);
+      res.on('close', () => clearInterval(t));
+    });
+
+  it('gives up on a server trickling its body within the timeout, not never', async () => {
+    const port = await trickle();
+    const t0 = Date.now();
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, timeout: '500ms', retries: 1, interval: '50ms' }),
+      's',
+    );
+    const elapsed = Date.now() - t0;
+    expect(r.ok).toBe(false);
+    expect(r.attempts).toBe(2);
+    expect(r.lastError).toContain('no complete answer within 500ms');
+    // Two attempts of 500 ms and one interval; generous for a loaded machine, far below "for ever".
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+    expect(elapsed).toBeLessThan(3000);
+  });
+
+  it('cuts the last attempt at the overall deadline, even when the timeout is longer', async () => {
+    const port = await trickle();
+    const t0 = Date.now();
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, timeout: '30s', retries: 5, deadline: '700ms' }),
+      's',
+    );
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.ok).toBe(false);
+    expect(r.lastError).toMatch(
+      /^deadline of 700ms reached after 1 attempts .*no complete answer within \d+ms/,
+    );
+  });
+
+  it('stops reading an endless body at 256 KiB and closes the connection', async () => {
+    let closed = false;
+    let sent = 0;
+    const port = await serve((_n, _q, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'e');
+      const pump = () => {
+        while (!closed && res.write(chunk)) sent += chunk.length;
+        if (!closed) res.once('drain', pump);
+      };
+      res.on('close', () => (closed = true));
+      pump();
+    });
+    const t0 = Date.now();
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, timeout: '20s', retries: 0 }),
+      's',
+    );
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.lastError).toContain('expected status 200, got 500');
+    expect(r.lastError).toContain('(only the first 262144 bytes were read)');
+    await new Promise((res) => setTimeout(res, 100));
+    expect(closed).toBe(true);
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it("records each probe's latency apart from the time the whole check took", async () => {
+    const port = await serve((n, _q, res) => setTimeout(() => json(res, n < 3 ? 503 : 200, {}), 120));
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://127.0.0.1:${port}/`, interval: '300ms', retries: 5 }),
+      's',
+    );
+    expect(r).toMatchObject({ ok: true, attempts: 3 });
+    expect(r.latency?.lastMs).toBeGreaterThanOrEqual(110);
+    expect(r.latency?.lastMs).toBeLessThan(600);
+    expect(r.latency?.maxMs).toBeGreaterThanOrEqual(r.latency?.lastMs ?? Infinity);
+    // Two intervals of 300 ms lie between the probes: the check took far longer than one probe.
+    expect(r.durationMs).toBeGreaterThan(600 + 3 * 110);
+  });
+});
+
+describe('health check errors and secrets', () => {
+  it("redacts before cutting: a secret straddling the excerpt's cut leaks no prefix", async () => {
+    // The excerpt keeps 200 characters; the 20-character secret starts at 190.
+    const port = await serve((_n, _q, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('x'.repeat(190) + 'hunter2-secret-token' + 'y'.repeat(1000));
+    });
+    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0 }), 's');
+    expect(r.lastError).toContain('got 500: ' + 'x'.repeat(190) + '***');
+    expect(r.lastError).not.toMatch(/hunter|hunt|2-se/);
+  });
+
+  it('never names the credentials of a URL with user:password@', async () => {
+    const port = await serve((_n, req, res) => json(res, req.headers.authorization ? 503 : 401, {}));
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ http: `http://probe:pr0be-pass@127.0.0.1:${port}/`, retries: 0 }),
+      's',
+    );
+    expect(r.lastError).toContain(`GET http://***@127.0.0.1:${port}/: expected status 200, got 503`);
+    expect(r.lastError).not.toContain('pr0be-pass');
+  });
+});
+
+describe('health check summary line', () => {
+  it('names the check and host, the result, how long it took, the attempts and the last error', async () => {
+    const port = await serve((_n, _q, res) => json(res, 503, { status: 'down' }));
+    const r = await runHealthCheck(
+      ctx,
+      host,
+      check({ name: 'app', http: `http://127.0.0.1:${port}/`, retries: 1, interval: '400ms' }),
+      's',
+    );
+    const line = renderEvent({ type: 'host-health', phase: 's', host: 'thinkpad', health: r });
+    expect(line).toMatch(
+      /^ {4}✖ thinkpad app: FAILED in (\d{3}ms|\d+\.\ds) \(2 attempts\): failed 2 times \(retries: 1\); last error: GET .* got 503/,
+    );
+    const ok = renderEvent({
+      type: 'host-health',
+      phase: 's',
+      host: 'thinkpad',
+      health: { check: 'app', ok: true, attempts: 1, durationMs: 2500 },
+    });
+    expect(ok).toBe('    ♥ thinkpad app: healthy in 2.5s (1 attempt)');
   });
 });
 

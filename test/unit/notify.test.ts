@@ -1,10 +1,14 @@
 import { createHmac } from 'node:crypto';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { NotifySettings } from '../../src/config/types';
+import { loadConfig } from '../../src/config/load';
 import { sendNotifications } from '../../src/notify/send';
+import { observabilitySecrets } from '../../src/observe';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
+import { MINIMAL, writeConfig } from '../fixtures/config';
 
 interface Req {
   path: string;
@@ -239,5 +243,200 @@ describe("notifications against local servers speaking each service's API", () =
     expect(warnings.filter((w) => w.includes('the deploy result is unaffected'))).toHaveLength(3);
     await slow.close();
     await flaky.close();
+  });
+
+  it('an endpoint that accepts the connection and never reads or answers costs bounded time', async () => {
+    const sockets: net.Socket[] = [];
+    const hole = net.createServer((sock) => {
+      sock.pause(); // accepts TCP, reads nothing, answers nothing
+      sockets.push(sock);
+    });
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(hole.address() as AddressInfo).port}/hook`;
+    const cfg: NotifySettings = { events: ['failed'], timeoutMs: 300, retries: 1, webhook: { urlEnv: 'U' } };
+    const t0 = Date.now();
+    const res = await sendNotifications(
+      'failed',
+      report('failed'),
+      ctx,
+      cfg,
+      { U: url },
+      new Redactor(),
+      () => 0,
+    );
+    const elapsed = Date.now() - t0;
+    expect(res).toEqual([{ service: 'webhook', ok: false, attempts: 2, error: 'no answer within 300ms' }]);
+    // Two attempts of 300 ms and one 250 ms backoff; the bound leaves room for a loaded machine.
+    expect(elapsed).toBeGreaterThanOrEqual(850);
+    expect(elapsed).toBeLessThan(2500);
+    expect(sockets.length).toBe(2);
+    for (const so of sockets) so.destroy();
+    hole.close();
+  });
+});
+
+describe('notification secrets', () => {
+  it('registers every token and webhook URL even for an event that is filtered out', async () => {
+    const redactor = new Redactor();
+    const cfg: NotifySettings = {
+      events: ['failed'],
+      timeoutMs: 1000,
+      retries: 0,
+      telegram: { tokenEnv: 'T', chatId: '1', apiUrl: 'http://127.0.0.1:9' },
+      slack: { webhookEnv: 'S' },
+      webhook: { urlEnv: 'W', secretEnv: 'WS' },
+    };
+    const env = {
+      T: TOKEN,
+      S: 'https://hooks.slack.com/services/T1/B2/slack-secret',
+      W: 'http://h/x',
+      WS: HOOK_SECRET,
+    };
+    expect(await sendNotifications('succeeded', report('success'), ctx, cfg, env, redactor, () => 0)).toEqual(
+      [],
+    );
+    expect(redactor.redact(`${TOKEN} ${env.S} ${HOOK_SECRET}`)).toBe('*** *** ***');
+  });
+
+  it('observabilitySecrets lists every value the config names, for the engine to register before the run', () => {
+    const config = loadConfig(
+      writeConfig(`${MINIMAL}notify:
+  events: [failed]
+  telegram: { token_env: TG, chat_id: "1" }
+  slack: { webhook_env: SL }
+  discord: { webhook_env: DC }
+  webhook: { url_env: WH, secret_env: WHS }
+metrics:
+  pushgateway: { url: "http://pgw.example.com:9091", username_env: PU, password_env: PP }
+`),
+    );
+    const env = {
+      TG: TOKEN,
+      SL: 'https://hooks.slack.com/services/T1/B2/slack-secret',
+      DC: 'https://discord.com/api/webhooks/1/discord-secret',
+      WH: 'https://user:hook-pass@hooks.example.com/deploy?key=k3y',
+      WHS: HOOK_SECRET,
+      PU: 'pusher',
+      PP: 'pgw-pass',
+      UNRELATED: 'not-a-secret',
+    };
+    const secrets = observabilitySecrets(config, env);
+    expect(secrets).toEqual(
+      expect.arrayContaining([
+        TOKEN,
+        env.SL,
+        '/services/T1/B2/slack-secret',
+        env.DC,
+        '/api/webhooks/1/discord-secret',
+        env.WH,
+        'hook-pass',
+        HOOK_SECRET,
+        'pgw-pass',
+        Buffer.from('pusher:pgw-pass').toString('base64'),
+      ]),
+    );
+    expect(secrets).not.toContain('not-a-secret');
+    expect(secrets).not.toContain('pusher');
+    expect(observabilitySecrets(config, {})).toEqual([]);
+  });
+});
+
+/**
+ * What Telegram's HTML parse mode accepts: the supported tags, properly nested, `<` and `&` only as markup or
+ * entities; at most 4096 characters of text once entities are parsed. Returns why a text is refused.
+ */
+function telegramHtmlProblem(text: string): string | undefined {
+  const stack: string[] = [];
+  let visible = 0;
+  const re = /<(\/?)([a-z]+)((?:\s+[a-z]+="[^"]*")*)\s*>|&(?:lt|gt|amp|quot|#\d+);|[<&]|[^<&]+/gy;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    if (m[0] === '<' || m[0] === '&') return `unescaped ${m[0]} at ${m.index}`;
+    if (m[2]) {
+      if (!['b', 'strong', 'i', 'em', 'u', 's', 'code', 'pre', 'a'].includes(m[2]))
+        return `unsupported <${m[2]}>`;
+      if (m[1]) {
+        if (stack.pop() !== m[2]) return `unbalanced </${m[2]}>`;
+      } else stack.push(m[2]);
+    } else visible += m[0].startsWith('&') ? 1 : m[0].length;
+    if (re.lastIndex === text.length) break;
+  }
+  if (re.lastIndex !== text.length && text.length) return `cannot parse at ${re.lastIndex}`;
+  if (stack.length) return `unclosed <${stack.join('>, <')}>`;
+  if (visible > 4096) return `${visible} characters`;
+  return undefined;
+}
+
+describe('Telegram message limits', () => {
+  const telegramApi = (mode: 'validate' | 'reject-html') =>
+    server((r, res) => {
+      const body = JSON.parse(r.body) as { text: string; parse_mode?: string };
+      const problem =
+        body.parse_mode === 'HTML'
+          ? mode === 'reject-html'
+            ? 'reject'
+            : telegramHtmlProblem(body.text)
+          : body.text.length > 4096
+            ? 'too long'
+            : undefined;
+      res.writeHead(problem ? 400 : 200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          problem
+            ? { ok: false, error_code: 400, description: `Bad Request: can't parse entities: ${problem}` }
+            : { ok: true },
+        ),
+      );
+    });
+
+  it('a message far over 4096 characters is cut on text, never inside a tag or entity', async () => {
+    const tg = await telegramApi('validate');
+    // A ref made of characters that all turn into entities, so any cut of the HTML string lands in one.
+    const long = report('failed');
+    long.release = { ...long.release, ref: 'feature/' + '<&>'.repeat(2000) };
+    const cfg: NotifySettings = {
+      events: ['failed'],
+      timeoutMs: 2000,
+      retries: 0,
+      telegram: { tokenEnv: 'T', chatId: '1', apiUrl: tg.url },
+    };
+    const res = await sendNotifications('failed', long, ctx, cfg, { T: TOKEN }, new Redactor(), () => 0);
+    expect(res).toEqual([{ service: 'telegram', ok: true, attempts: 1 }]);
+    expect(tg.reqs).toHaveLength(1);
+    const text = JSON.parse(tg.reqs[0].body).text as string;
+    expect(telegramHtmlProblem(text)).toBeUndefined();
+    expect(text.length).toBeLessThanOrEqual(4096);
+    expect(text).toMatch(
+      /^<b>❌ Deploy failed<\/b>\njjeco\/homelab <code>feature\/(&lt;&amp;&gt;)+[^<]*<\/code>…$/,
+    );
+    await tg.close();
+  });
+
+  it('when Telegram still refuses the formatting (400), the message goes again as plain text', async () => {
+    const tg = await telegramApi('reject-html');
+    const cfg: NotifySettings = {
+      events: ['failed'],
+      timeoutMs: 2000,
+      retries: 2,
+      telegram: { tokenEnv: 'T', chatId: '1', apiUrl: tg.url },
+    };
+    const warnings: string[] = [];
+    const res = await sendNotifications(
+      'failed',
+      report('failed'),
+      ctx,
+      cfg,
+      { T: TOKEN },
+      new Redactor(),
+      (m) => warnings.push(m),
+    );
+    // No retries of the refused request (a 4xx), one plain-text request after it.
+    expect(res).toEqual([{ service: 'telegram', ok: true, attempts: 2 }]);
+    expect(warnings).toEqual([]);
+    const plain = JSON.parse(tg.reqs[1].body);
+    expect(plain.parse_mode).toBeUndefined();
+    expect(plain.text).toContain('vps: app <b>503</b> & down');
+    expect(plain.text).toContain('Open the run: https://github.com/jjeco/homelab/actions/runs/9');
+    await tg.close();
   });
 });
