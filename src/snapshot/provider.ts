@@ -2,75 +2,74 @@ import * as fs from 'node:fs';
 import type { HostConfig, SnapshotSettings } from '../config/types';
 import { DeployError } from '../errors';
 import type { RunContext } from '../pipeline/context';
-import { shExports } from '../remote/quote';
-import { ProxmoxClient } from './proxmox';
+import { act, type SnapshotAction, type SnapshotProvider } from './action';
+import { commandProvider } from './command';
+import { ProxmoxClient, SNAPSHOT_DESCRIPTION_MARK, type TaskOutcome } from './proxmox';
 
 export const SNAPSHOT_PREFIX = 'hd-';
-
-/** An infrastructure rollback point (VM or filesystem snapshot) taken before a host is changed. */
-export interface SnapshotProvider {
-  describe: string;
-  create(name: string): Promise<void>;
-  rollback(name: string): Promise<void>;
-  /** Removes this tool's older snapshots beyond `keep`, never `protect`. */
-  prune(protect: string[]): Promise<string[]>;
-}
+export { SnapshotActionError, type SnapshotAction, type SnapshotProvider } from './action';
 
 /** Proxmox allows letters, digits, '-' and '_', starting with a letter, up to 40 characters. */
 export function snapshotName(releaseId: string, runToken: string): string {
   return `${SNAPSHOT_PREFIX}${releaseId}-${runToken}`.slice(0, 40);
 }
 
+const fromTasks = (outcomes: TaskOutcome[]) => ({
+  tasks: outcomes.map((o) => o.upid),
+  warnings: outcomes.flatMap((o) => o.warnings ?? []),
+});
+
 export function snapshotProvider(ctx: RunContext, host: HostConfig, s: SnapshotSettings): SnapshotProvider {
-  if (s.provider === 'proxmox') {
-    const token = ctx.env[s.tokenEnv];
-    if (!token)
-      throw new DeployError(
-        'precondition',
-        `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`,
-        { host: host.name },
-      );
-    ctx.redactor.add(token);
-    const client = new ProxmoxClient({
-      api: s.api,
-      node: s.node,
-      vmid: s.vmid,
-      type: s.type,
-      token,
-      trust: { ca: s.caFile ? fs.readFileSync(s.caFile, 'utf8') : undefined, fingerprint: s.fingerprint },
-      timeoutMs: s.timeoutMs,
-      taskTimeoutMs: s.taskTimeoutMs,
-    });
-    return {
-      describe: `proxmox ${s.node}/${s.type}/${s.vmid}`,
-      create: (name) =>
-        client.createSnapshot(name, `homelab-deploy ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
-      rollback: (name) => client.rollback(name),
-      prune: (protect) => client.prune(SNAPSHOT_PREFIX, s.keep, protect),
-    };
-  }
-  const run = async (what: string, script: string, name: string) => {
-    const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec(
-      `${shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id })}\n${script}`,
-      {
-        timeoutMs: 10 * 60_000,
-        signal: ctx.signal,
-      },
+  if (s.provider === 'command') return commandProvider(ctx, host, s);
+  const token = ctx.env[s.tokenEnv];
+  if (!token)
+    throw new DeployError(
+      'precondition',
+      `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`,
+      { host: host.name },
     );
-    if (res.code !== 0) {
-      throw new DeployError(
-        'command-failed',
-        `snapshot ${what} on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-300)}`,
-        { host: host.name },
-      );
-    }
-    return res.stdout;
-  };
+  ctx.redactor.add(token);
+  const client = new ProxmoxClient({
+    api: s.api,
+    node: s.node,
+    vmid: s.vmid,
+    type: s.type,
+    token,
+    trust: { ca: s.caFile ? fs.readFileSync(s.caFile, 'utf8') : undefined, fingerprint: s.fingerprint },
+    timeoutMs: s.timeoutMs,
+    taskTimeoutMs: s.taskTimeoutMs,
+    signal: ctx.signal,
+  });
+  const target = `proxmox ${client.vm}`;
+  const base = (action: SnapshotAction['action'], name: string) =>
+    ({ action, host: host.name, provider: 'proxmox', target, name }) as const;
   return {
-    describe: 'command',
-    create: async (name) => void (await run('create', s.create, name)),
-    rollback: async (name) => void (await run('rollback', s.rollback, name)),
-    prune: async () => [],
+    describe: target,
+    create: (name) =>
+      act(base('snapshot-created', name), async () =>
+        fromTasks([
+          await client.createSnapshot(
+            name,
+            `${SNAPSHOT_DESCRIPTION_MARK} ${ctx.release.id} ${ctx.run.url ?? ''}`.trim(),
+          ),
+        ]),
+      ),
+    rollback: (name) =>
+      act(base('snapshot-rolled-back', name), async () => {
+        const outcomes = await client.rollback(name);
+        return { ...fromTasks(outcomes), detail: outcomes.length > 1 ? 'and started the guest' : undefined };
+      }),
+    prune: async (protect) => {
+      const done: SnapshotAction[] = [];
+      for (const snap of await client.pruneCandidates(SNAPSHOT_PREFIX, s.keep, protect))
+        done.push(
+          await act(
+            base('snapshot-deleted', snap.name),
+            async () => fromTasks([await client.deleteSnapshot(snap.name)]),
+            done,
+          ),
+        );
+      return done;
+    },
   };
 }
