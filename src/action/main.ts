@@ -3,15 +3,19 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { z } from 'zod';
 import { loadConfig } from '../config/load';
 import { deploy, isFailure, prepare } from '../engine';
-import { createStatusReporter } from '../github/statuses';
+import { closeAbandoned, createStatusReporter, type OpenStatuses, type StatusMode } from '../github/statuses';
 import { releaseRunLocks } from '../pipeline/cleanup';
 import { renderPlan } from '../pipeline/plan';
+import { mergePipelineReports, mergeReports } from '../report/merge';
 import { renderEvent } from '../report/text';
 import { renderSummary } from '../report/summary';
+import type { Report } from '../report/types';
 import { Redactor } from '../secrets/redact';
-import { getCleanupInputs, getInputs } from './inputs';
+import { getCleanupInputs, getInputs, type ActionInputs } from './inputs';
+import { findReportFiles, reportOutput } from './outputs';
 import { state } from './state';
 
 function runInfo() {
@@ -34,15 +38,117 @@ function writeKnownHosts(content: string): string | undefined {
   return file;
 }
 
+/**
+ * `auto` means commit statuses: an action cannot see whether its job declares `environment:`, and when it does
+ * GitHub has already recorded a deployment, so creating one more would show every deploy twice. Deployments are
+ * used only when asked for, in jobs without an environment of their own.
+ */
+function statusMode(inputs: ActionInputs): StatusMode | undefined {
+  if (inputs.statuses === 'off') return undefined;
+  return inputs.statuses === 'deployments' ? 'deployments' : 'commit-status';
+}
+
+/** Every output, the report file and the job summary, the same way for a deploy and for a merge. */
+async function publish(report: Report, inputs: ActionInputs, workspace: string): Promise<void> {
+  const reportFile = inputs.reportFile
+    ? path.resolve(workspace, inputs.reportFile)
+    : path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'homelab-deploy-report.json');
+  fs.mkdirSync(path.dirname(reportFile), { recursive: true });
+  fs.writeFileSync(reportFile, JSON.stringify(report, null, 2) + '\n');
+  const out = reportOutput(report, reportFile);
+  if (out.compacted)
+    core.notice(
+      `The report output is compacted to stay under GitHub's 1 MB output limit; the full report is ${reportFile} (the report-file output): upload it as an artifact to hand it to other jobs.`,
+    );
+  core.setOutput('status', report.status);
+  core.setOutput('phase', report.phase);
+  core.setOutput('commit', report.release.commit);
+  core.setOutput('systems-deployed', JSON.stringify(report.systemsDeployed));
+  core.setOutput('duration-seconds', String(report.durationSeconds));
+  core.setOutput('report', out.json);
+  core.setOutput('report-file', reportFile);
+  await core.summary.addRaw(renderSummary(report)).write();
+}
+
+function concludeJob(report: Report): void {
+  if (isFailure(report.status)) {
+    core.setFailed(
+      `homelab-deploy ${report.status} in ${report.phase}: [${report.error?.class}] ${report.error?.message ?? ''}`,
+    );
+  } else if (report.status === 'partial_success') {
+    core.warning(
+      `homelab-deploy partial success: ${report.error?.message ?? ''}. Manual intervention required.`,
+    );
+  }
+}
+
+const matrixSchema = z.object({
+  include: z.array(z.object({ shard: z.number(), targets: z.string() }).passthrough()),
+});
+
+/** Enough of a report to merge it; a file of another kind would otherwise fail deep inside the merge. */
+const reportSchema = z
+  .object({
+    schema: z.literal(1),
+    status: z.enum(['success', 'partial_success', 'failed', 'aborted', 'rolled_back']),
+    release: z.object({ id: z.string(), commit: z.string(), ref: z.string() }).passthrough(),
+    phases: z.array(z.object({ name: z.string() }).passthrough()),
+    hosts: z.array(z.object({ host: z.string() }).passthrough()),
+  })
+  .passthrough();
+
+function readJson(file: string, what: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  } catch (err) {
+    throw new Error(`${what}: cannot read ${JSON.stringify(file)} as JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Merge mode: combine the reports of earlier jobs or shards; connects nowhere. */
+async function runMerge(inputs: ActionInputs, workspace: string): Promise<void> {
+  const files = findReportFiles(inputs.mergeReports, workspace);
+  const reports = files.map((f) => {
+    const data = readJson(f, 'merge-reports');
+    if (!reportSchema.safeParse(data).success)
+      throw new Error(`merge-reports: ${JSON.stringify(f)} is not a homelab-deploy report.`);
+    return data as Report;
+  });
+  core.info(`merging ${files.length} report(s): ${files.map((f) => path.relative(workspace, f)).join(', ')}`);
+  let report: Report;
+  if (inputs.mergeMode === 'pipeline') {
+    report = mergePipelineReports(reports, inputs.mergeStatus || 'failed');
+  } else {
+    let expected: z.infer<typeof matrixSchema>['include'] | undefined;
+    if (inputs.mergeMatrix) {
+      const parsed = matrixSchema.safeParse(
+        readJson(path.resolve(workspace, inputs.mergeMatrix), 'Input "merge-matrix"'),
+      );
+      if (!parsed.success)
+        throw new Error(
+          `Input "merge-matrix" (${JSON.stringify(inputs.mergeMatrix)}) is not the output of "homelab-deploy plan --shards N --json".`,
+        );
+      expected = parsed.data.include;
+    }
+    report = mergeReports(reports, { expected });
+  }
+  await publish(report, inputs, workspace);
+  concludeJob(report);
+}
+
 export async function run(): Promise<void> {
   try {
     const inputs = getInputs();
+    const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
+    if (inputs.mergeReports.length) return await runMerge(inputs, workspace);
+
     const redactor = new Redactor();
     redactor.subscribe((v) => core.setSecret(v));
     redactor.add(inputs.sshKey);
     redactor.add(inputs.githubToken);
     for (const v of Object.values(inputs.secretsEnv)) redactor.add(v);
-    const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
     const configPath = path.resolve(workspace, inputs.config);
 
     if (inputs.dryRun) {
@@ -69,12 +175,11 @@ export async function run(): Promise<void> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
 
-    const config = loadConfig(configPath);
-    config.lock.waitMs = Math.max(config.lock.waitMs, inputs.lockWaitMs);
+    const hostNames = Object.keys(loadConfig(configPath).hosts);
     const info = runInfo();
+    const mode = statusMode(inputs);
     // Created once the ref is resolved: statuses go on the commit actually deployed.
     let statuses: ReturnType<typeof createStatusReporter> | undefined;
-    const pending: Promise<unknown>[] = [];
     let inGroup = false;
 
     const report = await deploy({
@@ -91,18 +196,21 @@ export async function run(): Promise<void> {
       runToken,
       force: inputs.force,
       environment: inputs.environment || undefined,
+      lockWaitMs: inputs.lockWaitMs,
       onEvent: (e) => {
         if (e.type === 'run-start') {
-          state.save('lockedHosts', JSON.stringify(Object.keys(config.hosts)));
-          if (inputs.statuses && inputs.githubToken && info.repository) {
+          state.save('lockedHosts', JSON.stringify(hostNames));
+          if (mode && inputs.githubToken && info.repository) {
             statuses = createStatusReporter({
               token: inputs.githubToken,
               repository: info.repository,
               sha: e.commit,
               runUrl: info.url,
               environment: inputs.environment || undefined,
-              useDeployments: false,
+              environmentUrl: inputs.environmentUrl || undefined,
+              mode,
               warn: (m: string) => core.warning(m),
+              onOpenChange: (open) => state.save('openStatuses', JSON.stringify(open)),
             });
           }
         }
@@ -110,7 +218,7 @@ export async function run(): Promise<void> {
           if (inGroup) core.endGroup();
           core.startGroup(`${e.phase} [${e.hosts.join(', ')}]`);
           inGroup = true;
-          if (statuses) pending.push(statuses.phaseStarted(e.phase));
+          void statuses?.phaseStarted(e.phase);
         }
         const line = renderEvent(e);
         if (line) core.info(line);
@@ -121,14 +229,11 @@ export async function run(): Promise<void> {
             core.error(`${e.phase}: [${e.error?.class}] ${e.error?.message}`, {
               title: `homelab-deploy ${e.phase} failed`,
             });
-          if (statuses)
-            pending.push(
-              statuses.phaseFinished(
-                e.phase,
-                e.ok ? 'success' : 'failure',
-                e.ok ? `${e.phase} ok` : `${e.error?.class}: ${e.error?.message ?? ''}`,
-              ),
-            );
+          void statuses?.phaseFinished(
+            e.phase,
+            e.ok ? 'success' : 'failure',
+            e.ok ? `${e.phase} ok` : `${e.error?.class}: ${e.error?.message ?? ''}`,
+          );
         }
       },
     });
@@ -136,62 +241,60 @@ export async function run(): Promise<void> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
 
-    const json = JSON.stringify(report, null, 2);
-    const reportFile = inputs.reportFile
-      ? path.resolve(workspace, inputs.reportFile)
-      : path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'homelab-deploy-report.json');
-    fs.mkdirSync(path.dirname(reportFile), { recursive: true });
-    fs.writeFileSync(reportFile, json + '\n');
-    core.setOutput('status', report.status);
-    core.setOutput('phase', report.phase);
-    core.setOutput('systems-deployed', JSON.stringify(report.systemsDeployed));
-    core.setOutput('duration-seconds', String(report.durationSeconds));
-    core.setOutput('report', JSON.stringify(report));
-    core.setOutput('report-file', reportFile);
-    await core.summary.addRaw(renderSummary(report)).write();
-    if (statuses) {
-      pending.push(statuses.finish(report));
-      await Promise.allSettled(pending);
-    }
+    await publish(report, inputs, workspace);
+    await statuses?.finish(report);
     state.save('finished', 'true');
-
-    if (isFailure(report.status)) {
-      core.setFailed(
-        `homelab-deploy ${report.status} in ${report.phase}: [${report.error?.class}] ${report.error?.message ?? ''}`,
-      );
-    } else if (report.status === 'partial_success') {
-      core.warning(
-        `homelab-deploy partial success: ${report.error?.message ?? ''}. Manual intervention required.`,
-      );
-    }
+    concludeJob(report);
   } catch (err) {
     core.setFailed(err instanceof Error ? err.message : String(err));
   }
 }
 
-/** Post step: if main did not finish (cancelled, killed), release the locks this run took. Never fails the job. */
+/**
+ * Post step, for a main step that did not finish (cancelled, killed): release the locks this run took, then
+ * close the statuses it left pending. Never fails the job.
+ */
 export async function cleanup(): Promise<void> {
+  if (state.get('finished') === 'true') return;
+  const inputs = getCleanupInputs();
   try {
-    if (state.get('finished') === 'true') return;
     const runToken = state.get('runToken');
     const configPath = state.get('configPath');
-    if (!runToken || !configPath) return;
-    const config = loadConfig(configPath);
-    const hosts = (JSON.parse(state.get('lockedHosts') || '[]') as string[]).filter((h) => config.hosts[h]);
-    const inputs = getCleanupInputs();
-    const redactor = new Redactor();
-    redactor.subscribe((v) => core.setSecret(v));
-    redactor.add(inputs.sshKey);
-    const results = await releaseRunLocks(config, runToken, hosts, {
-      env: process.env,
-      redactor,
-      fallbackKey: inputs.sshKey || undefined,
-      fallbackKnownHosts: writeKnownHosts(inputs.knownHosts),
-    });
-    for (const r of results) {
-      if (r.released) core.info(`released the deploy lock on ${r.host}`);
-      else if (r.error) core.warning(`could not release the lock on ${r.host}: ${r.error}`);
+    if (runToken && configPath) {
+      const config = loadConfig(configPath);
+      const hosts = (JSON.parse(state.get('lockedHosts') || '[]') as string[]).filter((h) => config.hosts[h]);
+      const redactor = new Redactor();
+      redactor.subscribe((v) => core.setSecret(v));
+      redactor.add(inputs.sshKey);
+      const results = await releaseRunLocks(config, runToken, hosts, {
+        env: process.env,
+        redactor,
+        fallbackKey: inputs.sshKey || undefined,
+        fallbackKnownHosts: writeKnownHosts(inputs.knownHosts),
+      });
+      for (const r of results) {
+        if (r.released) core.info(`released the deploy lock on ${r.host}`);
+        else if (r.error) core.warning(`could not release the lock on ${r.host}: ${r.error}`);
+      }
     }
+  } catch (err) {
+    core.warning(`cleanup: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    const saved = state.get('openStatuses');
+    const repository = process.env.GITHUB_REPOSITORY;
+    if (!saved || !inputs.githubToken || !repository) return;
+    const open = JSON.parse(saved) as OpenStatuses;
+    if (!open.contexts.length && open.deploymentId === undefined) return;
+    await closeAbandoned(open, {
+      token: inputs.githubToken,
+      repository,
+      runUrl: runInfo().url,
+      warn: (m) => core.warning(m),
+    });
+    core.info(
+      `marked the statuses this run left pending as error: ${open.mode === 'deployments' ? `deployment ${open.deploymentId}` : open.contexts.join(', ')}`,
+    );
   } catch (err) {
     core.warning(`cleanup: ${err instanceof Error ? err.message : String(err)}`);
   }

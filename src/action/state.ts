@@ -7,11 +7,13 @@ import * as core from '@actions/core';
 export const isPost = !!process.env['STATE_isPost'];
 if (!isPost) core.saveState('isPost', 'true');
 
+type Key = 'runToken' | 'configPath' | 'lockedHosts' | 'openStatuses' | 'finished';
+
 export const state = {
-  save(key: 'runToken' | 'configPath' | 'lockedHosts' | 'finished', value: string): void {
+  save(key: Key, value: string): void {
     core.saveState(key, value);
   },
-  get(key: 'runToken' | 'configPath' | 'lockedHosts' | 'finished'): string {
+  get(key: Key): string {
     return core.getState(key);
   },
 };

@@ -9,7 +9,6 @@ export interface ApiResult {
 
 export interface ApiOptions {
   token: string;
-  baseUrl?: string;
   attempts?: number;
   timeoutMs?: number;
   maxDelayMs?: number;
@@ -28,7 +27,9 @@ function serverDelay(res: Response): number | undefined {
 
 /**
  * A GitHub REST call that retries what GitHub says is temporary (5xx, 429, 403 secondary rate limits) with
- * backoff, and never throws: a status update must never change a deploy.
+ * backoff, and never throws: a status update must never change a deploy. The API lives at GITHUB_API_URL, which
+ * the runner sets (GitHub Enterprise Server has its own); there is deliberately no other way to point it elsewhere,
+ * so tests exercise the same lookup the action does.
  */
 export async function githubRequest(
   method: string,
@@ -36,7 +37,7 @@ export async function githubRequest(
   body: unknown,
   opts: ApiOptions,
 ): Promise<ApiResult> {
-  const base = (opts.baseUrl ?? process.env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/$/, '');
+  const base = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/$/, '');
   const attempts = opts.attempts ?? 4;
   let last: ApiResult = { ok: false, status: 0, body: undefined };
   for (let i = 1; i <= attempts; i++) {

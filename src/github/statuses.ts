@@ -1,20 +1,35 @@
 import type { Report } from '../report/types';
 import { githubRequest, type ApiOptions } from './api';
 
+/** Where per-phase results go: commit statuses (PR checks) or one deployment with its statuses. */
+export type StatusMode = 'commit-status' | 'deployments';
+
 export interface StatusReporterOptions {
-  token?: string;
+  token: string;
   repository: string; // owner/repo
   sha: string;
   runUrl?: string;
   environment?: string;
   environmentUrl?: string;
-  useDeployments: boolean;
-  apiUrl?: string;
+  mode: StatusMode;
   warn: (msg: string) => void;
+  /** Told whenever the set of statuses GitHub may show as still running changes, so the post step can close them. */
+  onOpenChange?: (open: OpenStatuses) => void;
   api?: Partial<ApiOptions>;
 }
 
+/** What a killed or cancelled main step leaves pending on GitHub; saved for the post step. */
+export interface OpenStatuses {
+  mode: StatusMode;
+  sha: string;
+  scope: string;
+  contexts: string[]; // phase names (and "result") whose commit status is, or may be, still pending
+  deploymentId?: number; // a deployment whose last status is, or may be, in_progress
+}
+
 type State = 'success' | 'failure' | 'error';
+
+const RESULT = 'result';
 
 /** GitHub cuts descriptions at 140 characters; cut on a character boundary with an ellipsis. */
 export function fitDescription(text: string, max = 140): string {
@@ -22,88 +37,246 @@ export function fitDescription(text: string, max = 140): string {
   return chars.length <= max ? chars.join('') : chars.slice(0, max - 1).join('') + '…';
 }
 
+/** Calls in a row that failed despite their retries before the client stops calling: GitHub is down. */
+const GIVE_UP_AFTER = 3;
+
 /**
- * Reports each phase as a commit status (or, for jobs without an `environment:`, a deployment with statuses).
- * Never throws and never changes the deploy; without the needed permission it warns once and stops calling.
+ * One REST client per reporter: never throws, warns once, and stops calling after 401/403/404 (a missing
+ * permission does not fix itself within a run) or after GIVE_UP_AFTER failed calls in a row (each costs seconds
+ * of retries at the end of the job, for statuses nobody will see).
  */
-export function createStatusReporter(o: StatusReporterOptions) {
+function client(o: {
+  token: string;
+  mode: StatusMode;
+  warn: (msg: string) => void;
+  api?: Partial<ApiOptions>;
+  onDisabled?: () => void;
+}) {
   let disabled = !o.token;
   let warned = false;
-  let deploymentId: number | undefined;
-  const api: ApiOptions = { token: o.token ?? '', baseUrl: o.apiUrl, ...o.api };
-  const scope = o.environment || 'deploy';
-  const permission = o.useDeployments ? 'deployments: write' : 'statuses: write';
-
-  const call = async (method: string, path: string, body: unknown) => {
-    if (disabled) return undefined;
-    const r = await githubRequest(method, path, body, api);
-    if (r.ok) return r;
-    if (r.status === 403 || r.status === 404 || r.status === 401) {
-      disabled = true;
-      if (!warned) {
-        warned = true;
-        o.warn(
-          `homelab-deploy cannot write ${o.useDeployments ? 'deployment' : 'commit'} statuses (HTTP ${r.status}: ${r.error ?? ''}). Give the job \`permissions: ${permission}\` to see per-stage results on commits and PRs. The deploy itself is not affected.`,
-        );
-      }
-    } else if (!warned) {
-      warned = true;
-      o.warn(
-        `GitHub status update failed after retries (HTTP ${r.status || 'no answer'}: ${r.error ?? ''}); the deploy result is unaffected.`,
-      );
-    }
-    return undefined;
-  };
-
-  const commitStatus = (phase: string, state: State | 'pending', description: string) =>
-    call('POST', `/repos/${o.repository}/statuses/${o.sha}`, {
-      state,
-      context: `homelab-deploy/${scope}/${phase}`,
-      description: fitDescription(description),
-      target_url: o.runUrl,
-    });
-
-  const deploymentStatus = async (
-    state: 'in_progress' | 'success' | 'failure' | 'error',
-    description: string,
-  ) => {
-    if (deploymentId === undefined) {
-      const created = await call('POST', `/repos/${o.repository}/deployments`, {
-        ref: o.sha,
-        environment: scope,
-        auto_merge: false,
-        required_contexts: [],
-        description: fitDescription(`homelab-deploy ${o.sha.slice(0, 12)}`),
-        production_environment: /prod/i.test(scope),
-        transient_environment: false,
-      });
-      const id = (created?.body as { id?: number } | undefined)?.id;
-      if (typeof id !== 'number') return;
-      deploymentId = id;
-    }
-    await call('POST', `/repos/${o.repository}/deployments/${deploymentId}/statuses`, {
-      state,
-      description: fitDescription(description),
-      log_url: o.runUrl,
-      environment_url: o.environmentUrl,
-      auto_inactive: true,
-    });
-  };
-
+  let failedInARow = 0;
+  const api: ApiOptions = { ...o.api, token: o.token };
+  const permission = o.mode === 'deployments' ? 'deployments: write' : 'statuses: write';
   return {
-    async phaseStarted(phase: string): Promise<void> {
-      if (o.useDeployments) {
-        if (phase === 'preflight') await deploymentStatus('in_progress', `deploying ${o.sha.slice(0, 12)}`);
-      } else await commitStatus(phase, 'pending', `${phase} running`);
+    get disabled() {
+      return disabled;
     },
-    async phaseFinished(phase: string, state: State, description: string): Promise<void> {
-      if (!o.useDeployments) await commitStatus(phase, state, description);
+    async call(method: string, path: string, body: unknown) {
+      if (disabled) return undefined;
+      const r = await githubRequest(method, path, body, api);
+      if (r.ok) {
+        failedInARow = 0;
+        return r;
+      }
+      if (r.status === 403 || r.status === 404 || r.status === 401) {
+        disabled = true;
+        o.onDisabled?.();
+        if (!warned) {
+          warned = true;
+          o.warn(
+            `homelab-deploy cannot write ${o.mode === 'deployments' ? 'deployment' : 'commit'} statuses (HTTP ${r.status}: ${r.error ?? ''}). Give the job \`permissions: ${permission}\` to see per-stage results on commits and PRs. The deploy itself is not affected.`,
+          );
+        }
+      } else {
+        if (!warned) {
+          warned = true;
+          o.warn(
+            `GitHub status update failed after retries (HTTP ${r.status || 'no answer'}: ${r.error ?? ''}); the deploy result is unaffected.`,
+          );
+        }
+        if (++failedInARow >= GIVE_UP_AFTER) disabled = true;
+      }
+      return undefined;
     },
+  };
+}
+
+const contextName = (scope: string, phase: string) => `homelab-deploy/${scope}/${phase}`;
+
+/**
+ * Reports each phase as a commit status, or the whole run as one deployment with statuses. Never throws and never
+ * changes the deploy. Calls for the same context are sent one after another, each after the previous one's
+ * retries: a retried `pending` that landed after its `success` would leave the check spinning forever, while the
+ * deploy must not wait for GitHub, so callers fire and forget and `finish` drains the queues.
+ */
+export function createStatusReporter(o: StatusReporterOptions) {
+  const scope = o.environment || 'deploy';
+  const open = new Set<string>();
+  let deploymentId: number | undefined;
+  let deploymentOpen = false;
+  const queues = new Map<string, Promise<void>>();
+
+  const notify = () =>
+    o.onOpenChange?.({
+      mode: o.mode,
+      sha: o.sha,
+      scope,
+      contexts: [...open],
+      deploymentId: deploymentOpen ? deploymentId : undefined,
+    });
+  const api = client({
+    token: o.token,
+    mode: o.mode,
+    warn: o.warn,
+    api: o.api,
+    // Without permission nothing was created, so nothing is left for the post step to close.
+    onDisabled: () => {
+      open.clear();
+      deploymentOpen = false;
+      notify();
+    },
+  });
+
+  const enqueue = (key: string, task: () => Promise<void>): Promise<void> => {
+    // Callers do not await (the deploy must not wait for GitHub), so a rejection here would be unhandled.
+    const next = (queues.get(key) ?? Promise.resolve())
+      .then(task)
+      .catch((err: unknown) => o.warn(`GitHub status update failed: ${(err as Error).message}`));
+    queues.set(key, next);
+    return next;
+  };
+  const drain = async () => {
+    // A task may enqueue more work (finish does), so wait until the queues stop changing.
+    for (;;) {
+      const all = [...queues.values()];
+      await Promise.allSettled(all);
+      if ([...queues.values()].every((q, i) => q === all[i]) && queues.size === all.length) return;
+    }
+  };
+
+  // The final state each phase should show, so one lost to an outage can be sent again at the end.
+  const intended = new Map<string, { state: State; description: string }>();
+  const commitStatus = (phase: string, state: State | 'pending', description: string) => {
+    if (api.disabled) return Promise.resolve();
+    if (state !== 'pending') intended.set(phase, { state, description });
+    if (state === 'pending') {
+      open.add(phase);
+      // The result is owed from the first status on; a killed run gets an `error` result from the post step.
+      open.add(RESULT);
+      notify();
+    }
+    return enqueue(phase, async () => {
+      const r = await api.call('POST', `/repos/${o.repository}/statuses/${o.sha}`, {
+        state,
+        context: contextName(scope, phase),
+        description: fitDescription(description),
+        target_url: o.runUrl,
+      });
+      // Only a delivered final state closes a context; a lost one leaves it for finish/post to close.
+      if (r && state !== 'pending' && open.delete(phase)) notify();
+    });
+  };
+
+  const deploymentStatus = (state: 'in_progress' | State, description: string) => {
+    if (api.disabled) return Promise.resolve();
+    return enqueue('deployment', async () => {
+      if (deploymentId === undefined) {
+        const created = await api.call('POST', `/repos/${o.repository}/deployments`, {
+          ref: o.sha,
+          environment: scope,
+          auto_merge: false,
+          required_contexts: [],
+          description: fitDescription(`homelab-deploy ${o.sha.slice(0, 12)}`),
+          production_environment: /prod/i.test(scope),
+          transient_environment: false,
+        });
+        const id = (created?.body as { id?: number } | undefined)?.id;
+        if (typeof id !== 'number') return;
+        deploymentId = id;
+        // Open from creation on: a deployment without a final status shows as pending on GitHub.
+        deploymentOpen = true;
+        notify();
+      }
+      const r = await api.call('POST', `/repos/${o.repository}/deployments/${deploymentId}/statuses`, {
+        state,
+        description: fitDescription(description),
+        log_url: o.runUrl,
+        environment_url: o.environmentUrl,
+        auto_inactive: true,
+      });
+      if (r && state !== 'in_progress' && deploymentOpen) {
+        deploymentOpen = false;
+        notify();
+      }
+    });
+  };
+
+  let started = false;
+  return {
+    phaseStarted(phase: string): Promise<void> {
+      if (o.mode === 'deployments') {
+        // One deployment per run: it opens with whichever phase comes first.
+        if (started) return Promise.resolve();
+        started = true;
+        return deploymentStatus('in_progress', `deploying ${o.sha.slice(0, 12)}`);
+      }
+      return commitStatus(phase, 'pending', `${phase} running`);
+    },
+    phaseFinished(phase: string, state: State, description: string): Promise<void> {
+      if (o.mode === 'deployments') return Promise.resolve();
+      return commitStatus(phase, state, description);
+    },
+    /** Sends the result, closes what is still open, and waits until every queued call has been answered. */
     async finish(report: Report): Promise<void> {
       const ok = report.status === 'success' || report.status === 'partial_success';
       const description = `${report.status}: ${report.systemsDeployed.length}/${report.hosts.filter((h) => h.stage).length} hosts on ${report.release.id}${report.error ? ` — ${report.error.class}: ${report.error.message}` : ''}`;
-      if (o.useDeployments) await deploymentStatus(ok ? 'success' : 'failure', description);
-      else await commitStatus('result', ok ? 'success' : 'failure', description);
+      if (o.mode === 'deployments') {
+        // A run that never started a phase (e.g. a config error) has no deployment to finish.
+        if (started) await deploymentStatus(ok ? 'success' : 'failure', description);
+      } else {
+        await drain();
+        await Promise.all(
+          [...open]
+            .filter((c) => c !== RESULT)
+            .map((phase) => {
+              const last = intended.get(phase);
+              return last
+                ? commitStatus(phase, last.state, last.description)
+                : commitStatus(phase, 'error', `${phase} did not finish (${report.status})`);
+            }),
+        );
+        await commitStatus(RESULT, ok ? 'success' : 'failure', description);
+      }
+      await drain();
     },
+    /** Waits for every queued call; for tests and shutdown paths that do not send a result. */
+    flush: drain,
   };
+}
+
+/**
+ * Post step: marks what a killed or cancelled main step left running as `error`, so no check spins forever on
+ * the commit or PR. Never throws.
+ */
+export async function closeAbandoned(
+  left: OpenStatuses,
+  o: {
+    token: string;
+    repository: string;
+    runUrl?: string;
+    warn: (msg: string) => void;
+    api?: Partial<ApiOptions>;
+  },
+): Promise<void> {
+  const api = client({ token: o.token, mode: left.mode, warn: o.warn, api: o.api });
+  const description = 'cancelled: the job stopped before this finished';
+  if (left.mode === 'deployments') {
+    if (left.deploymentId === undefined) return;
+    await api.call('POST', `/repos/${o.repository}/deployments/${left.deploymentId}/statuses`, {
+      state: 'error',
+      description,
+      log_url: o.runUrl,
+    });
+    return;
+  }
+  // Phases first, the result last, so the result is the final word as it is in a finished run.
+  const order = [...left.contexts.filter((c) => c !== RESULT), ...left.contexts.filter((c) => c === RESULT)];
+  for (const phase of order) {
+    await api.call('POST', `/repos/${o.repository}/statuses/${left.sha}`, {
+      state: 'error',
+      context: contextName(left.scope, phase),
+      description: phase === RESULT ? 'cancelled: the deploy did not finish' : description,
+      target_url: o.runUrl,
+    });
+  }
 }

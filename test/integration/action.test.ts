@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { releaseIdFor } from '../../src/deploy/layout';
 import type { Report } from '../../src/report/types';
-import { runAction } from '../helpers/action-runner';
+import { runAction, type ActionRun } from '../helpers/action-runner';
 import { git, makeProject, type Project } from '../fixtures/pipeline';
 import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
 
@@ -13,7 +14,14 @@ let sandbox: SshSandbox;
 const projects: Project[] = [];
 let api: http.Server;
 let apiUrl: string;
-const calls: { method: string; path: string; body: Record<string, unknown>; auth?: string }[] = [];
+type Call = { method: string; path: string; body: Record<string, unknown>; auth?: string };
+const calls: Call[] = [];
+/**
+ * flaky: the first `pending` of every context is slow and answered 502, as GitHub sometimes does; its retry
+ * must still land before that context's final state.
+ */
+let apiMode: 'ok' | 'flaky' = 'ok';
+const seenPending = new Set<string>();
 
 beforeAll(async () => {
   sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
@@ -21,14 +29,24 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
-      calls.push({
+      const call = {
         method: req.method ?? '',
         path: req.url ?? '',
         body: body ? JSON.parse(body) : {},
         auth: req.headers.authorization,
-      });
+      };
+      calls.push(call);
+      const key = `${call.body.context}`;
+      if (apiMode === 'flaky' && call.body.state === 'pending' && !seenPending.has(key)) {
+        seenPending.add(key);
+        setTimeout(() => {
+          res.writeHead(502, { 'content-type': 'application/json' });
+          res.end('{"message":"bad gateway"}');
+        }, 300);
+        return;
+      }
       res.writeHead(201, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 1 }));
+      res.end(JSON.stringify({ id: 31 }));
     });
   });
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
@@ -37,7 +55,13 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of projects) p.stopServices();
   api?.close();
+  api?.closeAllConnections();
   await sandbox?.stop();
+});
+beforeEach(() => {
+  calls.length = 0;
+  apiMode = 'ok';
+  seenPending.clear();
 });
 
 function github(p: Project) {
@@ -53,12 +77,43 @@ function github(p: Project) {
   };
 }
 
+async function project(extra?: Parameters<typeof makeProject>[1]): Promise<Project> {
+  const p = await makeProject(sandbox, extra);
+  projects.push(p);
+  return p;
+}
+
+/** The states each commit-status context received, in the order the API received them. */
+function statusesPerContext(sha: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const c of calls.filter((x) => x.path === `/repos/jjeco/homelab/statuses/${sha}`))
+    (out[String(c.body.context)] ??= []).push(String(c.body.state));
+  return out;
+}
+
+const reportOf = (run: ActionRun) => JSON.parse(run.outputs.report) as Report;
+
+function foreignLock(p: Project, host: string) {
+  fs.mkdirSync(path.join(p.paths[host], '.homelab-deploy', 'lock'), { recursive: true });
+  fs.writeFileSync(
+    path.join(p.paths[host], '.homelab-deploy', 'lock', 'owner.json'),
+    JSON.stringify({
+      token: 'someoneelse1',
+      commit: '0'.repeat(40),
+      phase: 'production',
+      startedAt: new Date().toISOString(),
+      heartbeat: new Date().toISOString(),
+      runId: '999-1',
+      actor: 'someone',
+    }) + '\n',
+  );
+}
+
 describe('the bundled action (node dist/index.js)', () => {
-  it('deploys all phases, sets every output, writes the job summary and commit statuses', async () => {
-    const p = await makeProject(sandbox);
-    projects.push(p);
+  it('deploys all phases, sets every output, writes the job summary and ordered commit statuses', async () => {
+    const p = await project();
     const sha = git(p.repo, ['rev-parse', 'HEAD']);
-    calls.length = 0;
+    apiMode = 'flaky';
     const run = await runAction(
       {
         config: 'homelab-deploy.yml',
@@ -73,9 +128,10 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(run.code).toBe(0);
     expect(run.outputs.status).toBe('success');
     expect(run.outputs.phase).toBe('verify');
+    expect(run.outputs.commit).toBe(sha);
     expect(JSON.parse(run.outputs['systems-deployed'])).toEqual(['thinkpad', 'rtx1080', 'vps']);
     expect(Number(run.outputs['duration-seconds'])).toBeGreaterThan(0);
-    const report = JSON.parse(run.outputs.report) as Report;
+    const report = reportOf(run);
     expect(report.release.commit).toBe(sha);
     expect(report.run).toMatchObject({
       actor: 'octocat',
@@ -95,29 +151,59 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(visible + run.summary + JSON.stringify(run.outputs)).not.toContain(SECRET);
     expect(run.stdout).toContain(`::add-mask::${SECRET}`);
     expect(run.state.runToken).toMatch(/^[0-9a-f]{12}$/);
-    // Commit statuses: pending then success per phase, and a final result, all on the resolved SHA.
-    const statuses = calls.filter((c) => c.path === `/repos/jjeco/homelab/statuses/${sha}`);
-    expect(statuses.map((c) => `${c.body.context}:${c.body.state}`)).toEqual(
-      expect.arrayContaining([
-        'homelab-deploy/production/staging:pending',
-        'homelab-deploy/production/staging:success',
-        'homelab-deploy/production/verify:success',
-        'homelab-deploy/production/result:success',
-      ]),
-    );
+    // Every phase: a pending (the first one answered 502, so sent twice) and then success, never out of order;
+    // the result last. Nothing is left open for the post step.
+    const twice = ['pending', 'pending', 'success'];
+    expect(statusesPerContext(sha)).toEqual({
+      'homelab-deploy/production/preflight': twice,
+      'homelab-deploy/production/secrets': twice,
+      'homelab-deploy/production/snapshot': twice,
+      'homelab-deploy/production/staging': twice,
+      'homelab-deploy/production/production': twice,
+      'homelab-deploy/production/public': twice,
+      'homelab-deploy/production/verify': twice,
+      'homelab-deploy/production/result': ['success'],
+    });
+    expect(calls[calls.length - 1].body.context).toBe('homelab-deploy/production/result');
     expect(
-      statuses.every(
+      calls.every(
         (c) =>
           c.auth === 'Bearer ghs_testtoken123' &&
           c.body.target_url === 'https://github.com/jjeco/homelab/actions/runs/4242',
       ),
     ).toBe(true);
-    expect(statuses.every((c) => String(c.body.description).length <= 140)).toBe(true);
+    expect(calls.every((c) => String(c.body.description).length <= 140)).toBe(true);
+    expect(JSON.parse(run.state.openStatuses).contexts).toEqual([]);
+    expect(run.state.finished).toBe('true');
   });
 
-  it('fails the step for rolled_back, with outputs and a summary that say what happened', async () => {
-    const p = await makeProject(sandbox);
-    projects.push(p);
+  it('fails the job for failed (staging unhealthy), with the exact statuses and what happened', async () => {
+    const p = await project();
+    const sha = git(p.repo, ['rev-parse', 'HEAD']);
+    fs.mkdirSync(p.paths.thinkpad, { recursive: true });
+    p.fault('thinkpad', releaseIdFor(sha));
+    const run = await runAction(
+      { config: 'homelab-deploy.yml', 'github-token': 'ghs_x', environment: 'staging' },
+      github(p),
+    );
+    expect(run.code).toBe(1);
+    expect(run.outputs.status).toBe('failed');
+    expect(run.outputs.phase).toBe('staging');
+    expect(run.outputs.commit).toBe(sha);
+    expect(run.stdout).toMatch(/::error::homelab-deploy failed in staging: \[health-failed\]/);
+    expect(run.summary).toContain('## ❌ Deploy failed');
+    expect(statusesPerContext(sha)).toEqual({
+      'homelab-deploy/staging/preflight': ['pending', 'success'],
+      'homelab-deploy/staging/secrets': ['pending', 'success'],
+      'homelab-deploy/staging/snapshot': ['pending', 'success'],
+      'homelab-deploy/staging/staging': ['pending', 'failure'],
+      'homelab-deploy/staging/result': ['failure'],
+    });
+    expect(p.current('rtx1080')).toBeNull();
+  });
+
+  it('fails the job for rolled_back, with outputs and a summary that say what happened', async () => {
+    const p = await project();
     expect((await runAction({ config: 'homelab-deploy.yml', statuses: 'false' }, github(p))).code).toBe(0);
     const v2 = releaseIdFor(p.commit('v2'));
     p.fault('rtx1080', v2);
@@ -129,6 +215,163 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(run.summary).toContain('## ↩️ Deploy rolled back');
     expect(run.summary).toContain('↩️ rolled back');
     expect(p.current('rtx1080')).not.toBe(v2);
+    expect(calls).toEqual([]);
+  });
+
+  it("fails the job for aborted (a lock held by another run); an empty lock-wait means the config's lock.wait", async () => {
+    const p = await project({ config: (c) => c + 'lock: { wait: 1s }\n' });
+    foreignLock(p, 'rtx1080');
+    const waited = await runAction({ config: 'homelab-deploy.yml', statuses: 'off' }, github(p));
+    expect(waited.code).toBe(1);
+    expect(waited.outputs.status).toBe('aborted');
+    expect(waited.outputs.phase).toBe('preflight');
+    expect(waited.stdout).toMatch(/::error::homelab-deploy aborted in preflight: \[lock-held\]/);
+    expect(waited.stdout).toMatch(/waiting \(up to \d+s more\)/);
+    expect(waited.summary).toContain('## ⛔ Deploy aborted, nothing changed');
+    for (const h of ['thinkpad', 'rtx1080', 'vps']) expect(p.current(h)).toBeNull();
+    // An explicit 0 overrides the config: no wait.
+    const atOnce = await runAction(
+      { config: 'homelab-deploy.yml', statuses: 'off', 'lock-wait': '0' },
+      github(p),
+    );
+    expect(atOnce.outputs.status).toBe('aborted');
+    expect(atOnce.stdout).not.toMatch(/waiting \(up to/);
+  });
+
+  it('runs the pipeline as deploy.yml does: later jobs deploy the commit output, not the moved branch', async () => {
+    const p = await project();
+    const tested = git(p.repo, ['rev-parse', 'HEAD']);
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-jobs-'));
+    const job = (phase: string, ref: string, name: string, environment = '') =>
+      runAction(
+        {
+          config: 'homelab-deploy.yml',
+          phase,
+          ref,
+          environment,
+          'github-token': 'ghs_x',
+          'report-file': path.join(outDir, `${name}.json`),
+        },
+        github(p),
+      );
+    const staging = await job('preflight,secrets,snapshot,staging', 'main', 'staging', 'staging');
+    expect(staging.outputs).toMatchObject({ status: 'success', commit: tested });
+    // The branch moves while production waits for its approval.
+    const newer = p.commit('v2-untested');
+    const production = await job(
+      'secrets,snapshot,production',
+      staging.outputs.commit,
+      'production',
+      'production',
+    );
+    const pub = await job('secrets,snapshot,public', staging.outputs.commit, 'public', 'public');
+    const verify = await job('verify', staging.outputs.commit, 'verify');
+    for (const r of [production, pub, verify])
+      expect(r.outputs).toMatchObject({ status: 'success', commit: tested });
+    expect(p.current('rtx1080')).toBe(releaseIdFor(tested));
+    expect(p.current('rtx1080')).not.toBe(releaseIdFor(newer));
+
+    calls.length = 0;
+    const merged = await runAction(
+      {
+        'merge-reports': `${outDir}/*.json`,
+        'merge-mode': 'pipeline',
+        'merge-status': 'success',
+        statuses: 'off',
+        'report-file': path.join(outDir, 'merged', 'report.json'),
+      },
+      github(p),
+    );
+    expect(merged.code).toBe(0);
+    expect(merged.outputs).toMatchObject({ status: 'success', commit: tested });
+    const report = reportOf(merged);
+    expect(report.phases.map((x) => x.name)).toEqual([
+      ...['preflight', 'secrets', 'snapshot', 'staging'],
+      ...['preflight', 'secrets', 'snapshot', 'production'],
+      ...['preflight', 'secrets', 'snapshot', 'public'],
+      ...['preflight', 'verify'],
+    ]);
+    expect(report.hosts.map((h) => `${h.host}:${h.before}→${h.after}:${h.state}`)).toEqual(
+      ['thinkpad', 'rtx1080', 'vps'].map((h) => `${h}:null→${releaseIdFor(tested)}:new`),
+    );
+    expect(JSON.parse(merged.outputs['systems-deployed'])).toEqual(['thinkpad', 'rtx1080', 'vps']);
+    expect(merged.summary).toContain('## ✅ Deploy succeeded');
+    expect(calls).toEqual([]);
+    expect(merged.state.runToken).toBeUndefined();
+  });
+
+  it('merges shards against the plan: a shard without a report makes its hosts unknown', async () => {
+    const p = await project();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-shards-'));
+    fs.mkdirSync(path.join(dir, 'reports'));
+    const shard = await runAction(
+      {
+        config: 'homelab-deploy.yml',
+        phase: 'preflight,staging',
+        targets: 'thinkpad',
+        statuses: 'off',
+        'report-file': path.join(dir, 'reports', 'homelab-deploy-report-1.json'),
+      },
+      github(p),
+    );
+    expect(shard.outputs.status).toBe('success');
+    fs.writeFileSync(
+      path.join(dir, 'matrix.json'),
+      JSON.stringify({
+        include: [
+          { shard: 1, targets: 'thinkpad', hosts: 1 },
+          { shard: 2, targets: 'rtx1080,vps', hosts: 2 },
+        ],
+      }),
+    );
+    const inputs = {
+      'merge-reports': 'reports/*.json',
+      'merge-matrix': 'matrix.json',
+      statuses: 'off',
+    };
+    const merged = await runAction(inputs, { ...github(p), GITHUB_WORKSPACE: dir });
+    expect(merged.code).toBe(0);
+    expect(merged.outputs.status).toBe('partial_success');
+    expect(reportOf(merged).hosts.map((h) => `${h.host}:${h.state}`)).toEqual([
+      'thinkpad:new',
+      'rtx1080:unknown',
+      'vps:unknown',
+    ]);
+    expect(merged.stdout).toContain('1 of 2 shards did not succeed; 1 produced no report (shard 2;');
+    fs.rmSync(path.join(dir, 'reports'), { recursive: true });
+    const none = await runAction(inputs, { ...github(p), GITHUB_WORKSPACE: dir });
+    expect(none.code).toBe(1);
+    expect(none.outputs.status).toBe('failed');
+  });
+
+  it('deployments mode: one deployment with in_progress and the final status, through GITHUB_API_URL', async () => {
+    const p = await project();
+    const run = await runAction(
+      {
+        config: 'homelab-deploy.yml',
+        phase: 'preflight,staging',
+        'github-token': 'ghs_dep',
+        statuses: 'deployments',
+        environment: 'lab',
+        'environment-url': 'https://lab.example.com',
+      },
+      github(p),
+    );
+    expect(run.outputs.status).toBe('success');
+    expect(calls.map((c) => `${c.method} ${c.path} ${c.body.state ?? ''}`)).toEqual([
+      'POST /repos/jjeco/homelab/deployments ',
+      'POST /repos/jjeco/homelab/deployments/31/statuses in_progress',
+      'POST /repos/jjeco/homelab/deployments/31/statuses success',
+    ]);
+    expect(calls[0].body).toMatchObject({
+      ref: run.outputs.commit,
+      environment: 'lab',
+      production_environment: false,
+    });
+    expect(calls[2].body).toMatchObject({
+      environment_url: 'https://lab.example.com',
+      log_url: 'https://github.com/jjeco/homelab/actions/runs/4242',
+    });
   });
 
   it('a deploy whose status calls all fail still reports its true result', async () => {
@@ -137,34 +380,47 @@ describe('the bundled action (node dist/index.js)', () => {
       res.end('bad gateway');
     });
     await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
-    const p = await makeProject(sandbox);
-    projects.push(p);
+    const p = await project();
     const run = await runAction(
       { config: 'homelab-deploy.yml', 'github-token': 'ghs_x', statuses: 'true' },
       { ...github(p), GITHUB_API_URL: `http://127.0.0.1:${(broken.address() as AddressInfo).port}` },
     );
     broken.close();
+    broken.closeAllConnections();
     expect(run.code).toBe(0);
     expect(run.outputs.status).toBe('success');
     expect(run.stdout.match(/::warning::GitHub status update failed after retries/g)).toHaveLength(1);
   });
 
   it('rejects bad inputs with a message that quotes them', async () => {
-    const p = await makeProject(sandbox);
-    projects.push(p);
-    const run = await runAction(
-      { config: 'homelab-deploy.yml', 'lock-wait': 'forever', statuses: 'false' },
-      github(p),
+    const p = await project();
+    const bad = async (inputs: Record<string, string>) =>
+      (await runAction({ config: 'homelab-deploy.yml', ...inputs }, github(p))).stdout;
+    expect(await bad({ 'lock-wait': 'forever', statuses: 'false' })).toContain(
+      `Input "lock-wait" must be a duration such as 0, 30s or 5m (or empty for the config's lock.wait), got "forever".`,
     );
-    expect(run.code).toBe(1);
-    expect(run.stdout).toContain('Input "lock-wait" must be a duration such as 0, 30s or 5m, got "forever".');
-    const badBool = await runAction({ config: 'homelab-deploy.yml', 'dry-run': 'yes' }, github(p));
-    expect(badBool.stdout).toContain('Input "dry-run" must be "true" or "false", got "yes".');
+    expect(await bad({ 'dry-run': 'yes' })).toContain(
+      'Input "dry-run" must be "true" or "false", got "yes".',
+    );
+    expect(await bad({ statuses: 'deployment' })).toContain(
+      'Input "statuses" must be auto, commit-status, deployments or off (true = auto, false = off). (got "deployment")',
+    );
+    expect(await bad({ statuses: 'deployments' })).toContain(
+      'Input "statuses: deployments" needs "environment": the name the deployment is recorded under. (got "")',
+    );
+    expect(await bad({ 'merge-reports': 'x.json', 'merge-mode': 'pipeline' })).toContain(
+      'Input "merge-mode: pipeline" needs "merge-status"',
+    );
+    expect(
+      await bad({ 'merge-reports': 'x.json', 'merge-mode': 'pipeline', 'merge-status': 'ok' }),
+    ).toContain('(got "ok")');
+    expect(await bad({ 'environment-url': 'javascript:alert(1)' })).toContain(
+      'Input "environment-url" must be an http(s) URL. (got "javascript:alert(1)")',
+    );
   });
 
-  it('post step releases the locks of a main step that was killed', async () => {
-    const p = await makeProject(sandbox);
-    projects.push(p);
+  it('post step releases the locks of a main step that was killed and closes its pending statuses', async () => {
+    const p = await project();
     const token = 'feedfacecafe';
     for (const h of ['thinkpad', 'vps']) {
       fs.mkdirSync(path.join(p.paths[h], '.homelab-deploy', 'lock'), { recursive: true });
@@ -174,21 +430,55 @@ describe('the bundled action (node dist/index.js)', () => {
       );
     }
     // Someone else's lock on rtx1080 must survive the cleanup.
-    fs.mkdirSync(path.join(p.paths.rtx1080, '.homelab-deploy', 'lock'), { recursive: true });
-    fs.writeFileSync(
-      path.join(p.paths.rtx1080, '.homelab-deploy', 'lock', 'owner.json'),
-      JSON.stringify({ token: 'someoneelse1', commit: '0'.repeat(40) }) + '\n',
-    );
-    const post = await runAction({ config: 'homelab-deploy.yml' }, github(p), {
+    foreignLock(p, 'rtx1080');
+    const sha = 'c'.repeat(40);
+    const post = await runAction({ config: 'homelab-deploy.yml', 'github-token': 'ghs_post' }, github(p), {
       isPost: 'true',
       runToken: token,
       configPath: p.configPath,
       lockedHosts: JSON.stringify(['thinkpad', 'rtx1080', 'vps']),
+      openStatuses: JSON.stringify({
+        mode: 'commit-status',
+        sha,
+        scope: 'staging',
+        contexts: ['staging', 'result'],
+      }),
     });
     expect(post.code).toBe(0);
     expect(post.stdout).toContain('released the deploy lock on thinkpad');
     expect(fs.existsSync(path.join(p.paths.thinkpad, '.homelab-deploy', 'lock'))).toBe(false);
     expect(fs.existsSync(path.join(p.paths.vps, '.homelab-deploy', 'lock'))).toBe(false);
     expect(fs.existsSync(path.join(p.paths.rtx1080, '.homelab-deploy', 'lock'))).toBe(true);
+    expect(statusesPerContext(sha)).toEqual({
+      'homelab-deploy/staging/staging': ['error'],
+      'homelab-deploy/staging/result': ['error'],
+    });
+    expect(calls.every((c) => c.auth === 'Bearer ghs_post')).toBe(true);
+    expect(post.stdout).toContain('marked the statuses this run left pending as error: staging, result');
+    // The runner swallows ::add-mask:: commands; nothing else may show the token.
+    expect(
+      post.stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain('ghs_post');
+  });
+
+  it('post step after a finished main does nothing', async () => {
+    const p = await project();
+    const post = await runAction({ config: 'homelab-deploy.yml', 'github-token': 'ghs_post' }, github(p), {
+      isPost: 'true',
+      finished: 'true',
+      runToken: 'feedfacecafe',
+      configPath: p.configPath,
+      openStatuses: JSON.stringify({
+        mode: 'commit-status',
+        sha: 'c'.repeat(40),
+        scope: 's',
+        contexts: ['x'],
+      }),
+    });
+    expect(post.code).toBe(0);
+    expect(calls).toEqual([]);
   });
 });

@@ -61,4 +61,18 @@ describe('action.yml', () => {
     expect([...set].sort()).toEqual(Object.keys(action.outputs).sort());
     for (const o of Object.values(action.outputs)) expect(o.description).toBeTruthy();
   });
+
+  it('documents every input and output in docs/github.md, and nothing that does not exist', () => {
+    const docs = fs.readFileSync(path.join(root, 'docs/github.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## The action'), docs.indexOf('## Reusable workflows'));
+    const rows = [...section.matchAll(/^\| `([\w-]+)` \|/gm)].map((m) => m[1]);
+    expect([...new Set(rows)].sort()).toEqual(
+      [...new Set([...Object.keys(action.inputs), ...Object.keys(action.outputs)])].sort(),
+    );
+  });
+
+  it('keeps lock-wait empty by default, so the config decides', () => {
+    expect(action.inputs['lock-wait'].default).toBe('');
+    expect(action.inputs.statuses.default).toBe('auto');
+  });
 });

@@ -1,5 +1,5 @@
 import { renderSummary } from '../../src/report/summary';
-import { mergeReports } from '../../src/report/merge';
+import { mergePipelineReports, mergeReports } from '../../src/report/merge';
 import { shardTargets } from '../../src/pipeline/shards';
 import { loadConfig } from '../../src/config/load';
 import type { HostFinalState, HostPhaseReport, Report } from '../../src/report/types';
@@ -158,5 +158,159 @@ describe('bulk: shards and merged reports', () => {
     expect(m.hosts).toHaveLength(6);
     expect(m.error?.message).toMatch(/^1 of 2 shards did not succeed/);
     expect(mergeReports([b]).status).toBe('rolled_back');
+  });
+
+  it('a shard without a report counts as failed, its hosts unknown, and says which shard', () => {
+    const a = fleet(3);
+    const expected = [
+      { shard: 1, targets: a.hosts.map((h) => h.host).join(',') },
+      { shard: 2, targets: 'site-9000,site-9001' },
+    ];
+    const m = mergeReports([a], { expected });
+    expect(m.status).toBe('partial_success');
+    expect(m.hosts.filter((h) => h.state === 'unknown')).toEqual([
+      { host: 'site-9000', before: null, after: null, state: 'unknown' },
+      { host: 'site-9001', before: null, after: null, state: 'unknown' },
+    ]);
+    expect(m.systemsDeployed).toEqual(a.systemsDeployed);
+    expect(m.error).toMatchObject({
+      class: 'internal',
+      message:
+        '1 of 2 shards did not succeed; 1 produced no report (shard 2; state unknown on site-9000, site-9001)',
+    });
+    // Without the plan, the missing shard would go unnoticed: that is what the matrix is for.
+    expect(mergeReports([a]).status).toBe('success');
+    // Every shard reported: the expectation changes nothing.
+    expect(mergeReports([a], { expected: expected.slice(0, 1) })).toEqual(mergeReports([a]));
+    const md = renderSummary(m);
+    expect(md).toContain('| site-9000 | — | — → — |');
+    expect(md).toContain('1 produced no report (shard 2');
+  });
+
+  it('no shard reported at all: failed, every planned host unknown', () => {
+    const m = mergeReports([], {
+      expected: [
+        { shard: 1, targets: 'a,b' },
+        { shard: 2, targets: 'c' },
+      ],
+    });
+    expect(m.status).toBe('failed');
+    expect(m.hosts.map((h) => `${h.host}:${h.state}`)).toEqual(['a:unknown', 'b:unknown', 'c:unknown']);
+    expect(m.error?.message).toMatch(/^2 of 2 shards did not succeed; 2 produced no report/);
+    expect(() => mergeReports([])).toThrow('no reports to merge');
+  });
+
+  it('refuses to merge reports of different commits', () => {
+    const a = fleet(2);
+    const b = { ...fleet(2), release: { ...a.release, commit: 'b'.repeat(40) } };
+    expect(() => mergeReports([a, b])).toThrow(/different commits \(fedcba987654, bbbbbbbbbbbb\)/);
+    expect(() => mergePipelineReports([a, b], 'success')).toThrow(/different commits/);
+  });
+});
+
+describe('pipeline: the jobs of deploy.yml merged into one report', () => {
+  const COMMIT = NEW + 'f'.repeat(28);
+  function job(
+    name: string,
+    startedAt: string,
+    status: Report['status'],
+    hosts: HostFinalState[],
+    extra: Partial<Report> = {},
+  ): Report {
+    return {
+      schema: 1,
+      project: 'homelab',
+      status,
+      phase: name,
+      systemsDeployed: hosts.filter((h) => h.after === NEW && h.stage).map((h) => h.host),
+      durationSeconds: 10,
+      startedAt,
+      finishedAt: startedAt.replace(':00.000Z', ':10.000Z'),
+      release: { id: NEW, commit: COMMIT, ref: 'main' },
+      run: { id: '7-1' },
+      phasesRequested: [name],
+      phases: [
+        {
+          name,
+          kind: 'stage',
+          status: status === 'success' ? 'ok' : 'failed',
+          startedAt,
+          durationMs: 10_000,
+          hosts: [],
+        },
+      ],
+      hosts,
+      audit: [{ time: startedAt, action: 'deploy', host: hosts[0].host }],
+      ...extra,
+    };
+  }
+  const on = (host: string, stage: string, before: string | null, after: string | null): HostFinalState => ({
+    host,
+    stage,
+    before,
+    after,
+    state: after === NEW ? (before === NEW ? 'unchanged' : 'new') : after === null ? 'none' : 'previous',
+  });
+  // Given out of order on purpose: artifacts come back sorted by name, not by time.
+  const verify = job('verify', '2026-11-23T09:00:00.000Z', 'success', [
+    on('thinkpad', 'staging', NEW, NEW),
+    on('rtx1080', 'production', NEW, NEW),
+  ]);
+  const staging = job('staging', '2026-11-23T04:00:00.000Z', 'success', [
+    on('thinkpad', 'staging', OLD, NEW),
+  ]);
+  const production = job('production', '2026-11-23T08:59:00.000Z', 'success', [
+    on('rtx1080', 'production', OLD, NEW),
+  ]);
+
+  it('phases in job order, each host once with its state before the first job and after the last', () => {
+    const m = mergePipelineReports([verify, production, staging], 'success');
+    expect(m.phases.map((p) => p.name)).toEqual(['staging', 'production', 'verify']);
+    expect(m.hosts).toEqual([
+      { host: 'thinkpad', stage: 'staging', before: OLD, after: NEW, state: 'new' },
+      { host: 'rtx1080', stage: 'production', before: OLD, after: NEW, state: 'new' },
+    ]);
+    expect(m.systemsDeployed).toEqual(['thinkpad', 'rtx1080']);
+    expect(m.status).toBe('success');
+    expect(m.error).toBeUndefined();
+    // From the staging job's start to verify's end: the approval wait is part of what happened.
+    expect(m.durationSeconds).toBe(5 * 3600 + 10);
+    expect(m.audit).toHaveLength(3);
+    expect(renderSummary(m)).toContain(`| thinkpad | staging | ${OLD} → ${NEW} |`);
+  });
+
+  it('takes the status the workflow derived, and the error of the first job that did not succeed', () => {
+    const vps = job(
+      'public',
+      '2026-11-23T08:59:30.000Z',
+      'failed',
+      [
+        {
+          host: 'vps',
+          stage: 'public',
+          before: OLD,
+          after: OLD,
+          state: 'previous',
+          rollback: { ok: true, to: OLD, durationMs: 900 },
+        },
+      ],
+      { error: { class: 'unreachable', message: 'vps: connection refused', phase: 'public' } },
+    );
+    const m = mergePipelineReports([staging, production, vps, verify], 'partial_success');
+    expect(m.status).toBe('partial_success');
+    expect(m.phase).toBe('public');
+    expect(m.error).toEqual({ class: 'unreachable', message: 'vps: connection refused', phase: 'public' });
+    expect(m.hosts.find((h) => h.host === 'vps')).toMatchObject({
+      state: 'previous',
+      rollback: { ok: true },
+    });
+    expect(m.systemsDeployed).toEqual(['thinkpad', 'rtx1080']);
+  });
+
+  it('a job that left no report (a rejected approval): the status says so and the error explains', () => {
+    const m = mergePipelineReports([staging], 'failed');
+    expect(m.status).toBe('failed');
+    expect(m.error?.message).toMatch(/no job report says why: a job was rejected, cancelled or stopped/);
+    expect(m.systemsDeployed).toEqual(['thinkpad']);
   });
 });
