@@ -1,4 +1,5 @@
 import { loadConfig } from './config/load';
+import { DeployError } from './errors';
 import type { Config } from './config/types';
 import { resolveRef } from './git/ref';
 import type { RunInfo } from './pipeline/context';
@@ -7,7 +8,7 @@ import { buildPlan, parsePhases, type Plan } from './pipeline/plan';
 import { runDeploy } from './pipeline/runner';
 import type { Report } from './report/types';
 import { Redactor } from './secrets/redact';
-import { notifyStarted, publishOutcome } from './observe';
+import { notifyStarted, observabilitySecrets, publishOutcome } from './observe';
 import { releaseIdFor } from './deploy/layout';
 
 export interface DeployRequest {
@@ -45,6 +46,12 @@ export function prepare(configPath: string, phase: string, targets?: string[]): 
 
 /** The one entry the action, the CLI and the demo share. */
 export async function deploy(req: DeployRequest): Promise<Report> {
+  // The token names this run's remote processes and lock; it reaches remote scripts, so its form is fixed.
+  if (req.runToken !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(req.runToken))
+    throw new DeployError(
+      'config',
+      `run token ${JSON.stringify(req.runToken)} must be 1-64 letters, digits, '.', '_' or '-'`,
+    );
   const prepared = prepare(req.configPath, req.phase, req.targets);
   const { phases } = prepared;
   const config =
@@ -54,6 +61,8 @@ export async function deploy(req: DeployRequest): Promise<Report> {
   const commit = resolveRef(req.ref, config.dir);
   const redactor = req.redactor ?? new Redactor();
   const env = req.env ?? process.env;
+  // Tokens and webhook URLs are masked from the first line on, whatever events the config sends.
+  for (const s of observabilitySecrets(config, env)) redactor.add(s);
   const observe = {
     env,
     redactor,
@@ -77,7 +86,10 @@ export async function deploy(req: DeployRequest): Promise<Report> {
     runToken: req.runToken,
     force: req.force,
   });
-  await publishOutcome(config, report, observe);
+  // Notifications and metrics never change a deploy's result, not even by throwing.
+  await publishOutcome(config, report, observe).catch((err: unknown) =>
+    observe.warn(`publishing the outcome failed: ${redactor.redact(String((err as Error)?.message ?? err))}`),
+  );
   return report;
 }
 

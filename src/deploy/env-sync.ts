@@ -1,7 +1,7 @@
 import type { HostConfig } from '../config/types';
 import type { RunContext } from '../pipeline/context';
 import { shQuote } from '../remote/quote';
-import { writeFile } from '../remote/sftp';
+import { readFileIfExists, writeFile } from '../remote/sftp';
 import { runSteps, type StepsResult } from '../remote/steps';
 import { changedKeys, parseEnvFile } from '../secrets/env-file';
 import { sha256 } from './host-ops';
@@ -24,17 +24,24 @@ export async function syncEnvFile(
   content: string,
 ): Promise<EnvSyncResult> {
   const conn = await ctx.pool.get(host.name);
-  const sftp = await conn.sftp();
+  const sftp = await conn.sftp({ signal: ctx.signal });
   const dir = `${host.path}/${LAYOUT.shared}`;
   const target = `${dir}/${file}`;
-  const old = await new Promise<string | undefined>((resolve) =>
-    sftp.readFile(target, (err, data) => resolve(err ? undefined : data.toString('utf8'))),
-  );
-  if (old !== undefined && sha256(old) === sha256(content)) return { state: 'unchanged', changed: [] };
-
   const tmp = `${file}.tmp-${ctx.runToken}`;
+  // Earlier runs killed mid-upload leave temp files; they never hold a live config, and they hold secrets.
+  const sweep = `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null; true`;
+  const old = (await readFileIfExists(sftp, host.name, target, { signal: ctx.signal }))?.toString('utf8');
+  if (old !== undefined && sha256(old) === sha256(content)) {
+    await conn.exec(`cd ${shQuote(dir)} || exit 1\n${sweep}`, { timeoutMs: 30_000, signal: ctx.signal });
+    return { state: 'unchanged', changed: [] };
+  }
+
   const data = Buffer.from(content, 'utf8');
-  await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, { exclusive: true, fsync: true });
+  await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
+    exclusive: true,
+    fsync: true,
+    signal: ctx.signal,
+  });
   const saved = `${file}.before-${ctx.release.id}`;
   const r = await runSteps(
     conn,
@@ -44,13 +51,15 @@ export async function syncEnvFile(
         display: `verify and rename ${file}`,
         script: [
           `cd ${shQuote(dir)} || exit 1`,
-          // Earlier runs killed mid-upload leave temp files; they never hold a live config.
-          `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null`,
+          sweep,
           `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
           `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
-          `sync ${shQuote(tmp)} 2>/dev/null || sync`,
-          `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(saved)}; fi`,
-          `mv -f ${shQuote(tmp)} ${shQuote(file)}`,
+          // The copy kept for rollback is made like the file itself (temp, then rename), and only once per
+          // release: a re-run must not replace the pre-deploy copy with this run's values.
+          `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(`${saved}.tmp`)} && mv -f ${shQuote(`${saved}.tmp`)} ${shQuote(saved)} || { echo "could not keep the previous ${file}"; rm -f ${shQuote(tmp)}; exit 1; }; fi`,
+          `mv -f ${shQuote(tmp)} ${shQuote(file)} || exit 1`,
+          // The rename is durable only once the directory entry is on disk.
+          `sync ${shQuote(file)} . 2>/dev/null || sync`,
         ].join('\n'),
       },
     ],
@@ -58,7 +67,10 @@ export async function syncEnvFile(
   );
   return {
     state: 'written',
-    changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)),
+    changed: changedKeys(
+      old ? parseEnvFile(old, host.envDialect) : {},
+      parseEnvFile(content, host.envDialect),
+    ),
     result: r,
   };
 }

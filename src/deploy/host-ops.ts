@@ -79,7 +79,7 @@ export async function preflight(ctx: RunContext, host: HostConfig, phase: string
         `mkdir -p ${shQuote(host.path)}/${LAYOUT.releases} ${shQuote(host.path)}/${LAYOUT.shared} ${shQuote(host.path)}/${LAYOUT.meta} || exit 1`,
         `free=$(df -Pk ${shQuote(host.path)} | awk 'NR==2 {print $4}')`,
         `echo "free=$((free * 1024))"`,
-        `[ "$((free * 1024))" -ge ${need} ] || { echo "only $((free / 1000000)) GB free under ${host.path}, need ${formatBytes(need)}"; exit 1; }`,
+        `[ "$((free * 1024))" -ge ${need} ] || { printf 'only %s GB free under %s, need %s\\n' "$((free / 1000000))" ${shQuote(host.path)} ${shQuote(formatBytes(need))}; exit 1; }`,
       ].join('\n'),
     },
     {
@@ -208,14 +208,15 @@ export async function releaseLock(
   opts: { timeoutMs?: number } = {},
 ): Promise<boolean> {
   const conn = await ctx.pool.get(host.name);
-  const res = await conn.exec(
-    [
-      cd(host),
-      `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
-    ].join('\n'),
-    { timeoutMs: opts.timeoutMs ?? 30_000 },
-  );
+  const res = await conn.exec(releaseLockScript(ctx, host), { timeoutMs: opts.timeoutMs ?? 30_000 });
   return res.stdout.includes('released');
+}
+
+function releaseLockScript(ctx: RunContext, host: HostConfig): string {
+  return [
+    cd(host),
+    `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
+  ].join('\n');
 }
 
 export interface RollbackPoint {
@@ -354,15 +355,18 @@ export async function deployRelease(
       uploadedAt: new Date().toISOString(),
       runId: ctx.run.id,
     };
-    await uploadTree(conn, base, ctx.files);
+    await uploadTree(conn, base, ctx.files, { signal: ctx.signal });
     // The marker goes last: a release directory without it is incomplete and is never activated.
-    const sftp = await conn.sftp();
+    const sftp = await conn.sftp({ signal: ctx.signal });
     await writeFile(
       sftp,
       host.name,
       `${base}/${LAYOUT.releaseMarker}`,
       Buffer.from(JSON.stringify(marker) + '\n'),
       0o644,
+      {
+        signal: ctx.signal,
+      },
     );
   }
   const envFile = ctx.config.secrets?.file;
@@ -372,7 +376,7 @@ export async function deployRelease(
       display: `releases/${id}`,
       script: [
         cd(host),
-        `if [ -d ${tmp} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${tmp} ${LAYOUT.releases}/${id} || exit 1; fi`,
+        `if [ -d ${shQuote(tmp)} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
         `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
         envFile
           ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
@@ -414,6 +418,66 @@ export async function rollbackRelease(
   to: string | null,
   opts: { timeoutMs: number },
 ): Promise<StepsResult> {
+  const conn = await ctx.pool.get(host.name);
+  return runSteps(conn, rollbackSteps(ctx, host, stage, to), { timeoutMs: opts.timeoutMs });
+}
+
+export interface HandedOverRollback {
+  /** The rollback ended within the wait: `ok` is its result. Otherwise it is still running on the host. */
+  finished: boolean;
+  ok: boolean;
+  output: string;
+  logFile: string;
+}
+
+/**
+ * The rollback of a cancelled run: the runner is about to be killed, and killing a stack's `up` half way would
+ * leave the host worse off than either release. So the rollback runs detached on the host (its own session,
+ * outside our commands' process groups, which the cancellation kills), and it releases the lock itself when it
+ * is done; we wait for it only as long as the cancellation budget allows.
+ */
+export async function handOverRollback(
+  ctx: RunContext,
+  host: HostConfig,
+  stage: string,
+  to: string | null,
+  waitMs: number,
+): Promise<HandedOverRollback> {
+  const conn = await ctx.pool.get(host.name);
+  const logPath = `${LAYOUT.meta}/rollback-${ctx.runToken}.log`;
+  const logFile = shQuote(logPath);
+  const rcFile = shQuote(`${LAYOUT.meta}/rollback-${ctx.runToken}.rc`);
+  const script = [...rollbackSteps(ctx, host, stage, to).map((st) => `( ${st.script}\n) || exit 1`), ''].join(
+    '\n',
+  );
+  // `( ... & )`: the subshell exits at once, so the detached shell is nobody's child and no kill of ours finds it.
+  const detached = [
+    `sh -c ${shQuote(script)}`,
+    `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}`,
+    releaseLockScript(ctx, host),
+  ].join('\n');
+  const waitS = Math.max(0, Math.floor(waitMs / 1000));
+  const res = await conn.exec(
+    [
+      cd(host),
+      `rm -f ${rcFile}`,
+      `(setsid nohup sh -c ${shQuote(detached)} > ${logFile} 2>&1 < /dev/null &)`,
+      `i=0; while [ ! -s ${rcFile} ] && [ $i -lt ${waitS * 5} ]; do sleep 0.2; i=$((i + 1)); done`,
+      `if [ -s ${rcFile} ]; then echo "rc=$(cat ${rcFile})"; else echo rc=running; fi`,
+      `tail -c 2000 ${logFile} 2>/dev/null`,
+    ].join('\n'),
+    { timeoutMs: waitMs + 5000 },
+  );
+  const rc = /^rc=(\S+)/.exec(res.stdout)?.[1];
+  return {
+    finished: rc !== undefined && rc !== 'running',
+    ok: rc === '0',
+    output: res.stdout.replace(/^rc=\S+\n?/, ''),
+    logFile: `${host.path}/${logPath}`,
+  };
+}
+
+function rollbackSteps(ctx: RunContext, host: HostConfig, stage: string, to: string | null): Step[] {
   if (to !== null && !RELEASE_ID_RE.test(to))
     throw new DeployError(
       'precondition',
@@ -422,10 +486,9 @@ export async function rollbackRelease(
         host: host.name,
       },
     );
-  const conn = await ctx.pool.get(host.name);
   const envFile = ctx.config.secrets?.file;
-  const clock = `${LAYOUT.meta}/.rollback-${ctx.runToken}`;
-  const switched = `${LAYOUT.meta}/.switched-${ctx.runToken}`;
+  const clock = shQuote(`${LAYOUT.meta}/.rollback-${ctx.runToken}`);
+  const switched = shQuote(`${LAYOUT.meta}/.switched-${ctx.runToken}`);
   const steps: Step[] = [
     { name: 'start', display: 'rollback', script: `${cd(host)}\nrm -f ${switched}; date +%s%N > ${clock}` },
   ];
@@ -486,7 +549,7 @@ export async function rollbackRelease(
       auditLine(ctx, host, 'rollback', undefined, { stage, to }),
     ].join('\n'),
   });
-  return runSteps(conn, steps, { timeoutMs: opts.timeoutMs });
+  return steps;
 }
 
 /** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
@@ -527,12 +590,22 @@ export async function pruneReleases(ctx: RunContext, host: HostConfig, keep: str
     .filter(Boolean)
     .map((k) => `-e ${shQuote(`^${k}$`)}`)
     .join(' ');
+  // A pruned release takes its bookkeeping with it: its rollback point and the env file kept for its rollback
+  // (which holds secrets nobody will need again).
+  const envFile = ctx.config.secrets?.file;
+  const forget = [
+    `rm -rf -- "$r"`,
+    `rm -f -- ../${LAYOUT.rollbackPoint('"$r"')}`,
+    envFile ? `rm -f -- ../${LAYOUT.shared}/${shQuote(`${envFile}.before-`)}"$r"` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
   await conn.exec(
     [
       cd(host),
       `cd ${LAYOUT.releases} || exit 0`,
       // Oldest first by marker mtime; the newest keep_releases survive.
-      `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${protect ? `grep -v ${protect}` : 'cat'} || true; } | while read -r r; do rm -rf -- "$r"; done`,
+      `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${protect ? `grep -v ${protect}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
       `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
     ].join('\n'),
     { timeoutMs: 120_000 },

@@ -1,9 +1,10 @@
-import { rollbackRelease } from '../deploy/host-ops';
+import { handOverRollback, rollbackRelease } from '../deploy/host-ops';
 import { DeployError } from '../errors';
 import { runHealthChecks } from '../health/run';
 import { mapLimit } from '../remote/semaphore';
 import type { PhaseReport, RollbackReport } from '../report/types';
-import { snapshotProvider } from '../snapshot/provider';
+import { auditSnapshotActions } from '../snapshot/audit';
+import { SnapshotActionError, snapshotProvider } from '../snapshot/provider';
 import { sleep } from '../util/duration';
 import type { RunContext } from './context';
 import { cleanupTimeout, record, type HostRun, type RunState } from './run-state';
@@ -73,21 +74,25 @@ async function rollbackOne(state: RunState, h: HostRun, phaseName: string): Prom
       );
     const snap = h.host.snapshot;
     if (snap?.rollbackOnFailure && h.infraSnapshot && state.cancelDeadline === undefined) {
-      await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
+      const back = await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
       r.infraSnapshot = h.infraSnapshot;
       if (snap.provider === 'proxmox') await waitForHost(ctx, h.host.name, VM_BACK_TIMEOUT_MS);
+      // Written once the guest is back: the VM rollback rewound its disk, audit log included.
+      record(state, 'rollback', h.host.name, back.detail);
+      await auditSnapshotActions(ctx, h.host, [back]).catch(() => undefined);
     }
+    if (state.cancelDeadline !== undefined) return await handOver(state, h, stage, r, t0);
     const res = await rollbackRelease(ctx, h.host, stage, h.before, {
-      timeoutMs: cleanupTimeout(state, h.host.deploy.timeoutMs + 60_000, RESERVE_FOR_LOCKS_MS),
+      timeoutMs: h.host.deploy.timeoutMs + 60_000,
     });
     if (!res.ok)
       throw new DeployError(
-        state.cancelDeadline !== undefined ? 'cancelled' : 'command-failed',
+        'command-failed',
         `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`,
         { host: h.host.name },
       );
     const checks = ctx.config.stages.find((s) => s.name === h.stage)?.health ?? [];
-    if (h.before && checks.length && state.cancelDeadline === undefined) {
+    if (h.before && checks.length) {
       // A rollback is done when the old release answers, not when its containers were started.
       const oldCtx: RunContext = { ...ctx, release: { ...ctx.release, id: h.before } };
       const bad = (await runHealthChecks(oldCtx, h.host, checks, stage)).filter((x) => !x.ok);
@@ -97,15 +102,48 @@ async function rollbackOne(state: RunState, h: HostRun, phaseName: string): Prom
           `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
           { host: h.host.name },
         );
-    } else if (h.before && checks.length) {
-      r.unverified = true; // cancelled: no time to wait for health, and the report says so
     }
     r.ok = true;
   } catch (err) {
+    if (err instanceof SnapshotActionError) {
+      for (const a of err.actions) record(state, 'rollback', h.host.name, a.detail);
+      await auditSnapshotActions(ctx, h.host, err.actions).catch(() => undefined);
+    }
     r.error = ctx.errorInfo(err, { host: h.host.name, phase: phaseName });
   }
   r.durationMs = Date.now() - t0;
   return r;
+}
+
+/**
+ * Under cancellation the rollback runs detached on the host and releases the lock itself when it ends, so the
+ * runner's kill cannot leave a stack half started. Done within the budget: its result. Not done: the report says
+ * it is still running there, and where its log is.
+ */
+async function handOver(
+  state: RunState,
+  h: HostRun,
+  stage: string,
+  r: RollbackReport,
+  t0: number,
+): Promise<RollbackReport> {
+  const { ctx } = state;
+  const waitMs = cleanupTimeout(state, 60_000, RESERVE_FOR_LOCKS_MS);
+  const res = await handOverRollback(ctx, h.host, stage, h.before, waitMs);
+  h.lockHandedOver = true;
+  r.durationMs = Date.now() - t0;
+  if (res.finished && res.ok) return { ...r, ok: true, unverified: true };
+  const message = res.finished
+    ? `rollback to ${h.before ?? '(none)'} failed on the host: ${res.output.trim().slice(-300)}`
+    : `rollback to ${h.before ?? '(none)'} is still running on the host after the run was cancelled (log: ${res.logFile}); it releases the deploy lock when it ends`;
+  return {
+    ...r,
+    ok: false,
+    pending: !res.finished || undefined,
+    error: ctx.errorInfo(
+      new DeployError(res.finished ? 'command-failed' : 'cancelled', message, { host: h.host.name }),
+    ),
+  };
 }
 
 /** After a VM rollback the host reboots: wait until SSH answers again, on a fresh connection. */

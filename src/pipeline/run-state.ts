@@ -19,6 +19,8 @@ export interface HostRun {
   noRollbackPoint?: boolean;
   rollback?: RollbackReport;
   infraSnapshot?: string;
+  /** A detached rollback on the host owns the lock now and releases it when it ends. */
+  lockHandedOver?: boolean;
 }
 
 /** The mutable state of one run, passed to each phase; nothing of it is global. */

@@ -176,13 +176,14 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
 
   if (state.rollbackFailed) {
     status = 'failed';
-    const where = [...state.hosts.values()]
-      .filter((h) => h.rollback && !h.rollback.ok)
-      .map((h) => h.host.name);
-    error = {
-      ...(error as ErrorInfo),
-      message: `ROLLBACK FAILED on ${where.join(', ')}; ${error?.message ?? ''}`,
-    };
+    const bad = [...state.hosts.values()].filter((h) => h.rollback && !h.rollback.ok);
+    const failedOn = bad.filter((h) => !h.rollback?.pending).map((h) => h.host.name);
+    const runningOn = bad.filter((h) => h.rollback?.pending).map((h) => h.host.name);
+    const what = [
+      failedOn.length ? `ROLLBACK FAILED on ${failedOn.join(', ')}` : '',
+      runningOn.length ? `ROLLBACK STILL RUNNING on ${runningOn.join(', ')} (handed over to the host)` : '',
+    ].filter(Boolean);
+    error = { ...(error as ErrorInfo), message: `${what.join('; ')}; ${error?.message ?? ''}` };
   }
   const finals = await finalStates(state);
   await ctx.pool.closeAll();

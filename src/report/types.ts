@@ -26,6 +26,7 @@ export interface HealthReport {
   attempts: number;
   durationMs: number;
   lastError?: string;
+  latency?: { lastMs: number; maxMs: number }; // per-probe latency, apart from durationMs
 }
 
 export interface AttemptReport {
@@ -43,6 +44,8 @@ export interface RollbackReport {
   durationMs: number;
   /** The old release was started but not health-checked (the run was cancelled and had no time to wait). */
   unverified?: boolean;
+  /** Still running on the host (handed over when the run was cancelled); it releases the lock when it ends. */
+  pending?: boolean;
   error?: ErrorInfo;
 }
 

@@ -72,6 +72,11 @@ describe("failure rules of seed 001, proven by each host's actual release", () =
       'verify:ok',
     ]);
     expect(report.phases.find((x) => x.name === 'staging')?.tests?.ok).toBe(true);
+    // The stack printed its secret while starting (as apps do); the report keeps that output, masked.
+    for (const phase of ['staging', 'production', 'public']) {
+      const up = report.phases.find((x) => x.name === phase)?.hosts[0].steps.find((s) => s.name === 'up');
+      expect(up?.output).toContain("up: loaded HD_TEST_SECRET='***'");
+    }
     expectNoLocks(p);
     const log = fs
       .readFileSync(path.join(p.paths.vps, '.homelab-deploy', 'releases.log'), 'utf8')

@@ -35,12 +35,18 @@ export async function runPreflight(
     const secretsPhase = plan.phases.find((x) => x.kind === 'secrets');
     if (config.secrets && secretsPhase) {
       const values = collectSecrets(config.secrets.keys, ctx.env);
-      for (const v of Object.values(values)) ctx.redactor.add(v);
+      for (const [k, v] of Object.entries(values)) ctx.redactor.add(v, k);
+      for (const label of ctx.redactor.shortLabels)
+        ctx.emit({
+          type: 'log',
+          level: 'warn',
+          message: `secret ${label} is shorter than 4 characters: it is masked only where it stands as a whole word`,
+        });
       for (const name of secretsPhase.hosts)
         envFiles.set(name, renderEnvFile(values, config.hosts[name].envDialect));
     } else if (config.secrets) {
       // A later job (verify, say) writes no env file, but whatever values it has must still never be printed.
-      for (const k of config.secrets.keys) if (ctx.env[k]) ctx.redactor.add(ctx.env[k] as string);
+      for (const k of config.secrets.keys) if (ctx.env[k]) ctx.redactor.add(ctx.env[k] as string, k);
     }
     if (plan.phases.some((x) => x.kind === 'stage'))
       ctx.files = opts.files ?? filesAtCommit(config.source, ctx.release.commit);

@@ -1,6 +1,7 @@
 import { recordRollbackPoint, type RollbackPoint } from '../../deploy/host-ops';
 import { mapLimit } from '../../remote/semaphore';
-import { snapshotName, snapshotProvider } from '../../snapshot/provider';
+import { auditSnapshotActions } from '../../snapshot/audit';
+import { SnapshotActionError, snapshotName, snapshotProvider } from '../../snapshot/provider';
 import { endPhase, firstFailure, hostResult, startPhase } from '../phase-report';
 import type { PlannedPhase } from '../plan';
 import { hostRun, record, Stop, type RunState } from '../run-state';
@@ -22,8 +23,11 @@ export async function runSnapshot(state: RunState, p: PlannedPhase): Promise<voi
       if (h.host.snapshot && !h.onNew) {
         const provider = snapshotProvider(ctx, h.host, h.host.snapshot);
         infra = snapshotName(ctx.release.id, ctx.runToken);
-        await provider.create(infra);
+        const made = await provider.create(infra);
         record(state, 'snapshot', name, `${provider.describe} snapshot ${infra}`);
+        for (const w of made.warnings ?? [])
+          ctx.emit({ type: 'log', level: 'warn', message: `${name}: snapshot ${infra}: ${w}` });
+        await auditSnapshotActions(ctx, h.host, [made]);
       }
       const res = await recordRollbackPoint(ctx, h.host, h.onNew ? undefined : h.before, infra);
       const point = JSON.parse(
@@ -42,6 +46,8 @@ export async function runSnapshot(state: RunState, p: PlannedPhase): Promise<voi
       rep.detail = { rollbackTo: h.noRollbackPoint ? null : h.before };
       return rep;
     } catch (err) {
+      if (err instanceof SnapshotActionError)
+        await auditSnapshotActions(ctx, h.host, err.actions).catch(() => undefined);
       return hostResult(state, p.name, name, h0, undefined, err);
     }
   });

@@ -11,7 +11,8 @@ import type {
   PhaseReport,
   TestsReport,
 } from '../../report/types';
-import { snapshotProvider } from '../../snapshot/provider';
+import { auditSnapshotActions } from '../../snapshot/audit';
+import { SnapshotActionError, snapshotProvider, type SnapshotAction } from '../../snapshot/provider';
 import { sleep } from '../../util/duration';
 import { endPhase, startPhase } from '../phase-report';
 import type { Plan, PlannedPhase } from '../plan';
@@ -48,10 +49,7 @@ export async function runStage(state: RunState, p: PlannedPhase, stage: StageCon
   if (failure) {
     const info = { ...failure, phase: stage.name };
     endPhase(state, r, t0, info);
-    const scope =
-      stage.onFailure === 'rollback-all'
-        ? [...state.hosts.values()].filter((h) => h.onNew || h.touched).map((h) => h.host.name)
-        : stage.hosts;
+    const scope = stage.onFailure === 'rollback-all' ? rollbackAllScope(state, stage) : stage.hosts;
     await rollbackHosts(state, scope, stage.name, r);
     r.status = 'rolled_back';
     if (stage.onFailure === 'rollback-all') throw new Stop(statusAfterRollbackAll(state, stage), info);
@@ -111,26 +109,45 @@ async function settle(state: RunState, h: HostRun, stage: StageConfig, r: PhaseR
   }).catch(() => undefined);
   await pruneReleases(ctx, h.host, [ctx.release.id, h.before ?? '']).catch(() => undefined);
   if (h.host.snapshot && h.infraSnapshot) {
-    await snapshotProvider(ctx, h.host, h.host.snapshot)
-      .prune([h.infraSnapshot])
-      .catch((err: unknown) =>
-        ctx.emit({
-          type: 'log',
-          level: 'warn',
-          message: `${h.host.name}: pruning old snapshots failed: ${ctx.errorInfo(err).message}`,
-        }),
-      );
+    let pruned: SnapshotAction[] = [];
+    try {
+      pruned = await snapshotProvider(ctx, h.host, h.host.snapshot).prune([h.infraSnapshot]);
+    } catch (err) {
+      if (err instanceof SnapshotActionError) pruned = err.actions;
+      ctx.emit({
+        type: 'log',
+        level: 'warn',
+        message: `${h.host.name}: pruning old snapshots failed: ${ctx.errorInfo(err).message}`,
+      });
+    }
+    for (const a of pruned) record(state, 'snapshot', h.host.name, a.detail);
+    await auditSnapshotActions(ctx, h.host, pruned).catch(() => undefined);
   }
 }
 
 /**
- * The seed's rules, derived from what actually happened: if some host of another stage still runs the new
- * release the outcome is a partial success; if hosts of stages that had succeeded were rolled back it is
- * `rolled_back`; otherwise `failed`.
+ * What rollback-all returns: the hosts of this stage and of the stages before it that run the new release, and
+ * any host this run changed. Hosts of later stages that an earlier run already moved are left alone: this
+ * failure says nothing about them (a staging failure on a re-run must not touch production).
+ */
+function rollbackAllScope(state: RunState, stage: StageConfig): string[] {
+  const order = state.ctx.config.stages.map((s) => s.name);
+  const upTo = new Set(order.slice(0, order.indexOf(stage.name) + 1));
+  return [...state.hosts.values()]
+    .filter((h) => h.touched || (h.onNew && h.stage !== undefined && upTo.has(h.stage)))
+    .map((h) => h.host.name);
+}
+
+/**
+ * The seed's rules, derived from what actually happened: if a host of another stage that this run deployed
+ * still runs the new release the outcome is a partial success; if hosts of stages that had succeeded were rolled
+ * back it is `rolled_back`; otherwise `failed`.
  */
 function statusAfterRollbackAll(state: RunState, failedStage: StageConfig): DeployStatus {
   const runs = [...state.hosts.values()];
-  if (runs.some((h) => h.onNew && h.stage !== failedStage.name && !h.rollback)) return 'partial_success';
+  const release = state.ctx.release.id;
+  const deployedHere = (h: HostRun) => h.onNew && h.startCurrent !== release && !h.rollback;
+  if (runs.some((h) => h.stage !== failedStage.name && deployedHere(h))) return 'partial_success';
   return runs.some((h) => h.rollback && h.stage !== failedStage.name) ? 'rolled_back' : 'failed';
 }
 
