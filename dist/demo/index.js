@@ -1,7 +1,7 @@
 /******/ (() => { // webpackBootstrap
 /******/ 	var __webpack_modules__ = ({
 
-/***/ 4928:
+/***/ 6656:
 /***/ ((module) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -21,16 +21,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3335:
+/***/ 7703:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
-var errors = __nccwpck_require__(4928);
-var types = __nccwpck_require__(62);
+var errors = __nccwpck_require__(6656);
+var types = __nccwpck_require__(254);
 
-var Reader = __nccwpck_require__(4444);
-var Writer = __nccwpck_require__(9384);
+var Reader = __nccwpck_require__(1996);
+var Writer = __nccwpck_require__(9816);
 
 
 // --- Exports
@@ -55,16 +55,16 @@ for (var e in errors) {
 
 /***/ }),
 
-/***/ 4444:
+/***/ 1996:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
 var assert = __nccwpck_require__(2613);
-var Buffer = (__nccwpck_require__(227).Buffer);
+var Buffer = (__nccwpck_require__(2803).Buffer);
 
-var ASN1 = __nccwpck_require__(62);
-var errors = __nccwpck_require__(4928);
+var ASN1 = __nccwpck_require__(254);
+var errors = __nccwpck_require__(6656);
 
 
 // --- Globals
@@ -324,7 +324,7 @@ module.exports = Reader;
 
 /***/ }),
 
-/***/ 62:
+/***/ 254:
 /***/ ((module) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -367,15 +367,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9384:
+/***/ 9816:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
 
 var assert = __nccwpck_require__(2613);
-var Buffer = (__nccwpck_require__(227).Buffer);
-var ASN1 = __nccwpck_require__(62);
-var errors = __nccwpck_require__(4928);
+var Buffer = (__nccwpck_require__(2803).Buffer);
+var ASN1 = __nccwpck_require__(254);
+var errors = __nccwpck_require__(6656);
 
 
 // --- Globals
@@ -691,7 +691,7 @@ module.exports = Writer;
 
 /***/ }),
 
-/***/ 3901:
+/***/ 9837:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -699,7 +699,7 @@ module.exports = Writer;
 // If you have no idea what ASN.1 or BER is, see this:
 // ftp://ftp.rsa.com/pub/pkcs/ascii/layman.asc
 
-var Ber = __nccwpck_require__(3335);
+var Ber = __nccwpck_require__(7703);
 
 
 
@@ -718,13 +718,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2158:
+/***/ 686:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var crypto_hash_sha512 = (__nccwpck_require__(7900).lowlevel).crypto_hash;
+var crypto_hash_sha512 = (__nccwpck_require__(668).lowlevel).crypto_hash;
 
 /*
  * This file is a 1:1 port from the OpenBSD blowfish.c and bcrypt_pbkdf.c. As a
@@ -1282,20 +1282,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6230:
+/***/ 4982:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const binding = __nccwpck_require__(859);
+const binding = __nccwpck_require__(7318);
 
 module.exports = binding.getCPUInfo;
 
 
 /***/ }),
 
-/***/ 227:
+/***/ 2803:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1380,7 +1380,7 @@ module.exports = safer
 
 /***/ }),
 
-/***/ 3907:
+/***/ 5683:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1394,8 +1394,8 @@ const {
 
 const {
   CHANNEL_EXTENDED_DATATYPE: { STDERR },
-} = __nccwpck_require__(8628);
-const { bufferSlice } = __nccwpck_require__(2312);
+} = __nccwpck_require__(4020);
+const { bufferSlice } = __nccwpck_require__(2184);
 
 const PACKET_SIZE = 32 * 1024;
 const MAX_WINDOW = 2 * 1024 * 1024;
@@ -1683,7 +1683,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 313:
+/***/ 3849:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -1695,14 +1695,14 @@ const { resolve } = __nccwpck_require__(6928);
 const { readFile } = __nccwpck_require__(9896);
 const { execFile, spawn } = __nccwpck_require__(5317);
 
-const { isParsedKey, parseKey } = __nccwpck_require__(4141);
+const { isParsedKey, parseKey } = __nccwpck_require__(1789);
 
 const {
   makeBufferParser,
   readUInt32BE,
   writeUInt32BE,
   writeUInt32LE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 
 function once(cb) {
   let called = false;
@@ -2814,7 +2814,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 681:
+/***/ 6297:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -2850,11 +2850,11 @@ const {
   SUPPORTED_KEX,
   SUPPORTED_MAC,
   SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(8628);
-const { init: cryptoInit } = __nccwpck_require__(1640);
-const Protocol = __nccwpck_require__(1409);
-const { parseKey } = __nccwpck_require__(4141);
-const { SFTP } = __nccwpck_require__(4724);
+} = __nccwpck_require__(4020);
+const { init: cryptoInit } = __nccwpck_require__(2888);
+const Protocol = __nccwpck_require__(7841);
+const { parseKey } = __nccwpck_require__(1789);
+const { SFTP } = __nccwpck_require__(4996);
 const {
   bufferCopy,
   makeBufferParser,
@@ -2862,23 +2862,23 @@ const {
   readUInt32BE,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 
-const { AgentContext, createAgent, isAgent } = __nccwpck_require__(313);
+const { AgentContext, createAgent, isAgent } = __nccwpck_require__(3849);
 const {
   Channel,
   MAX_WINDOW,
   PACKET_SIZE,
   windowAdjust,
   WINDOW_THRESHOLD,
-} = __nccwpck_require__(3907);
+} = __nccwpck_require__(5683);
 const {
   ChannelManager,
   generateAlgorithmList,
   isWritable,
   onChannelOpenFailure,
   onCHANNEL_CLOSE,
-} = __nccwpck_require__(1977);
+} = __nccwpck_require__(2137);
 
 const bufferParser = makeBufferParser();
 const sigParser = makeBufferParser();
@@ -4998,7 +4998,7 @@ module.exports = Client;
 
 /***/ }),
 
-/***/ 3721:
+/***/ 137:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5026,7 +5026,7 @@ for (const ctor of [HttpAgent, HttpsAgent]) {
       const dstPort = options.port;
 
       if (Client === undefined)
-        Client = __nccwpck_require__(681);
+        Client = __nccwpck_require__(6297);
 
       const client = new Client();
       let triedForward = false;
@@ -5090,7 +5090,7 @@ function decorateStream(stream, ctor, options) {
 
 /***/ }),
 
-/***/ 1936:
+/***/ 5472:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5103,33 +5103,33 @@ const {
   CygwinAgent,
   OpenSSHAgent,
   PageantAgent,
-} = __nccwpck_require__(313);
+} = __nccwpck_require__(3849);
 const {
   SSHTTPAgent: HTTPAgent,
   SSHTTPSAgent: HTTPSAgent,
-} = __nccwpck_require__(3721);
-const { parseKey } = __nccwpck_require__(4141);
+} = __nccwpck_require__(137);
+const { parseKey } = __nccwpck_require__(1789);
 const {
   flagsToString,
   OPEN_MODE,
   STATUS_CODE,
   stringToFlags,
-} = __nccwpck_require__(4724);
+} = __nccwpck_require__(4996);
 
 module.exports = {
   AgentProtocol,
   BaseAgent,
   createAgent,
-  Client: __nccwpck_require__(681),
+  Client: __nccwpck_require__(6297),
   CygwinAgent,
   HTTPAgent,
   HTTPSAgent,
   OpenSSHAgent,
   PageantAgent,
-  Server: __nccwpck_require__(1661),
+  Server: __nccwpck_require__(2605),
   utils: {
     parseKey,
-    ...__nccwpck_require__(401),
+    ...__nccwpck_require__(3489),
     sftp: {
       flagsToString,
       OPEN_MODE,
@@ -5142,7 +5142,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 401:
+/***/ 3489:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5156,10 +5156,10 @@ const {
   randomBytes,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(3901);
-const bcrypt_pbkdf = (__nccwpck_require__(2158).pbkdf);
+const { Ber } = __nccwpck_require__(9837);
+const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
 
-const { CIPHER_INFO } = __nccwpck_require__(1640);
+const { CIPHER_INFO } = __nccwpck_require__(2888);
 
 const SALT_LEN = 16;
 const DEFAULT_ROUNDS = 16;
@@ -5732,7 +5732,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1409:
+/***/ 7841:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -5778,7 +5778,7 @@ module.exports = {
 
 const { inspect } = __nccwpck_require__(9023);
 
-const { bindingAvailable, NullCipher, NullDecipher } = __nccwpck_require__(1640);
+const { bindingAvailable, NullCipher, NullDecipher } = __nccwpck_require__(2888);
 const {
   COMPAT_CHECKS,
   DISCONNECT_REASON,
@@ -5786,18 +5786,18 @@ const {
   MESSAGE,
   SIGNALS,
   TERMINAL_MODE,
-} = __nccwpck_require__(8628);
+} = __nccwpck_require__(4020);
 const {
   DEFAULT_KEXINIT_CLIENT,
   DEFAULT_KEXINIT_SERVER,
   KexInit,
   kexinit,
   onKEXPayload,
-} = __nccwpck_require__(8557);
+} = __nccwpck_require__(4637);
 const {
   parseKey,
-} = __nccwpck_require__(4141);
-const MESSAGE_HANDLERS = __nccwpck_require__(5324);
+} = __nccwpck_require__(1789);
+const MESSAGE_HANDLERS = __nccwpck_require__(9244);
 const {
   bufferCopy,
   bufferFill,
@@ -5805,15 +5805,15 @@ const {
   convertSignature,
   sendPacket,
   writeUInt32BE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 const {
   PacketReader,
   PacketWriter,
   ZlibPacketReader,
   ZlibPacketWriter,
-} = __nccwpck_require__(5072);
+} = __nccwpck_require__(4592);
 
-const MODULE_VER = (__nccwpck_require__(5413)/* .version */ .rE);
+const MODULE_VER = (__nccwpck_require__(8342)/* .version */ .rE);
 
 const VALID_DISCONNECT_REASONS = new Map(
   Object.values(DISCONNECT_REASON).map((n) => [n, 1])
@@ -7876,7 +7876,7 @@ module.exports = Protocol;
 
 /***/ }),
 
-/***/ 4724:
+/***/ 4996:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -7898,7 +7898,7 @@ const {
   bufferSlice,
   makeBufferParser,
   writeUInt32BE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 
 const ATTR = {
   SIZE: 0x00000001,
@@ -11478,7 +11478,7 @@ const {
   ERR_INVALID_ARG_TYPE,
   ERR_OUT_OF_RANGE,
   validateNumber
-} = __nccwpck_require__(7032);
+} = __nccwpck_require__(3208);
 
 const kMinPoolSpace = 128;
 
@@ -11936,7 +11936,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8628:
+/***/ 4020:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -11946,10 +11946,10 @@ const crypto = __nccwpck_require__(6982);
 
 let cpuInfo;
 try {
-  cpuInfo = __nccwpck_require__(6230)();
+  cpuInfo = __nccwpck_require__(4982)();
 } catch {}
 
-const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(1640);
+const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(2888);
 
 const eddsaSupported = (() => {
   if (typeof crypto.sign === 'function'
@@ -12300,7 +12300,7 @@ module.exports.DISCONNECT_REASON_BY_VALUE =
 
 /***/ }),
 
-/***/ 1640:
+/***/ 2888:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -12316,7 +12316,7 @@ const {
   createCipheriv, createDecipheriv, createHmac, randomFillSync, timingSafeEqual
 } = __nccwpck_require__(6982);
 
-const { readUInt32BE, writeUInt32BE } = __nccwpck_require__(2312);
+const { readUInt32BE, writeUInt32BE } = __nccwpck_require__(2184);
 
 const FastBuffer = Buffer[Symbol.species];
 const MAX_SEQNO = 2 ** 32 - 1;
@@ -12333,7 +12333,7 @@ let AESGCMDecipher;
 let ChaChaPolyDecipher;
 let GenericDecipher;
 try {
-  binding = __nccwpck_require__(3063);
+  binding = __nccwpck_require__(490);
   ({ AESGCMCipher, ChaChaPolyCipher, GenericCipher,
      AESGCMDecipher, ChaChaPolyDecipher, GenericDecipher } = binding);
 } catch {}
@@ -13887,7 +13887,7 @@ module.exports = {
     // eslint-disable-next-line no-async-promise-executor
     return new Promise(async (resolve, reject) => {
       try {
-        POLY1305_WASM_MODULE = await __nccwpck_require__(8294)();
+        POLY1305_WASM_MODULE = await __nccwpck_require__(7830)();
         POLY1305_RESULT_MALLOC = POLY1305_WASM_MODULE._malloc(16);
         poly1305_auth = POLY1305_WASM_MODULE.cwrap(
           'poly1305_auth',
@@ -13910,7 +13910,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8294:
+/***/ 7830:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -13957,7 +13957,7 @@ else {}
 
 /***/ }),
 
-/***/ 5324:
+/***/ 9244:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -13965,8 +13965,8 @@ else {}
 
 const MESSAGE_HANDLERS = new Array(256);
 [
-  (__nccwpck_require__(8557).HANDLERS),
-  __nccwpck_require__(9516),
+  (__nccwpck_require__(4637).HANDLERS),
+  __nccwpck_require__(9964),
 ].forEach((handlers) => {
   // eslint-disable-next-line prefer-const
   for (let [type, handler] of Object.entries(handlers)) {
@@ -13981,7 +13981,7 @@ module.exports = MESSAGE_HANDLERS;
 
 /***/ }),
 
-/***/ 9516:
+/***/ 9964:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -13993,18 +13993,18 @@ const {
   doFatalError,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 
 const {
   CHANNEL_OPEN_FAILURE,
   COMPAT,
   MESSAGE,
   TERMINAL_MODE,
-} = __nccwpck_require__(8628);
+} = __nccwpck_require__(4020);
 
 const {
   parseKey,
-} = __nccwpck_require__(4141);
+} = __nccwpck_require__(1789);
 
 const TERMINAL_MODE_BY_VALUE =
   Array.from(Object.entries(TERMINAL_MODE))
@@ -15274,7 +15274,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8557:
+/***/ 4637:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -15291,7 +15291,7 @@ const {
   randomFillSync,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(3901);
+const { Ber } = __nccwpck_require__(9837);
 
 const {
   COMPAT,
@@ -15303,14 +15303,14 @@ const {
   DEFAULT_COMPRESSION,
   DISCONNECT_REASON,
   MESSAGE,
-} = __nccwpck_require__(8628);
+} = __nccwpck_require__(4020);
 const {
   CIPHER_INFO,
   createCipher,
   createDecipher,
   MAC_INFO,
-} = __nccwpck_require__(1640);
-const { parseDERKey } = __nccwpck_require__(4141);
+} = __nccwpck_require__(2888);
+const { parseDERKey } = __nccwpck_require__(1789);
 const {
   bufferFill,
   bufferParser,
@@ -15319,13 +15319,13 @@ const {
   FastBuffer,
   sigSSHToASN1,
   writeUInt32BE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 const {
   PacketReader,
   PacketWriter,
   ZlibPacketReader,
   ZlibPacketWriter,
-} = __nccwpck_require__(5072);
+} = __nccwpck_require__(4592);
 
 let MESSAGE_HANDLERS;
 
@@ -17069,7 +17069,7 @@ function onKEXPayload(state, payload) {
       case MESSAGE.UNIMPLEMENTED:
       case MESSAGE.DEBUG:
         if (!MESSAGE_HANDLERS)
-          MESSAGE_HANDLERS = __nccwpck_require__(5324);
+          MESSAGE_HANDLERS = __nccwpck_require__(9244);
         return MESSAGE_HANDLERS[type](this, payload);
     }
   }
@@ -17077,7 +17077,7 @@ function onKEXPayload(state, payload) {
   switch (type) {
     case MESSAGE.DISCONNECT:
       if (!MESSAGE_HANDLERS)
-        MESSAGE_HANDLERS = __nccwpck_require__(5324);
+        MESSAGE_HANDLERS = __nccwpck_require__(9244);
       return MESSAGE_HANDLERS[type](this, payload);
     case MESSAGE.KEXINIT:
       if (!state.firstPacket) {
@@ -17190,7 +17190,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4141:
+/***/ 1789:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -17213,18 +17213,18 @@ const {
 } = __nccwpck_require__(6982);
 const supportedOpenSSLCiphers = getCiphers();
 
-const { Ber } = __nccwpck_require__(3901);
-const bcrypt_pbkdf = (__nccwpck_require__(2158).pbkdf);
+const { Ber } = __nccwpck_require__(9837);
+const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
 
-const { CIPHER_INFO } = __nccwpck_require__(1640);
-const { eddsaSupported, SUPPORTED_CIPHER } = __nccwpck_require__(8628);
+const { CIPHER_INFO } = __nccwpck_require__(2888);
+const { eddsaSupported, SUPPORTED_CIPHER } = __nccwpck_require__(4020);
 const {
   bufferSlice,
   makeBufferParser,
   readString,
   readUInt32BE,
   writeUInt32BE,
-} = __nccwpck_require__(2312);
+} = __nccwpck_require__(2184);
 
 const SYM_HASH_ALGO = Symbol('Hash Algorithm');
 const SYM_PRIV_PEM = Symbol('Private key PEM');
@@ -18682,7 +18682,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7032:
+/***/ 3208:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -18805,13 +18805,13 @@ exports.validateNumber = function validateNumber(value, name) {
 
 /***/ }),
 
-/***/ 2312:
+/***/ 2184:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const Ber = (__nccwpck_require__(3901).Ber);
+const Ber = (__nccwpck_require__(9837).Ber);
 
 let DISCONNECT_REASON;
 
@@ -18982,7 +18982,7 @@ module.exports = {
   doFatalError: (protocol, msg, level, reason) => {
     let err;
     if (DISCONNECT_REASON === undefined)
-      ({ DISCONNECT_REASON } = __nccwpck_require__(8628));
+      ({ DISCONNECT_REASON } = __nccwpck_require__(4020));
     if (msg instanceof Error) {
       // doFatalError(protocol, err[, reason])
       err = msg;
@@ -19169,7 +19169,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5072:
+/***/ 4592:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -19432,7 +19432,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1661:
+/***/ 2605:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -19461,13 +19461,13 @@ const {
   SUPPORTED_KEX,
   SUPPORTED_MAC,
   SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(8628);
-const { init: cryptoInit } = __nccwpck_require__(1640);
-const { KexInit } = __nccwpck_require__(8557);
-const { parseKey } = __nccwpck_require__(4141);
-const Protocol = __nccwpck_require__(1409);
-const { SFTP } = __nccwpck_require__(4724);
-const { writeUInt32BE } = __nccwpck_require__(2312);
+} = __nccwpck_require__(4020);
+const { init: cryptoInit } = __nccwpck_require__(2888);
+const { KexInit } = __nccwpck_require__(4637);
+const { parseKey } = __nccwpck_require__(1789);
+const Protocol = __nccwpck_require__(7841);
+const { SFTP } = __nccwpck_require__(4996);
+const { writeUInt32BE } = __nccwpck_require__(2184);
 
 const {
   Channel,
@@ -19475,7 +19475,7 @@ const {
   PACKET_SIZE,
   windowAdjust,
   WINDOW_THRESHOLD,
-} = __nccwpck_require__(3907);
+} = __nccwpck_require__(5683);
 
 const {
   ChannelManager,
@@ -19483,7 +19483,7 @@ const {
   isWritable,
   onChannelOpenFailure,
   onCHANNEL_CLOSE,
-} = __nccwpck_require__(1977);
+} = __nccwpck_require__(2137);
 
 const MAX_PENDING_AUTHS = 10;
 
@@ -20820,13 +20820,13 @@ module.exports.IncomingClient = Client;
 
 /***/ }),
 
-/***/ 1977:
+/***/ 2137:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-const { SFTP } = __nccwpck_require__(4724);
+const { SFTP } = __nccwpck_require__(4996);
 
 const MAX_CHANNEL = 2 ** 32 - 1;
 
@@ -21164,7 +21164,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7900:
+/***/ 668:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 (function(nacl) {
@@ -23559,7 +23559,7 @@ nacl.setPRNG = function(fn) {
 
 /***/ }),
 
-/***/ 859:
+/***/ 7318:
 /***/ ((module) => {
 
 module.exports = eval("require")("../build/Release/cpufeatures.node");
@@ -23567,7 +23567,7 @@ module.exports = eval("require")("../build/Release/cpufeatures.node");
 
 /***/ }),
 
-/***/ 3063:
+/***/ 490:
 /***/ ((module) => {
 
 module.exports = eval("require")("./crypto/build/Release/sshcrypto.node");
@@ -23703,19 +23703,19 @@ module.exports = require("zlib");
 
 /***/ }),
 
-/***/ 3053:
+/***/ 7349:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Scalar = __nccwpck_require__(2765);
-var YAMLMap = __nccwpck_require__(1950);
-var YAMLSeq = __nccwpck_require__(7495);
-var resolveBlockMap = __nccwpck_require__(6519);
-var resolveBlockSeq = __nccwpck_require__(2662);
-var resolveFlowCollection = __nccwpck_require__(4206);
+var identity = __nccwpck_require__(1127);
+var Scalar = __nccwpck_require__(3301);
+var YAMLMap = __nccwpck_require__(4454);
+var YAMLSeq = __nccwpck_require__(2223);
+var resolveBlockMap = __nccwpck_require__(7103);
+var resolveBlockSeq = __nccwpck_require__(334);
+var resolveFlowCollection = __nccwpck_require__(3142);
 
 function resolveCollection(CN, ctx, token, onError, tagName, tag) {
     const coll = token.type === 'block-map'
@@ -23801,16 +23801,16 @@ exports.composeCollection = composeCollection;
 
 /***/ }),
 
-/***/ 5899:
+/***/ 3683:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Document = __nccwpck_require__(6885);
-var composeNode = __nccwpck_require__(4873);
-var resolveEnd = __nccwpck_require__(644);
-var resolveProps = __nccwpck_require__(2207);
+var Document = __nccwpck_require__(3021);
+var composeNode = __nccwpck_require__(5937);
+var resolveEnd = __nccwpck_require__(7788);
+var resolveProps = __nccwpck_require__(4631);
 
 function composeDoc(options, directives, { offset, start, value, end }, onError) {
     const opts = Object.assign({ _directives: directives }, options);
@@ -23854,18 +23854,18 @@ exports.composeDoc = composeDoc;
 
 /***/ }),
 
-/***/ 4873:
+/***/ 5937:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Alias = __nccwpck_require__(7641);
-var identity = __nccwpck_require__(415);
-var composeCollection = __nccwpck_require__(3053);
-var composeScalar = __nccwpck_require__(3293);
-var resolveEnd = __nccwpck_require__(644);
-var utilEmptyScalarPosition = __nccwpck_require__(4831);
+var Alias = __nccwpck_require__(4065);
+var identity = __nccwpck_require__(1127);
+var composeCollection = __nccwpck_require__(7349);
+var composeScalar = __nccwpck_require__(5413);
+var resolveEnd = __nccwpck_require__(7788);
+var utilEmptyScalarPosition = __nccwpck_require__(2599);
 
 const CN = { composeNode, composeEmptyNode };
 function composeNode(ctx, token, props, onError) {
@@ -23974,16 +23974,16 @@ exports.composeNode = composeNode;
 
 /***/ }),
 
-/***/ 3293:
+/***/ 5413:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Scalar = __nccwpck_require__(2765);
-var resolveBlockScalar = __nccwpck_require__(809);
-var resolveFlowScalar = __nccwpck_require__(8066);
+var identity = __nccwpck_require__(1127);
+var Scalar = __nccwpck_require__(3301);
+var resolveBlockScalar = __nccwpck_require__(8913);
+var resolveFlowScalar = __nccwpck_require__(6842);
 
 function composeScalar(ctx, token, tagToken, onError) {
     const { value, type, comment, range } = token.type === 'block-scalar'
@@ -24070,19 +24070,19 @@ exports.composeScalar = composeScalar;
 
 /***/ }),
 
-/***/ 3480:
+/***/ 9984:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 var node_process = __nccwpck_require__(932);
-var directives = __nccwpck_require__(2342);
-var Document = __nccwpck_require__(6885);
-var errors = __nccwpck_require__(3376);
-var identity = __nccwpck_require__(415);
-var composeDoc = __nccwpck_require__(5899);
-var resolveEnd = __nccwpck_require__(644);
+var directives = __nccwpck_require__(1342);
+var Document = __nccwpck_require__(3021);
+var errors = __nccwpck_require__(1464);
+var identity = __nccwpck_require__(1127);
+var composeDoc = __nccwpck_require__(3683);
+var resolveEnd = __nccwpck_require__(7788);
 
 function getErrorPos(src) {
     if (typeof src === 'number')
@@ -24302,18 +24302,18 @@ exports.Composer = Composer;
 
 /***/ }),
 
-/***/ 6519:
+/***/ 7103:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Pair = __nccwpck_require__(4245);
-var YAMLMap = __nccwpck_require__(1950);
-var resolveProps = __nccwpck_require__(2207);
-var utilContainsNewline = __nccwpck_require__(9699);
-var utilFlowIndentCheck = __nccwpck_require__(7723);
-var utilMapIncludes = __nccwpck_require__(8539);
+var Pair = __nccwpck_require__(7165);
+var YAMLMap = __nccwpck_require__(4454);
+var resolveProps = __nccwpck_require__(4631);
+var utilContainsNewline = __nccwpck_require__(9499);
+var utilFlowIndentCheck = __nccwpck_require__(4051);
+var utilMapIncludes = __nccwpck_require__(1187);
 
 const startColMsg = 'All mapping items must start at the same column';
 function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag) {
@@ -24427,13 +24427,13 @@ exports.resolveBlockMap = resolveBlockMap;
 
 /***/ }),
 
-/***/ 809:
+/***/ 8913:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
+var Scalar = __nccwpck_require__(3301);
 
 function resolveBlockScalar(ctx, scalar, onError) {
     const start = scalar.offset;
@@ -24635,15 +24635,15 @@ exports.resolveBlockScalar = resolveBlockScalar;
 
 /***/ }),
 
-/***/ 2662:
+/***/ 334:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var YAMLSeq = __nccwpck_require__(7495);
-var resolveProps = __nccwpck_require__(2207);
-var utilFlowIndentCheck = __nccwpck_require__(7723);
+var YAMLSeq = __nccwpck_require__(2223);
+var resolveProps = __nccwpck_require__(4631);
+var utilFlowIndentCheck = __nccwpck_require__(4051);
 
 function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
     const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
@@ -24694,7 +24694,7 @@ exports.resolveBlockSeq = resolveBlockSeq;
 
 /***/ }),
 
-/***/ 644:
+/***/ 7788:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -24741,20 +24741,20 @@ exports.resolveEnd = resolveEnd;
 
 /***/ }),
 
-/***/ 4206:
+/***/ 3142:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Pair = __nccwpck_require__(4245);
-var YAMLMap = __nccwpck_require__(1950);
-var YAMLSeq = __nccwpck_require__(7495);
-var resolveEnd = __nccwpck_require__(644);
-var resolveProps = __nccwpck_require__(2207);
-var utilContainsNewline = __nccwpck_require__(9699);
-var utilMapIncludes = __nccwpck_require__(8539);
+var identity = __nccwpck_require__(1127);
+var Pair = __nccwpck_require__(7165);
+var YAMLMap = __nccwpck_require__(4454);
+var YAMLSeq = __nccwpck_require__(2223);
+var resolveEnd = __nccwpck_require__(7788);
+var resolveProps = __nccwpck_require__(4631);
+var utilContainsNewline = __nccwpck_require__(9499);
+var utilMapIncludes = __nccwpck_require__(1187);
 
 const blockMsg = 'Block collections are not allowed within flow collections';
 const isBlock = (token) => token && (token.type === 'block-map' || token.type === 'block-seq');
@@ -24958,14 +24958,14 @@ exports.resolveFlowCollection = resolveFlowCollection;
 
 /***/ }),
 
-/***/ 8066:
+/***/ 6842:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
-var resolveEnd = __nccwpck_require__(644);
+var Scalar = __nccwpck_require__(3301);
+var resolveEnd = __nccwpck_require__(7788);
 
 function resolveFlowScalar(scalar, strict, onError) {
     const { offset, type, source, end } = scalar;
@@ -25194,7 +25194,7 @@ exports.resolveFlowScalar = resolveFlowScalar;
 
 /***/ }),
 
-/***/ 2207:
+/***/ 4631:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25350,7 +25350,7 @@ exports.resolveProps = resolveProps;
 
 /***/ }),
 
-/***/ 9699:
+/***/ 9499:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25394,7 +25394,7 @@ exports.containsNewline = containsNewline;
 
 /***/ }),
 
-/***/ 4831:
+/***/ 2599:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25430,13 +25430,13 @@ exports.emptyScalarPosition = emptyScalarPosition;
 
 /***/ }),
 
-/***/ 7723:
+/***/ 4051:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var utilContainsNewline = __nccwpck_require__(9699);
+var utilContainsNewline = __nccwpck_require__(9499);
 
 function flowIndentCheck(indent, fc, onError) {
     if (fc?.type === 'flow-collection') {
@@ -25455,13 +25455,13 @@ exports.flowIndentCheck = flowIndentCheck;
 
 /***/ }),
 
-/***/ 8539:
+/***/ 1187:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
+var identity = __nccwpck_require__(1127);
 
 function mapIncludes(ctx, items, search) {
     const { uniqueKeys } = ctx.options;
@@ -25478,23 +25478,23 @@ exports.mapIncludes = mapIncludes;
 
 /***/ }),
 
-/***/ 6885:
+/***/ 3021:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Alias = __nccwpck_require__(7641);
-var Collection = __nccwpck_require__(3469);
-var identity = __nccwpck_require__(415);
-var Pair = __nccwpck_require__(4245);
-var toJS = __nccwpck_require__(915);
-var Schema = __nccwpck_require__(8296);
-var stringifyDocument = __nccwpck_require__(7653);
-var anchors = __nccwpck_require__(5236);
-var applyReviver = __nccwpck_require__(5797);
-var createNode = __nccwpck_require__(2076);
-var directives = __nccwpck_require__(2342);
+var Alias = __nccwpck_require__(4065);
+var Collection = __nccwpck_require__(101);
+var identity = __nccwpck_require__(1127);
+var Pair = __nccwpck_require__(7165);
+var toJS = __nccwpck_require__(4043);
+var Schema = __nccwpck_require__(5840);
+var stringifyDocument = __nccwpck_require__(6829);
+var anchors = __nccwpck_require__(1596);
+var applyReviver = __nccwpck_require__(3661);
+var createNode = __nccwpck_require__(2404);
+var directives = __nccwpck_require__(1342);
 
 class Document {
     constructor(value, replacer, options) {
@@ -25823,14 +25823,14 @@ exports.Document = Document;
 
 /***/ }),
 
-/***/ 5236:
+/***/ 1596:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var visit = __nccwpck_require__(292);
+var identity = __nccwpck_require__(1127);
+var visit = __nccwpck_require__(204);
 
 /**
  * Verify that the input string is a valid anchor.
@@ -25907,7 +25907,7 @@ exports.findNewAnchor = findNewAnchor;
 
 /***/ }),
 
-/***/ 5797:
+/***/ 3661:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -25972,15 +25972,15 @@ exports.applyReviver = applyReviver;
 
 /***/ }),
 
-/***/ 2076:
+/***/ 2404:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Alias = __nccwpck_require__(7641);
-var identity = __nccwpck_require__(415);
-var Scalar = __nccwpck_require__(2765);
+var Alias = __nccwpck_require__(4065);
+var identity = __nccwpck_require__(1127);
+var Scalar = __nccwpck_require__(3301);
 
 const defaultTagPrefix = 'tag:yaml.org,2002:';
 function findTagObject(value, tagName, tags) {
@@ -26070,14 +26070,14 @@ exports.createNode = createNode;
 
 /***/ }),
 
-/***/ 2342:
+/***/ 1342:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var visit = __nccwpck_require__(292);
+var identity = __nccwpck_require__(1127);
+var visit = __nccwpck_require__(204);
 
 const escapeChars = {
     '!': '%21',
@@ -26256,7 +26256,7 @@ exports.Directives = Directives;
 
 /***/ }),
 
-/***/ 3376:
+/***/ 1464:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -26326,29 +26326,29 @@ exports.prettifyError = prettifyError;
 
 /***/ }),
 
-/***/ 7207:
+/***/ 8815:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 var __webpack_unused_export__;
 
 
-var composer = __nccwpck_require__(3480);
-var Document = __nccwpck_require__(6885);
-var Schema = __nccwpck_require__(8296);
-var errors = __nccwpck_require__(3376);
-var Alias = __nccwpck_require__(7641);
-var identity = __nccwpck_require__(415);
-var Pair = __nccwpck_require__(4245);
-var Scalar = __nccwpck_require__(2765);
-var YAMLMap = __nccwpck_require__(1950);
-var YAMLSeq = __nccwpck_require__(7495);
-var cst = __nccwpck_require__(5421);
-var lexer = __nccwpck_require__(2081);
-var lineCounter = __nccwpck_require__(4588);
-var parser = __nccwpck_require__(6651);
-var publicApi = __nccwpck_require__(8759);
-var visit = __nccwpck_require__(292);
+var composer = __nccwpck_require__(9984);
+var Document = __nccwpck_require__(3021);
+var Schema = __nccwpck_require__(5840);
+var errors = __nccwpck_require__(1464);
+var Alias = __nccwpck_require__(4065);
+var identity = __nccwpck_require__(1127);
+var Pair = __nccwpck_require__(7165);
+var Scalar = __nccwpck_require__(3301);
+var YAMLMap = __nccwpck_require__(4454);
+var YAMLSeq = __nccwpck_require__(2223);
+var cst = __nccwpck_require__(3461);
+var lexer = __nccwpck_require__(361);
+var lineCounter = __nccwpck_require__(6628);
+var parser = __nccwpck_require__(3456);
+var publicApi = __nccwpck_require__(4047);
+var visit = __nccwpck_require__(204);
 
 
 
@@ -26375,7 +26375,7 @@ __webpack_unused_export__ = cst;
 __webpack_unused_export__ = lexer.Lexer;
 exports.HN = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
-__webpack_unused_export__ = publicApi.parse;
+exports.qg = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
 exports.Tp = publicApi.parseDocument;
 __webpack_unused_export__ = publicApi.stringify;
@@ -26385,7 +26385,7 @@ __webpack_unused_export__ = visit.visitAsync;
 
 /***/ }),
 
-/***/ 2745:
+/***/ 7249:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -26412,17 +26412,17 @@ exports.warn = warn;
 
 /***/ }),
 
-/***/ 7641:
+/***/ 4065:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var anchors = __nccwpck_require__(5236);
-var visit = __nccwpck_require__(292);
-var identity = __nccwpck_require__(415);
-var Node = __nccwpck_require__(6617);
-var toJS = __nccwpck_require__(915);
+var anchors = __nccwpck_require__(1596);
+var visit = __nccwpck_require__(204);
+var identity = __nccwpck_require__(1127);
+var Node = __nccwpck_require__(6673);
+var toJS = __nccwpck_require__(4043);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -26540,15 +26540,15 @@ exports.Alias = Alias;
 
 /***/ }),
 
-/***/ 3469:
+/***/ 101:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var createNode = __nccwpck_require__(2076);
-var identity = __nccwpck_require__(415);
-var Node = __nccwpck_require__(6617);
+var createNode = __nccwpck_require__(2404);
+var identity = __nccwpck_require__(1127);
+var Node = __nccwpck_require__(6673);
 
 function collectionFromPath(schema, path, value) {
     let v = value;
@@ -26699,15 +26699,15 @@ exports.isEmptyPath = isEmptyPath;
 
 /***/ }),
 
-/***/ 6617:
+/***/ 6673:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var applyReviver = __nccwpck_require__(5797);
-var identity = __nccwpck_require__(415);
-var toJS = __nccwpck_require__(915);
+var applyReviver = __nccwpck_require__(3661);
+var identity = __nccwpck_require__(1127);
+var toJS = __nccwpck_require__(4043);
 
 class NodeBase {
     constructor(type) {
@@ -26747,16 +26747,16 @@ exports.NodeBase = NodeBase;
 
 /***/ }),
 
-/***/ 4245:
+/***/ 7165:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var createNode = __nccwpck_require__(2076);
-var stringifyPair = __nccwpck_require__(5004);
-var addPairToJSMap = __nccwpck_require__(9256);
-var identity = __nccwpck_require__(415);
+var createNode = __nccwpck_require__(2404);
+var stringifyPair = __nccwpck_require__(9748);
+var addPairToJSMap = __nccwpck_require__(7104);
+var identity = __nccwpck_require__(1127);
 
 function createPair(key, value, ctx) {
     const k = createNode.createNode(key, undefined, ctx);
@@ -26794,15 +26794,15 @@ exports.createPair = createPair;
 
 /***/ }),
 
-/***/ 2765:
+/***/ 3301:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Node = __nccwpck_require__(6617);
-var toJS = __nccwpck_require__(915);
+var identity = __nccwpck_require__(1127);
+var Node = __nccwpck_require__(6673);
+var toJS = __nccwpck_require__(4043);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -26829,18 +26829,18 @@ exports.isScalarValue = isScalarValue;
 
 /***/ }),
 
-/***/ 1950:
+/***/ 4454:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyCollection = __nccwpck_require__(6340);
-var addPairToJSMap = __nccwpck_require__(9256);
-var Collection = __nccwpck_require__(3469);
-var identity = __nccwpck_require__(415);
-var Pair = __nccwpck_require__(4245);
-var Scalar = __nccwpck_require__(2765);
+var stringifyCollection = __nccwpck_require__(1212);
+var addPairToJSMap = __nccwpck_require__(7104);
+var Collection = __nccwpck_require__(101);
+var identity = __nccwpck_require__(1127);
+var Pair = __nccwpck_require__(7165);
+var Scalar = __nccwpck_require__(3301);
 
 function findPair(items, key) {
     const k = identity.isScalar(key) ? key.value : key;
@@ -26984,18 +26984,18 @@ exports.findPair = findPair;
 
 /***/ }),
 
-/***/ 7495:
+/***/ 2223:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var createNode = __nccwpck_require__(2076);
-var stringifyCollection = __nccwpck_require__(6340);
-var Collection = __nccwpck_require__(3469);
-var identity = __nccwpck_require__(415);
-var Scalar = __nccwpck_require__(2765);
-var toJS = __nccwpck_require__(915);
+var createNode = __nccwpck_require__(2404);
+var stringifyCollection = __nccwpck_require__(1212);
+var Collection = __nccwpck_require__(101);
+var identity = __nccwpck_require__(1127);
+var Scalar = __nccwpck_require__(3301);
+var toJS = __nccwpck_require__(4043);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -27107,17 +27107,17 @@ exports.YAMLSeq = YAMLSeq;
 
 /***/ }),
 
-/***/ 9256:
+/***/ 7104:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var log = __nccwpck_require__(2745);
-var merge = __nccwpck_require__(6220);
-var stringify = __nccwpck_require__(732);
-var identity = __nccwpck_require__(415);
-var toJS = __nccwpck_require__(915);
+var log = __nccwpck_require__(7249);
+var merge = __nccwpck_require__(452);
+var stringify = __nccwpck_require__(2148);
+var identity = __nccwpck_require__(1127);
+var toJS = __nccwpck_require__(4043);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -27180,7 +27180,7 @@ exports.addPairToJSMap = addPairToJSMap;
 
 /***/ }),
 
-/***/ 415:
+/***/ 1127:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -27241,13 +27241,13 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 915:
+/***/ 4043:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
+var identity = __nccwpck_require__(1127);
 
 /**
  * Recursively convert any node or its contents to native JavaScript
@@ -27288,16 +27288,16 @@ exports.toJS = toJS;
 
 /***/ }),
 
-/***/ 1366:
+/***/ 110:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var resolveBlockScalar = __nccwpck_require__(809);
-var resolveFlowScalar = __nccwpck_require__(8066);
-var errors = __nccwpck_require__(3376);
-var stringifyString = __nccwpck_require__(501);
+var resolveBlockScalar = __nccwpck_require__(8913);
+var resolveFlowScalar = __nccwpck_require__(6842);
+var errors = __nccwpck_require__(1464);
+var stringifyString = __nccwpck_require__(3069);
 
 function resolveAsScalar(token, strict = true, onError) {
     if (token) {
@@ -27514,7 +27514,7 @@ exports.setScalarValue = setScalarValue;
 
 /***/ }),
 
-/***/ 8013:
+/***/ 1733:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -27585,7 +27585,7 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 4555:
+/***/ 7715:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -27692,15 +27692,15 @@ exports.visit = visit;
 
 /***/ }),
 
-/***/ 5421:
+/***/ 3461:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var cstScalar = __nccwpck_require__(1366);
-var cstStringify = __nccwpck_require__(8013);
-var cstVisit = __nccwpck_require__(4555);
+var cstScalar = __nccwpck_require__(110);
+var cstStringify = __nccwpck_require__(1733);
+var cstVisit = __nccwpck_require__(7715);
 
 /** The byte order mark */
 const BOM = '\u{FEFF}';
@@ -27812,13 +27812,13 @@ exports.tokenType = tokenType;
 
 /***/ }),
 
-/***/ 2081:
+/***/ 361:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var cst = __nccwpck_require__(5421);
+var cst = __nccwpck_require__(3461);
 
 /*
 START -> stream
@@ -28543,7 +28543,7 @@ exports.Lexer = Lexer;
 
 /***/ }),
 
-/***/ 4588:
+/***/ 6628:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -28592,15 +28592,15 @@ exports.LineCounter = LineCounter;
 
 /***/ }),
 
-/***/ 6651:
+/***/ 3456:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 var node_process = __nccwpck_require__(932);
-var cst = __nccwpck_require__(5421);
-var lexer = __nccwpck_require__(2081);
+var cst = __nccwpck_require__(3461);
+var lexer = __nccwpck_require__(361);
 
 function includesToken(list, type) {
     for (let i = 0; i < list.length; ++i)
@@ -29580,19 +29580,19 @@ exports.Parser = Parser;
 
 /***/ }),
 
-/***/ 8759:
+/***/ 4047:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var composer = __nccwpck_require__(3480);
-var Document = __nccwpck_require__(6885);
-var errors = __nccwpck_require__(3376);
-var log = __nccwpck_require__(2745);
-var identity = __nccwpck_require__(415);
-var lineCounter = __nccwpck_require__(4588);
-var parser = __nccwpck_require__(6651);
+var composer = __nccwpck_require__(9984);
+var Document = __nccwpck_require__(3021);
+var errors = __nccwpck_require__(1464);
+var log = __nccwpck_require__(7249);
+var identity = __nccwpck_require__(1127);
+var lineCounter = __nccwpck_require__(6628);
+var parser = __nccwpck_require__(3456);
 
 function parseOptions(options) {
     const prettyErrors = options.prettyErrors !== false;
@@ -29695,17 +29695,17 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 8296:
+/***/ 5840:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var map = __nccwpck_require__(7683);
-var seq = __nccwpck_require__(4066);
-var string = __nccwpck_require__(4088);
-var tags = __nccwpck_require__(3578);
+var identity = __nccwpck_require__(1127);
+var map = __nccwpck_require__(7451);
+var seq = __nccwpck_require__(1706);
+var string = __nccwpck_require__(6464);
+var tags = __nccwpck_require__(18);
 
 const sortMapEntriesByKey = (a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 class Schema {
@@ -29742,14 +29742,14 @@ exports.Schema = Schema;
 
 /***/ }),
 
-/***/ 7683:
+/***/ 7451:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var YAMLMap = __nccwpck_require__(1950);
+var identity = __nccwpck_require__(1127);
+var YAMLMap = __nccwpck_require__(4454);
 
 const map = {
     collection: 'map',
@@ -29769,13 +29769,13 @@ exports.map = map;
 
 /***/ }),
 
-/***/ 1528:
+/***/ 3632:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
+var Scalar = __nccwpck_require__(3301);
 
 const nullTag = {
     identify: value => value == null,
@@ -29794,14 +29794,14 @@ exports.nullTag = nullTag;
 
 /***/ }),
 
-/***/ 4066:
+/***/ 1706:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var YAMLSeq = __nccwpck_require__(7495);
+var identity = __nccwpck_require__(1127);
+var YAMLSeq = __nccwpck_require__(2223);
 
 const seq = {
     collection: 'seq',
@@ -29821,13 +29821,13 @@ exports.seq = seq;
 
 /***/ }),
 
-/***/ 4088:
+/***/ 6464:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyString = __nccwpck_require__(501);
+var stringifyString = __nccwpck_require__(3069);
 
 const string = {
     identify: value => typeof value === 'string',
@@ -29845,13 +29845,13 @@ exports.string = string;
 
 /***/ }),
 
-/***/ 7247:
+/***/ 3959:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
+var Scalar = __nccwpck_require__(3301);
 
 const boolTag = {
     identify: value => typeof value === 'boolean',
@@ -29874,14 +29874,14 @@ exports.boolTag = boolTag;
 
 /***/ }),
 
-/***/ 7661:
+/***/ 8405:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
-var stringifyNumber = __nccwpck_require__(2729);
+var Scalar = __nccwpck_require__(3301);
+var stringifyNumber = __nccwpck_require__(8689);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -29929,13 +29929,13 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 9546:
+/***/ 9874:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyNumber = __nccwpck_require__(2729);
+var stringifyNumber = __nccwpck_require__(8689);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 const intResolve = (str, offset, radix, { intAsBigInt }) => (intAsBigInt ? BigInt(str) : parseInt(str.substring(offset), radix));
@@ -29979,19 +29979,19 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 9032:
+/***/ 896:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var map = __nccwpck_require__(7683);
-var _null = __nccwpck_require__(1528);
-var seq = __nccwpck_require__(4066);
-var string = __nccwpck_require__(4088);
-var bool = __nccwpck_require__(7247);
-var float = __nccwpck_require__(7661);
-var int = __nccwpck_require__(9546);
+var map = __nccwpck_require__(7451);
+var _null = __nccwpck_require__(3632);
+var seq = __nccwpck_require__(1706);
+var string = __nccwpck_require__(6464);
+var bool = __nccwpck_require__(3959);
+var float = __nccwpck_require__(8405);
+var int = __nccwpck_require__(9874);
 
 const schema = [
     map.map,
@@ -30012,15 +30012,15 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 7519:
+/***/ 3559:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
-var map = __nccwpck_require__(7683);
-var seq = __nccwpck_require__(4066);
+var Scalar = __nccwpck_require__(3301);
+var map = __nccwpck_require__(7451);
+var seq = __nccwpck_require__(1706);
 
 function intIdentify(value) {
     return typeof value === 'bigint' || Number.isInteger(value);
@@ -30084,28 +30084,28 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 3578:
+/***/ 18:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var map = __nccwpck_require__(7683);
-var _null = __nccwpck_require__(1528);
-var seq = __nccwpck_require__(4066);
-var string = __nccwpck_require__(4088);
-var bool = __nccwpck_require__(7247);
-var float = __nccwpck_require__(7661);
-var int = __nccwpck_require__(9546);
-var schema = __nccwpck_require__(9032);
-var schema$1 = __nccwpck_require__(7519);
-var binary = __nccwpck_require__(4011);
-var merge = __nccwpck_require__(6220);
-var omap = __nccwpck_require__(2775);
-var pairs = __nccwpck_require__(1705);
-var schema$2 = __nccwpck_require__(1921);
-var set = __nccwpck_require__(832);
-var timestamp = __nccwpck_require__(168);
+var map = __nccwpck_require__(7451);
+var _null = __nccwpck_require__(3632);
+var seq = __nccwpck_require__(1706);
+var string = __nccwpck_require__(6464);
+var bool = __nccwpck_require__(3959);
+var float = __nccwpck_require__(8405);
+var int = __nccwpck_require__(9874);
+var schema = __nccwpck_require__(896);
+var schema$1 = __nccwpck_require__(3559);
+var binary = __nccwpck_require__(6083);
+var merge = __nccwpck_require__(452);
+var omap = __nccwpck_require__(303);
+var pairs = __nccwpck_require__(8385);
+var schema$2 = __nccwpck_require__(5913);
+var set = __nccwpck_require__(1528);
+var timestamp = __nccwpck_require__(6752);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -30191,15 +30191,15 @@ exports.getTags = getTags;
 
 /***/ }),
 
-/***/ 4011:
+/***/ 6083:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
 var node_buffer = __nccwpck_require__(181);
-var Scalar = __nccwpck_require__(2765);
-var stringifyString = __nccwpck_require__(501);
+var Scalar = __nccwpck_require__(3301);
+var stringifyString = __nccwpck_require__(3069);
 
 const binary = {
     identify: value => value instanceof Uint8Array, // Buffer inherits from Uint8Array
@@ -30269,13 +30269,13 @@ exports.binary = binary;
 
 /***/ }),
 
-/***/ 2214:
+/***/ 8398:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
+var Scalar = __nccwpck_require__(3301);
 
 function boolStringify({ value, source }, ctx) {
     const boolObj = value ? trueTag : falseTag;
@@ -30306,14 +30306,14 @@ exports.trueTag = trueTag;
 
 /***/ }),
 
-/***/ 9614:
+/***/ 5782:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
-var stringifyNumber = __nccwpck_require__(2729);
+var Scalar = __nccwpck_require__(3301);
+var stringifyNumber = __nccwpck_require__(8689);
 
 const floatNaN = {
     identify: value => typeof value === 'number',
@@ -30364,13 +30364,13 @@ exports.floatNaN = floatNaN;
 
 /***/ }),
 
-/***/ 6257:
+/***/ 873:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyNumber = __nccwpck_require__(2729);
+var stringifyNumber = __nccwpck_require__(8689);
 
 const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
 function intResolve(str, offset, radix, { intAsBigInt }) {
@@ -30448,14 +30448,14 @@ exports.intOct = intOct;
 
 /***/ }),
 
-/***/ 6220:
+/***/ 452:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Scalar = __nccwpck_require__(2765);
+var identity = __nccwpck_require__(1127);
+var Scalar = __nccwpck_require__(3301);
 
 // If the value associated with a merge key is a single mapping node, each of
 // its key/value pairs is inserted into the current mapping, unless the key
@@ -30527,17 +30527,17 @@ exports.merge = merge;
 
 /***/ }),
 
-/***/ 2775:
+/***/ 303:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var toJS = __nccwpck_require__(915);
-var YAMLMap = __nccwpck_require__(1950);
-var YAMLSeq = __nccwpck_require__(7495);
-var pairs = __nccwpck_require__(1705);
+var identity = __nccwpck_require__(1127);
+var toJS = __nccwpck_require__(4043);
+var YAMLMap = __nccwpck_require__(4454);
+var YAMLSeq = __nccwpck_require__(2223);
+var pairs = __nccwpck_require__(8385);
 
 class YAMLOMap extends YAMLSeq.YAMLSeq {
     constructor() {
@@ -30612,16 +30612,16 @@ exports.omap = omap;
 
 /***/ }),
 
-/***/ 1705:
+/***/ 8385:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Pair = __nccwpck_require__(4245);
-var Scalar = __nccwpck_require__(2765);
-var YAMLSeq = __nccwpck_require__(7495);
+var identity = __nccwpck_require__(1127);
+var Pair = __nccwpck_require__(7165);
+var Scalar = __nccwpck_require__(3301);
+var YAMLSeq = __nccwpck_require__(2223);
 
 function resolvePairs(seq, onError) {
     if (identity.isSeq(seq)) {
@@ -30702,25 +30702,25 @@ exports.resolvePairs = resolvePairs;
 
 /***/ }),
 
-/***/ 1921:
+/***/ 5913:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var map = __nccwpck_require__(7683);
-var _null = __nccwpck_require__(1528);
-var seq = __nccwpck_require__(4066);
-var string = __nccwpck_require__(4088);
-var binary = __nccwpck_require__(4011);
-var bool = __nccwpck_require__(2214);
-var float = __nccwpck_require__(9614);
-var int = __nccwpck_require__(6257);
-var merge = __nccwpck_require__(6220);
-var omap = __nccwpck_require__(2775);
-var pairs = __nccwpck_require__(1705);
-var set = __nccwpck_require__(832);
-var timestamp = __nccwpck_require__(168);
+var map = __nccwpck_require__(7451);
+var _null = __nccwpck_require__(3632);
+var seq = __nccwpck_require__(1706);
+var string = __nccwpck_require__(6464);
+var binary = __nccwpck_require__(6083);
+var bool = __nccwpck_require__(8398);
+var float = __nccwpck_require__(5782);
+var int = __nccwpck_require__(873);
+var merge = __nccwpck_require__(452);
+var omap = __nccwpck_require__(303);
+var pairs = __nccwpck_require__(8385);
+var set = __nccwpck_require__(1528);
+var timestamp = __nccwpck_require__(6752);
 
 const schema = [
     map.map,
@@ -30751,15 +30751,15 @@ exports.schema = schema;
 
 /***/ }),
 
-/***/ 832:
+/***/ 1528:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Pair = __nccwpck_require__(4245);
-var YAMLMap = __nccwpck_require__(1950);
+var identity = __nccwpck_require__(1127);
+var Pair = __nccwpck_require__(7165);
+var YAMLMap = __nccwpck_require__(4454);
 
 class YAMLSet extends YAMLMap.YAMLMap {
     constructor(schema) {
@@ -30855,13 +30855,13 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 168:
+/***/ 6752:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var stringifyNumber = __nccwpck_require__(2729);
+var stringifyNumber = __nccwpck_require__(8689);
 
 /** Internal types handle bigint as number, because TS can't figure it out. */
 function parseSexagesimal(str, asBigInt) {
@@ -30968,7 +30968,7 @@ exports.timestamp = timestamp;
 
 /***/ }),
 
-/***/ 3699:
+/***/ 4475:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31127,16 +31127,16 @@ exports.foldFlowLines = foldFlowLines;
 
 /***/ }),
 
-/***/ 732:
+/***/ 2148:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var anchors = __nccwpck_require__(5236);
-var identity = __nccwpck_require__(415);
-var stringifyComment = __nccwpck_require__(8927);
-var stringifyString = __nccwpck_require__(501);
+var anchors = __nccwpck_require__(1596);
+var identity = __nccwpck_require__(1127);
+var stringifyComment = __nccwpck_require__(9799);
+var stringifyString = __nccwpck_require__(3069);
 
 function createStringifyContext(doc, options) {
     const opt = Object.assign({
@@ -31267,15 +31267,15 @@ exports.stringify = stringify;
 
 /***/ }),
 
-/***/ 6340:
+/***/ 1212:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var stringify = __nccwpck_require__(732);
-var stringifyComment = __nccwpck_require__(8927);
+var identity = __nccwpck_require__(1127);
+var stringify = __nccwpck_require__(2148);
+var stringifyComment = __nccwpck_require__(9799);
 
 function stringifyCollection(collection, ctx, options) {
     const flow = ctx.inFlow ?? collection.flow;
@@ -31430,7 +31430,7 @@ exports.stringifyCollection = stringifyCollection;
 
 /***/ }),
 
-/***/ 8927:
+/***/ 9799:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31462,15 +31462,15 @@ exports.stringifyComment = stringifyComment;
 
 /***/ }),
 
-/***/ 7653:
+/***/ 6829:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var stringify = __nccwpck_require__(732);
-var stringifyComment = __nccwpck_require__(8927);
+var identity = __nccwpck_require__(1127);
+var stringify = __nccwpck_require__(2148);
+var stringifyComment = __nccwpck_require__(9799);
 
 function stringifyDocument(doc, options) {
     const lines = [];
@@ -31557,7 +31557,7 @@ exports.stringifyDocument = stringifyDocument;
 
 /***/ }),
 
-/***/ 2729:
+/***/ 8689:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -31592,16 +31592,16 @@ exports.stringifyNumber = stringifyNumber;
 
 /***/ }),
 
-/***/ 5004:
+/***/ 9748:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
-var Scalar = __nccwpck_require__(2765);
-var stringify = __nccwpck_require__(732);
-var stringifyComment = __nccwpck_require__(8927);
+var identity = __nccwpck_require__(1127);
+var Scalar = __nccwpck_require__(3301);
+var stringify = __nccwpck_require__(2148);
+var stringifyComment = __nccwpck_require__(9799);
 
 function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
     const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
@@ -31752,14 +31752,14 @@ exports.stringifyPair = stringifyPair;
 
 /***/ }),
 
-/***/ 501:
+/***/ 3069:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var Scalar = __nccwpck_require__(2765);
-var foldFlowLines = __nccwpck_require__(3699);
+var Scalar = __nccwpck_require__(3301);
+var foldFlowLines = __nccwpck_require__(4475);
 
 const getFoldOptions = (ctx, isBlock) => ({
     indentAtStart: isBlock ? ctx.indent.length : ctx.indentAtStart,
@@ -32098,13 +32098,13 @@ exports.stringifyString = stringifyString;
 
 /***/ }),
 
-/***/ 292:
+/***/ 204:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 
-var identity = __nccwpck_require__(415);
+var identity = __nccwpck_require__(1127);
 
 const BREAK = Symbol('break visit');
 const SKIP = Symbol('skip children');
@@ -32342,7 +32342,7 @@ exports.visitAsync = visitAsync;
 
 /***/ }),
 
-/***/ 5413:
+/***/ 8342:
 /***/ ((module) => {
 
 "use strict";
@@ -32398,8 +32398,8 @@ const external_node_fs_namespaceObject = require("node:fs");
 const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: external "node:util"
 const external_node_util_namespaceObject = require("node:util");
-// EXTERNAL MODULE: ../../work/main/node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(7207);
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/config/errors.ts
 /** All problems of one config file, reported together so a user fixes them in one pass. */
 class ConfigError extends Error {
@@ -32420,7 +32420,7 @@ class ConfigError extends Error {
     }
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/util.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
 
 // functions
 function assertEqual(val) {
@@ -33295,7 +33295,7 @@ function constantCatch(value) {
     return fn;
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/core.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/core.js
 var _a;
 
 /** A special constant with type `never` */
@@ -33438,7 +33438,7 @@ function config(newConfig) {
     return globalConfig;
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/memoizer.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/memoizer.js
 
 class $ZodCyclicError extends Error {
     constructor() {
@@ -33751,7 +33751,7 @@ function isBackEdge(ctx, value) {
     return backEdges !== undefined && isRef(value) && backEdges.has(value);
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/regexes.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/regexes.js
 
 /**
  * @deprecated CUID v1 is deprecated by its authors due to information leakage
@@ -33909,7 +33909,7 @@ const sha512_hex = /^[0-9a-fA-F]{128}$/;
 const sha512_base64 = /*@__PURE__*/ (/* unused pure expression or super */ null && (fixedBase64(86, "==")));
 const sha512_base64url = /*@__PURE__*/ (/* unused pure expression or super */ null && (fixedBase64url(86)));
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/checks.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/checks.js
 // import { $ZodType } from "./schemas.js";
 
 
@@ -34427,7 +34427,7 @@ const $ZodCheckOverwrite = /*@__PURE__*/ $constructor("$ZodCheckOverwrite", (ins
     };
 });
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/doc.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/doc.js
 class Doc {
     constructor(args = [], closed = {}) {
         this.content = [];
@@ -34467,14 +34467,14 @@ class Doc {
     }
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/versions.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/versions.js
 const version = {
     major: 4,
     minor: 6,
     patch: 7,
 };
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/schemas.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/schemas.js
 
 
 
@@ -37112,7 +37112,7 @@ function handleRefineResult(result, payload, input, inst) {
     }
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/registries.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/registries.js
 var registries_a;
 const $output = /*@__PURE__*/ (/* unused pure expression or super */ null && (Symbol("ZodOutput")));
 const $input = /*@__PURE__*/ (/* unused pure expression or super */ null && (Symbol("ZodInput")));
@@ -37165,7 +37165,7 @@ function registry() {
 (registries_a = globalThis).__zod_globalRegistry ?? (registries_a.__zod_globalRegistry = registry());
 const globalRegistry = globalThis.__zod_globalRegistry;
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/api.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/api.js
 
 
 
@@ -38270,7 +38270,7 @@ function _stringFormat(Class, format, fnOrRegex, _params = {}) {
     return inst;
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/to-json-schema.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/to-json-schema.js
 
 
 function assignProps(target, ...sources) {
@@ -38923,7 +38923,7 @@ const createStandardJSONSchemaMethod = (schema, io, processors = {}) => (params)
     return to_json_schema_finalize(ctx, schema);
 };
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/json-schema-processors.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/json-schema-processors.js
 
 
 
@@ -39768,7 +39768,7 @@ function toJSONSchema(input, params) {
     return finalize(ctx, input);
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/locales/en.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/locales/en.js
 
 const error = () => {
     const Sizable = {
@@ -39895,7 +39895,7 @@ const error = () => {
     };
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/errors.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/errors.js
 
 
 /* Computing the message eagerly is expensive (pretty-printed JSON of all
@@ -40164,7 +40164,7 @@ function prettifyError(error) {
     return lines.join("\n");
 }
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/core/parse.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/core/parse.js
 
 
 
@@ -40341,7 +40341,7 @@ const _safeDecodeAsync = (_Err) => async (schema, value, _ctx) => {
 };
 const safeDecodeAsync = /* @__PURE__*/ _safeDecodeAsync($ZodRealError);
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/errors.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/errors.js
 
 
 
@@ -40400,7 +40400,7 @@ const ZodRealError = /*@__PURE__*/ $constructor("ZodError", errors_initializer, 
 // /** @deprecated Use `z.core.$ZodErrorMapCtx` instead. */
 // export type ErrorMapCtx = core.$ZodErrorMapCtx;
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/parse.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/parse.js
 
 
 const classic_parse_parse = /* @__PURE__ */ _parse(ZodRealError);
@@ -40418,7 +40418,7 @@ const parse_safeDecode = /* @__PURE__ */ _safeDecode(ZodRealError);
 const parse_safeEncodeAsync = /* @__PURE__ */ _safeEncodeAsync(ZodRealError);
 const parse_safeDecodeAsync = /* @__PURE__ */ _safeDecodeAsync(ZodRealError);
 
-;// CONCATENATED MODULE: ../../work/main/node_modules/zod/v4/classic/schemas.js
+;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/schemas.js
 
 
 
@@ -42117,6 +42117,35 @@ const size = union([schemas_string(), schemas_number()]).transform((v, ctx) => {
 });
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const schema_name = (what) => schemas_string().regex(NAME_RE, `expected a ${what} name of lower-case letters, digits, '-' or '_' (max 63)`);
+/**
+ * Why a path that ends up in remote scripts is refused, or undefined when it is fine. Scripts quote the path, but it
+ * also reaches messages, `display` lines and other tools' shells; a plain absolute path of ordinary characters is
+ * safe in all of them, so nothing else is accepted.
+ */
+function unsafePathReason(value) {
+    if (!value.startsWith('/'))
+        return `expected an absolute path such as /srv/homelab/app, got ${JSON.stringify(value)}`;
+    if (/[\r\n]/.test(value))
+        return 'a path cannot contain a line break';
+    // An allow-list, not a deny-list: $ ` ' " \ ; & | < > ( ) * ? [ ] ! # ~ spaces and non-ASCII all stop here.
+    const odd = /[^A-Za-z0-9._/+@%,:=-]/.exec(value);
+    if (odd)
+        return `${JSON.stringify(value)} contains ${JSON.stringify(odd[0])}; use letters, digits and . _ - + @ % , : = /`;
+    if (value.split('/').includes('..'))
+        return `${JSON.stringify(value)} has a ".." segment; give the real path`;
+    if (/^\/+$/.test(value))
+        return 'the filesystem root cannot be a deploy path';
+    if (value.length > 1024)
+        return 'a path longer than 1024 characters is not accepted';
+    return undefined;
+}
+const remotePath = schemas_string().superRefine((v, ctx) => {
+    const why = unsafePathReason(v);
+    if (why)
+        ctx.addIssue({ code: 'custom', message: why });
+});
+/** Words of a command line that runs unquoted on the host: a program and plain arguments, no shell syntax. */
+const COMMAND_WORDS_RE = /^[A-Za-z0-9_./:@%+=-]+( +[A-Za-z0-9_./:@%+=-]+)*$/;
 /** Environment variable names: secrets and keys are referenced by name, never written into the config. */
 const envName = schemas_string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as SSH_KEY');
@@ -42133,11 +42162,14 @@ const sshSchema = strictObject({
     command_timeout: schema_duration.optional(),
     keepalive_interval: schema_duration.optional(),
     keepalive_count: schemas_number().int().min(1).max(100).optional(),
-    max_channels: schemas_number().int().min(1).max(64).optional(),
+    // One channel of the budget is reserved for killing timed-out and cancelled commands (see remote/connection.ts).
+    max_channels: schemas_number().int().min(2).max(64).optional(),
     jump: schema_name('host').optional(),
 });
 const composeSchema = strictObject({
-    command: schemas_string().min(1).optional(),
+    command: schemas_string()
+        .regex(COMMAND_WORDS_RE, 'expected a program and plain arguments such as "docker compose" or "podman-compose" (it runs unquoted on the host, so no quotes, $, ;, | or other shell syntax)')
+        .optional(),
     files: array(schemas_string().min(1)).min(1).optional(),
     pull: schemas_boolean().optional(),
     up_flags: array(schemas_string()).optional(),
@@ -42236,7 +42268,8 @@ const snapshotSchema = strictObject({
     proxmox: strictObject({
         api: schemas_string()
             .regex(/^https:\/\/[^/\s]+\/?$/, 'expected the API base URL, e.g. https://pve.example.com:8006'),
-        node: schemas_string().regex(/^[A-Za-z0-9.-]+$/, 'expected a Proxmox node name'),
+        node: schemas_string()
+            .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/, 'expected a Proxmox node name (letters, digits, "-")'),
         vmid: schemas_number().int().min(100).max(999_999_999),
         type: schemas_enum(['qemu', 'lxc']).optional(),
         token_env: envName.describe('environment variable holding USER@REALM!TOKENID=SECRET'),
@@ -42275,16 +42308,15 @@ const snapshotSchema = strictObject({
 const hostDefaultsShape = {
     snapshot: snapshotSchema.optional(),
     ssh: sshSchema.optional(),
-    path: schemas_string()
-        .regex(/^\/[^\0]*$/, 'expected an absolute path')
-        .optional(),
+    path: remotePath.optional(),
     deploy: deploySchema.optional(),
     runtime_check: schemas_string().min(1).optional(),
     min_free_disk: size.optional(),
     keep_releases: schemas_number().int().min(1).max(100).optional(),
 };
 const hostSchema = strictObject({
-    address: schemas_string().regex(/^[A-Za-z0-9.:[\]_-]+$/, 'expected a host name or IP address'),
+    // No leading "-": the address reaches commands through {{host.address}}, where it must not read as an option.
+    address: schemas_string().regex(/^[A-Za-z0-9[][A-Za-z0-9.:[\]_-]*$/, 'expected a host name or IP address'),
     stage: schemas_enum(['staging', 'production', 'public']).optional(),
     vars: record(schemas_string(), union([schemas_string(), schemas_number(), schemas_boolean()])).optional(),
     ...hostDefaultsShape,
@@ -42319,7 +42351,7 @@ const notifySchema = strictObject({
 });
 const metricsSchema = strictObject({
     pushgateway: strictObject({
-        url: schema_httpUrl,
+        url: schema_httpUrl.refine((u) => !/^https?:\/\/[^/?#]*@/.test(u), 'credentials do not belong in the URL (it is committed and appears in errors): set username_env and password_env'),
         job: schemas_string()
             .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
             .optional(),
@@ -42349,6 +42381,8 @@ const configSchema = strictObject({
     })
         .optional(),
     health: array(healthCheckSchema).optional(),
+    /** The seed pipeline's tests, run on staging (they gate production); with `stages`, put tests on a stage. */
+    tests: testsSchema.optional(),
     stages: array(stageSchema).min(1).optional(),
     verify: strictObject({
         health: array(healthCheckSchema).optional(),
@@ -42391,9 +42425,141 @@ function nearest(word, candidates) {
     return bestScore <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 
+;// CONCATENATED MODULE: ./src/config/references.ts
+
+const obj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+const str = (v) => (typeof v === 'string' ? v : undefined);
+const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const RESERVED_STAGE_NAMES = ['preflight', 'secrets', 'snapshot', 'verify', 'all', 'rollback'];
+function unknownHost(name, known) {
+    const hint = nearest(name, known);
+    return `unknown host "${name}"${hint ? `; did you mean "${hint}"?` : `; hosts are: ${known.join(', ')}`}`;
+}
+function crossReferenceIssues(raw) {
+    const issues = [];
+    const root = obj(raw);
+    if (!root)
+        return issues;
+    const hosts = obj(root.hosts);
+    const hostNames = hosts ? Object.keys(hosts) : [];
+    if (hosts && hostNames.length === 0)
+        issues.push({ path: 'hosts', message: 'at least one host is required' });
+    if (hosts) {
+        const defaultJump = str(obj(obj(root.defaults)?.ssh)?.jump);
+        const jumpOf = (n) => {
+            // Same merge as resolveSsh: the host's own ssh settings over defaults.ssh.
+            return str(obj(obj(hosts[n])?.ssh)?.jump) ?? defaultJump;
+        };
+        for (const name of hostNames) {
+            const jump = jumpOf(name);
+            if (jump === undefined)
+                continue;
+            const path = `hosts.${name}.ssh.jump`;
+            if (!has(hosts, jump))
+                issues.push({ path, message: unknownHost(jump, hostNames) });
+            else if (jump === name)
+                issues.push({ path, message: 'a host cannot be its own jump host' });
+            else if (jumpOf(jump) !== undefined)
+                issues.push({
+                    path,
+                    message: `jump host "${jump}" itself uses a jump host; only one hop is supported`,
+                });
+        }
+    }
+    const stages = root.stages;
+    if (Array.isArray(stages)) {
+        const list = stages.map((s) => {
+            const st = obj(s);
+            const members = Array.isArray(st?.hosts)
+                ? st.hosts.filter((h) => typeof h === 'string')
+                : [];
+            return { st, name: str(st?.name), members, rawHosts: Array.isArray(st?.hosts) ? st.hosts : [] };
+        });
+        list.forEach(({ st, name, members, rawHosts }, i) => {
+            if (!st)
+                return;
+            if (hosts) {
+                rawHosts.forEach((h, j) => {
+                    if (typeof h === 'string' && !has(hosts, h))
+                        issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, hostNames) });
+                });
+            }
+            const on = str(obj(st.tests)?.on);
+            if (on !== undefined && on !== 'runner' && !members.includes(on)) {
+                issues.push({
+                    path: `stages.${i}.tests.on`,
+                    message: `expected "runner" or a host of stage "${name ?? i}" (${members.join(', ')}), got "${on}"`,
+                });
+            }
+        });
+        const seenStage = new Set();
+        const hostStage = new Map();
+        list.forEach(({ name, members }, i) => {
+            if (name === undefined)
+                return;
+            if (seenStage.has(name))
+                issues.push({ path: `stages.${i}.name`, message: `stage "${name}" is declared twice` });
+            seenStage.add(name);
+            for (const h of members) {
+                const other = hostStage.get(h);
+                if (other !== undefined)
+                    issues.push({
+                        path: `stages.${i}.hosts`,
+                        message: `host "${h}" is already in stage "${other}"; a host belongs to one stage`,
+                    });
+                hostStage.set(h, name);
+            }
+        });
+        list.forEach(({ name }, i) => {
+            if (name !== undefined && RESERVED_STAGE_NAMES.includes(name))
+                issues.push({
+                    path: `stages.${i}.name`,
+                    message: `"${name}" is a phase name; choose another stage name`,
+                });
+        });
+    }
+    else if (stages === undefined && hosts) {
+        const on = obj(root.tests)?.on;
+        if (typeof on === 'string' && on !== 'runner' && obj(hosts[on])?.stage !== 'staging')
+            issues.push({
+                path: 'tests.on',
+                message: `tests run on "runner" or a staging host; ${JSON.stringify(on)} is not one${hostNames.includes(on) ? '' : ` (${unknownHost(on, hostNames)})`}`,
+            });
+        for (const name of hostNames) {
+            if (obj(hosts[name])?.stage === undefined)
+                issues.push({
+                    path: `hosts.${name}.stage`,
+                    message: 'no "stages" are declared, so every host needs "stage: staging | production | public"',
+                });
+        }
+    }
+    if (Array.isArray(stages) && root.tests !== undefined)
+        issues.push({
+            path: 'tests',
+            message: 'with "stages" declared, tests belong to a stage: move them to stages.<n>.tests',
+        });
+    const keys = obj(root.secrets)?.keys;
+    if (Array.isArray(keys)) {
+        const dup = keys.filter((k, i) => typeof k === 'string' && keys.indexOf(k) !== i);
+        if (dup.length)
+            issues.push({ path: 'secrets.keys', message: `duplicate keys: ${[...new Set(dup)].join(', ')}` });
+    }
+    return issues;
+}
+
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: ./src/remote/fallback.ts
+/**
+ * Environment variables the engine falls back to for a host whose config names no key or no host-key source,
+ * after the action's `ssh-key` / `known-hosts` inputs. Kept apart from credentials.ts so config code can name
+ * them without loading ssh2.
+ */
+const FALLBACK_KEY_ENV = 'DEPLOY_SSH_KEY';
+const FALLBACK_KNOWN_HOSTS_ENV = 'DEPLOY_KNOWN_HOSTS';
+
 ;// CONCATENATED MODULE: ./src/config/resolve.ts
+
 
 
 
@@ -42422,11 +42588,11 @@ const DEFAULTS = {
     lock: { staleAfterMs: 15 * 60_000, takeoverStale: false, waitMs: 0 },
 };
 const STAGE_ORDER = ['staging', 'production', 'public'];
-function resolveConfig(input, file, dir, issues) {
-    const hostNames = Object.keys(input.hosts);
-    if (hostNames.length === 0)
-        issues.push({ path: 'hosts', message: 'at least one host is required' });
+function resolveConfig(input, file, dir, issues, notes = []) {
     const defaults = input.defaults ?? {};
+    // Cross-references (stage hosts, jump hosts, duplicates) are checked on the input, the same way load.ts checks
+    // them when the schema failed, so both paths report them alike.
+    issues.push(...crossReferenceIssues(input));
     const hosts = {};
     for (const [name, h] of Object.entries(input.hosts)) {
         hosts[name] = resolveHost(name, h, defaults, input.project, dir, issues);
@@ -42440,55 +42606,13 @@ function resolveConfig(input, file, dir, issues) {
                     ? 'python-dotenv'
                     : 'compose';
     }
-    for (const h of Object.values(hosts)) {
-        if (h.ssh.jump === undefined)
-            continue;
-        const p = `hosts.${h.name}.ssh.jump`;
-        if (!hosts[h.ssh.jump])
-            issues.push({ path: p, message: unknownHost(h.ssh.jump, hostNames) });
-        else if (h.ssh.jump === h.name)
-            issues.push({ path: p, message: 'a host cannot be its own jump host' });
-        else if (hosts[h.ssh.jump].ssh.jump !== undefined)
-            issues.push({
-                path: p,
-                message: `jump host "${h.ssh.jump}" itself uses a jump host; only one hop is supported`,
-            });
-    }
+    notes.push(...fallbackNotes(hosts));
     const globalHealth = (input.health ?? []).map((c, i) => resolveHealth(c, `health.${i}`, dir));
     const stages = input.stages
-        ? input.stages.map((s, i) => resolveStage(s, i, hosts, issues, dir))
-        : defaultStages(input.hosts, issues);
+        ? input.stages.map((s) => resolveStage(s, dir))
+        : defaultStages(input.hosts, input.tests);
     for (const s of stages)
         s.health = [...globalHealth, ...s.health];
-    const seenStage = new Set();
-    const hostStage = new Map();
-    stages.forEach((s, i) => {
-        if (seenStage.has(s.name))
-            issues.push({ path: `stages.${i}.name`, message: `stage "${s.name}" is declared twice` });
-        seenStage.add(s.name);
-        for (const h of s.hosts) {
-            const other = hostStage.get(h);
-            if (other !== undefined)
-                issues.push({
-                    path: `stages.${i}.hosts`,
-                    message: `host "${h}" is already in stage "${other}"; a host belongs to one stage`,
-                });
-            hostStage.set(h, s.name);
-        }
-    });
-    const reserved = ['preflight', 'secrets', 'snapshot', 'verify', 'all', 'rollback'];
-    stages.forEach((s, i) => {
-        if (reserved.includes(s.name))
-            issues.push({
-                path: `stages.${i}.name`,
-                message: `"${s.name}" is a phase name; choose another stage name`,
-            });
-    });
-    if (input.secrets) {
-        const dup = input.secrets.keys.filter((k, i, a) => a.indexOf(k) !== i);
-        if (dup.length)
-            issues.push({ path: 'secrets.keys', message: `duplicate keys: ${[...new Set(dup)].join(', ')}` });
-    }
     return {
         file,
         dir,
@@ -42523,6 +42647,7 @@ function resolveConfig(input, file, dir, issues) {
                 secretEnv: input.notify.webhook.secret_env,
             },
         },
+        notes,
         metrics: input.metrics && {
             pushgateway: input.metrics.pushgateway && {
                 url: input.metrics.pushgateway.url.replace(/\/$/, ''),
@@ -42535,29 +42660,13 @@ function resolveConfig(input, file, dir, issues) {
         },
     };
 }
-function unknownHost(name, known) {
-    const hint = nearest(name, known);
-    return `unknown host "${name}"${hint ? `; did you mean "${hint}"?` : `; hosts are: ${known.join(', ')}`}`;
-}
 function expandHome(p, dir) {
     if (p === '~' || p.startsWith('~/'))
         return external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), p.slice(1));
     return external_node_path_namespaceObject.resolve(dir, p);
 }
-function resolveSsh(name, a, b, dir, issues) {
+function resolveSsh(a, b, dir) {
     const m = { ...a, ...b };
-    if (!m.known_hosts && !(m.fingerprints && m.fingerprints.length)) {
-        issues.push({
-            path: `hosts.${name}.ssh`,
-            message: 'no "known_hosts" file or "fingerprints" set: host keys are always verified, so one of them is required',
-        });
-    }
-    if (!m.key && !m.key_env) {
-        issues.push({
-            path: `hosts.${name}.ssh`,
-            message: 'no private key: set "key" (a file) or "key_env" (an environment variable name)',
-        });
-    }
     return {
         user: m.user ?? DEFAULTS.user,
         port: m.port ?? DEFAULTS.port,
@@ -42611,10 +42720,22 @@ function defaultRuntimeCheck(d) {
 }
 function resolveHost(name, h, d, project, dir, issues) {
     const deploy = resolveDeploy(name, d.deploy ?? {}, h.deploy ?? {}, issues);
+    // Host vars reach commands as HD_VAR_<NAME> (deploy/commands.ts); two names mapping to one would silently lose one.
+    const envNames = new Map();
+    for (const k of Object.keys(h.vars ?? {})) {
+        const env = `HD_VAR_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+        const other = envNames.get(env);
+        if (other !== undefined)
+            issues.push({
+                path: `hosts.${name}.vars.${k}`,
+                message: `vars "${other}" and "${k}" both become ${env} in the host's environment; rename one`,
+            });
+        envNames.set(env, k);
+    }
     return {
         name,
         address: h.address,
-        ssh: resolveSsh(name, d.ssh ?? {}, h.ssh ?? {}, dir, issues),
+        ssh: resolveSsh(d.ssh ?? {}, h.ssh ?? {}, dir),
         path: h.path ?? d.path ?? `${DEFAULTS.basePath}/${project}`,
         deploy,
         runtimeCheck: h.runtime_check ?? d.runtime_check ?? defaultRuntimeCheck(deploy),
@@ -42706,44 +42827,55 @@ function resolveRetry(r, base = {}) {
         on: r?.on ?? [...RETRYABLE_CLASSES],
     };
 }
-function resolveStage(s, i, hosts, issues, dir) {
-    const known = Object.keys(hosts);
-    s.hosts.forEach((h, j) => {
-        if (!hosts[h])
-            issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, known) });
-    });
-    if (s.tests?.on !== undefined && s.tests.on !== 'runner' && !s.hosts.includes(s.tests.on)) {
-        issues.push({
-            path: `stages.${i}.tests.on`,
-            message: `expected "runner" or a host of stage "${s.name}" (${s.hosts.join(', ')}), got "${s.tests.on}"`,
-        });
-    }
+function resolveStage(s, dir) {
     return {
         name: s.name,
         hosts: s.hosts,
-        health: (s.health ?? []).map((c, k) => resolveHealth(c, `stages.${i}.health.${k}`, dir)),
-        tests: s.tests
-            ? {
-                run: s.tests.run,
-                junit: s.tests.junit,
-                on: s.tests.on ?? s.hosts[0],
-                timeoutMs: s.tests.timeout ?? DEFAULTS.testsTimeoutMs,
-            }
-            : undefined,
+        health: (s.health ?? []).map((c) => resolveHealth(c, '', dir)),
+        tests: s.tests ? resolveTests(s.tests, s.hosts) : undefined,
         retry: resolveRetry(s.retry),
         onFailure: s.on_failure ?? 'rollback-all',
         parallel: s.parallel ?? DEFAULTS.parallel,
     };
 }
+function resolveTests(t, hosts) {
+    return {
+        run: t.run,
+        junit: t.junit,
+        on: t.on ?? hosts[0],
+        timeoutMs: t.timeout ?? DEFAULTS.testsTimeoutMs,
+    };
+}
+/**
+ * Hosts that name no key or no host-key source in the config are fine when the run supplies them (the action's
+ * ssh-key / known-hosts inputs, DEPLOY_SSH_KEY / DEPLOY_KNOWN_HOSTS); the pool refuses them at connect time when
+ * it has none. One note covers all hosts when none of them sets it.
+ */
+function fallbackNotes(hosts) {
+    const all = Object.values(hosts);
+    const noKey = all.filter((h) => !h.ssh.key && !h.ssh.keyEnv).map((h) => h.name);
+    const noHostKeys = all
+        .filter((h) => !h.ssh.knownHosts && h.ssh.fingerprints.length === 0)
+        .map((h) => h.name);
+    const note = (names, what, needs) => {
+        if (names.length === 0)
+            return [];
+        if (names.length === all.length && all.length > 1)
+            return [
+                { path: 'defaults.ssh', message: `no host sets ${what}: every host needs ${needs} at run time` },
+            ];
+        return names.map((n) => ({
+            path: `hosts.${n}.ssh`,
+            message: `no ${what}: this host needs ${needs} at run time`,
+        }));
+    };
+    return [
+        ...note(noKey, 'private key ("key" or "key_env")', `the action's ssh-key input or ${FALLBACK_KEY_ENV}`),
+        ...note(noHostKeys, '"known_hosts" file or "fingerprints"', `the action's known-hosts input or ${FALLBACK_KNOWN_HOSTS_ENV} (host keys are always verified)`),
+    ];
+}
 /** Without a `stages` list, hosts tagged staging/production/public form the seed pipeline. */
-function defaultStages(hosts, issues) {
-    const untagged = Object.entries(hosts).filter(([, h]) => h.stage === undefined);
-    for (const [name] of untagged) {
-        issues.push({
-            path: `hosts.${name}.stage`,
-            message: 'no "stages" are declared, so every host needs "stage: staging | production | public"',
-        });
-    }
+function defaultStages(hosts, tests) {
     return STAGE_ORDER.flatMap((stage) => {
         const members = Object.entries(hosts)
             .filter(([, h]) => h.stage === stage)
@@ -42756,7 +42888,7 @@ function defaultStages(hosts, issues) {
                 name: stage,
                 hosts: members,
                 health: [],
-                tests: undefined,
+                tests: stage === 'staging' && tests ? resolveTests(tests, members) : undefined,
                 retry: resolveRetry(undefined, isPublic ? DEFAULTS.publicRetry : {}),
                 onFailure: isPublic ? 'rollback-stage' : 'rollback-all',
                 parallel: DEFAULTS.parallel,
@@ -42766,6 +42898,7 @@ function defaultStages(hosts, issues) {
 }
 
 ;// CONCATENATED MODULE: ./src/config/load.ts
+
 
 
 
@@ -42810,16 +42943,26 @@ function parseConfig(text, file, dir) {
     }
     const parsed = configSchema.safeParse(raw);
     if (!parsed.success) {
-        throw new ConfigError(file, parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter)));
+        const schemaIssues = parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter));
+        // Cross-references do not need a valid file, so report them now too; one under a path the schema already
+        // rejected would only repeat it in other words.
+        const covered = (p) => schemaIssues.some((s) => p === s.path || (s.path !== '' && p.startsWith(s.path + '.')));
+        const refs = crossReferenceIssues(raw).filter((i) => !covered(i.path));
+        throw new ConfigError(file, [...schemaIssues, ...placed(refs, doc, lineCounter)]);
     }
     const issues = [];
-    const config = resolveConfig(parsed.data, file, dir, issues);
-    if (issues.length > 0) {
-        for (const i of issues)
-            Object.assign(i, locate(doc, lineCounter, i.path.split('.').filter(Boolean).map(asKey)));
-        throw new ConfigError(file, issues);
-    }
+    const notes = [];
+    const config = resolveConfig(parsed.data, file, dir, issues, notes);
+    if (issues.length > 0)
+        throw new ConfigError(file, placed(issues, doc, lineCounter));
+    config.notes = placed(notes, doc, lineCounter);
     return config;
+}
+/** Adds the line and column of each issue's path in the file. */
+function placed(issues, doc, lc) {
+    for (const i of issues)
+        Object.assign(i, locate(doc, lc, i.path.split('.').filter(Boolean).map(asKey)));
+    return issues;
 }
 const asKey = (k) => (/^\d+$/.test(k) ? Number(k) : k);
 function describeIssue(issue, doc, lc) {
@@ -43163,8 +43306,8 @@ const RELEASE_ID_RE = /^[0-9a-f]{12}$/;
 
 ;// CONCATENATED MODULE: external "node:net"
 const external_node_net_namespaceObject = require("node:net");
-// EXTERNAL MODULE: ../../work/main/node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(1936);
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(5472);
 ;// CONCATENATED MODULE: ./src/remote/known-hosts.ts
 
 
@@ -43257,6 +43400,14 @@ class HostKeyPolicy {
         const text = file ? external_node_fs_namespaceObject.readFileSync(file, 'utf8') : '';
         return new HostKeyPolicy(parseKnownHosts(text), pinned, file ?? 'pinned fingerprints');
     }
+    /** known_hosts content handed over directly (e.g. from an environment variable), named `source` in messages. */
+    static fromText(text, pinned, source) {
+        return new HostKeyPolicy(parseKnownHosts(text), pinned, source);
+    }
+    /** True when nothing could ever be trusted: connecting would only be refused, or worse, be trust on first use. */
+    get isEmpty() {
+        return this.pinned.length === 0 && !this.entries.some((e) => !e.marker);
+    }
     /** Key types known for this host, so the handshake asks for a key we can check. */
     keyTypesFor(name) {
         return [
@@ -43292,12 +43443,45 @@ class Semaphore {
         this.size = size;
         this.free = size;
     }
-    async acquire() {
+    /** Slots taken right now (for tests and diagnostics). */
+    get inUse() {
+        return this.size - this.free;
+    }
+    /**
+     * Waits for a slot and returns its release function (safe to call twice).
+     * `priority` puts the caller ahead of every ordinary waiter: a kill must not queue behind the commands it is
+     * meant to stop. An aborted `signal` stops the wait with the signal's reason and takes no slot.
+     */
+    async acquire(opts = {}) {
+        if (opts.signal?.aborted)
+            throw abortReason(opts.signal);
         if (this.free > 0) {
             this.free--;
         }
         else {
-            await new Promise((resolve) => this.waiters.push(resolve));
+            await new Promise((resolve, reject) => {
+                const waiter = {
+                    priority: opts.priority === true,
+                    wake: () => {
+                        opts.signal?.removeEventListener('abort', onAbort);
+                        resolve();
+                    },
+                };
+                const onAbort = () => {
+                    const i = this.waiters.indexOf(waiter);
+                    if (i >= 0)
+                        this.waiters.splice(i, 1);
+                    reject(abortReason(opts.signal));
+                };
+                opts.signal?.addEventListener('abort', onAbort, { once: true });
+                if (waiter.priority) {
+                    // Behind earlier priority waiters, ahead of every ordinary one.
+                    const at = this.waiters.findIndex((w) => !w.priority);
+                    this.waiters.splice(at < 0 ? this.waiters.length : at, 0, waiter);
+                }
+                else
+                    this.waiters.push(waiter);
+            });
         }
         let released = false;
         return () => {
@@ -43306,7 +43490,7 @@ class Semaphore {
             released = true;
             const next = this.waiters.shift();
             if (next)
-                next();
+                next.wake();
             else
                 this.free++;
         };
@@ -43320,6 +43504,9 @@ class Semaphore {
             release();
         }
     }
+}
+function abortReason(signal) {
+    return signal.reason ?? new Error('aborted');
 }
 /** Runs fn over items with at most `limit` in flight; results keep input order. */
 async function mapLimit(items, limit, fn) {
@@ -43343,14 +43530,44 @@ async function mapLimit(items, limit, fn) {
 
 
 
+/** Same as DEFAULTS.commandTimeoutMs in config/resolve.ts; endpoints built from a config always carry their own. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
 /** Remote grace after `timeout` sends TERM before it sends KILL, and local grace on top of that. */
 const KILL_AFTER_S = 3;
 const LOCAL_GRACE_MS = (KILL_AFTER_S + 5) * 1000;
 const MAX_CAPTURE = 256 * 1024;
+/** How long kill() keeps its caller waiting: the first TERM is out by then; the rest runs on the host alone. */
+const KILL_SENT_WAIT_MS = 3000;
+/** Upper bound for holding a slot for a kill script that never reports back (hung host). */
+const KILL_HOLD_CAP_MS = (KILL_AFTER_S + 8) * 1000;
+/** Which connection opened an SFTP session, so code holding only the session can drop it (sftp.ts on a stall). */
+const sftpOwners = new WeakMap();
+/** Closes a stalled SFTP session and makes its connection open a fresh one next time (see SshConnection.discardSftp). */
+function discardSftp(sftp) {
+    const owner = sftpOwners.get(sftp);
+    if (owner)
+        owner.discardSftp(sftp);
+    else {
+        try {
+            sftp.end();
+        }
+        catch {
+            /* already closed */
+        }
+    }
+}
+/** Run tokens end up in remote argv and in pkill patterns; keep them to characters that need no care in either. */
+const RUN_TOKEN_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /**
  * One SSH connection to one host, reused by every phase of a run.
- * Every command runs under the remote `timeout` utility in its own process group and carries a token in its argv,
- * so a command that overruns or is cancelled can be killed on the host, not just abandoned by the client.
+ * Every command runs under the remote `timeout` utility in its own process group and carries a token as its last
+ * argv word, so a command that overruns or is cancelled can be killed on the host, not just abandoned.
+ *
+ * Channel budget: OpenSSH counts every open session (exec and SFTP) against MaxSessions, and it keeps a session
+ * whose channel we closed until its process exits. So `maxChannels - 1` slots serve commands and SFTP, and one is
+ * reserved for the kill channel: a kill never waits behind the commands it has to stop, and the total never passes
+ * `maxChannels`. Kills requested while one runs are batched into the next kill script. A command we abandon keeps
+ * its slot until the kill that covers it has finished, because until then its session still exists on the server.
  */
 class SshConnection {
     endpoint;
@@ -43361,10 +43578,15 @@ class SshConnection {
     lostError;
     runToken;
     seq = 0;
+    pendingKills = [];
+    /** How to give back the slot of each open SFTP session, for discardSftp(). */
+    sftpDrops = new WeakMap();
+    killing = false;
     constructor(endpoint, client, runToken) {
         this.endpoint = endpoint;
         this.client = client;
-        this.channels = new Semaphore(endpoint.maxChannels);
+        // With a budget of one there is no room for a reserved kill slot; the kill then takes a second session.
+        this.channels = new Semaphore(Math.max(1, endpoint.maxChannels - 1));
         this.runToken = runToken;
         client.on('close', () => {
             if (!this.closed) {
@@ -43373,10 +43595,20 @@ class SshConnection {
                 });
             }
             this.closed = true;
+            this.flushKills();
         });
     }
     static async connect(endpoint, credentials, policy, opts = {}) {
         const name = knownHostsName(endpoint.address, endpoint.port);
+        if (policy.isEmpty) {
+            // Nothing to verify against would mean trusting whatever key the server shows: refuse before connecting.
+            throw new DeployError('host-key', `no trusted host key for ${endpoint.name} (${name}): ${policy.source} has no entries and no fingerprints are pinned`, { host: endpoint.name });
+        }
+        const runToken = opts.runToken ?? (0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex');
+        if (!RUN_TOKEN_RE.test(runToken))
+            throw new DeployError('internal', `run token must match ${RUN_TOKEN_RE.source}`, {
+                host: endpoint.name,
+            });
         const sock = opts.via ? await opts.via.forward(endpoint) : await openSocket(endpoint);
         const client = new lib.Client();
         let rejected;
@@ -43419,13 +43651,17 @@ class SshConnection {
                 client.removeListener('error', fail);
                 // ssh2 can emit ECONNRESET after a clean close; an unhandled 'error' would crash the process.
                 client.on('error', () => undefined);
-                resolve(new SshConnection(endpoint, client, opts.runToken ?? (0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')));
+                resolve(new SshConnection(endpoint, client, runToken));
             });
             client.connect(config);
         });
     }
     get isOpen() {
         return !this.closed;
+    }
+    /** Command and SFTP slots in use (the reserved kill slot is not counted); for tests and diagnostics. */
+    get channelsInUse() {
+        return this.channels.inUse;
     }
     /** Opens a TCP stream from this host to another (ProxyJump). */
     forward(target) {
@@ -43448,59 +43684,95 @@ class SshConnection {
                     host: this.endpoint.name,
                 }));
     }
+    cancelled(what) {
+        return new DeployError('cancelled', `${what} on ${this.endpoint.name} was cancelled`, {
+            host: this.endpoint.name,
+        });
+    }
     /**
      * Runs a shell script on the host. Resolves with the exit code for any exit; rejects only when the command
      * could not run to an exit: timeout, lost connection, cancellation.
      */
-    async exec(script, opts) {
+    async exec(script, opts = {}) {
         this.ensureOpen();
+        const timeoutMs = opts.timeoutMs ?? this.endpoint.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
         const token = `hd-${this.runToken}-${++this.seq}`;
-        const seconds = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+        const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
         // `exec timeout` keeps the login shell out of the way; timeout puts the command in its own process group
-        // and signals the whole group, so children started by the script die with it.
+        // and signals the whole group, so children started by the script die with it. The token is the last argv
+        // word of both `timeout` and `sh`, which is what kill() matches on.
         const command = `exec timeout -k ${KILL_AFTER_S} ${seconds} sh -c ${shQuote(script)} ${token}`;
-        return this.channels.run(() => new Promise((resolve, reject) => {
+        let release;
+        try {
+            release = await this.channels.acquire({ signal: opts.signal });
+        }
+        catch {
+            throw this.cancelled('command'); // cancelled while queued: nothing was started
+        }
+        return new Promise((resolve, reject) => {
             const started = Date.now();
             let stdout = '';
             let stderr = '';
             let settled = false;
-            let channel;
+            let keepSlot = false;
+            let markOpened = () => undefined;
+            const opened = new Promise((r) => (markOpened = r));
             const finish = (fn) => {
                 if (settled)
                     return;
                 settled = true;
                 clearTimeout(timer);
                 opts.signal?.removeEventListener('abort', onAbort);
+                if (!keepSlot)
+                    release();
                 fn();
             };
             const abandon = (err) => {
+                if (settled)
+                    return;
+                keepSlot = true;
                 finish(() => reject(err));
-                channel?.close();
-                void this.kill(token);
+                // Kill only once the exec request was answered: a kill sent earlier could miss a process about to start.
+                // Until the kill is done the session still counts on the server, so the slot stays taken until then.
+                const capped = new Promise((r) => setTimeout(r, this.endpoint.connectTimeoutMs, undefined).unref());
+                void Promise.race([opened, capped])
+                    .then(async (ch) => {
+                    ch?.close();
+                    if (ch)
+                        await this.requestKill(token).finished;
+                })
+                    .finally(release);
             };
             const timer = setTimeout(() => abandon(new DeployError('timeout', `command on ${this.endpoint.name} did not finish within ${seconds}s`, {
                 host: this.endpoint.name,
-            })), opts.timeoutMs + LOCAL_GRACE_MS);
-            const onAbort = () => abandon(new DeployError('cancelled', `command on ${this.endpoint.name} was cancelled`, {
-                host: this.endpoint.name,
-            }));
-            if (opts.signal?.aborted)
+            })), timeoutMs + LOCAL_GRACE_MS);
+            const onAbort = () => abandon(this.cancelled('command'));
+            if (opts.signal?.aborted) {
+                markOpened(undefined);
                 return onAbort();
+            }
             opts.signal?.addEventListener('abort', onAbort, { once: true });
-            this.client.exec(command, (err, ch) => {
-                if (err) {
-                    return finish(() => reject(new DeployError('unreachable', `cannot open a channel on ${this.endpoint.name}: ${err.message}`, { host: this.endpoint.name })));
-                }
-                channel = ch;
+            const cannotOpen = (err) => {
+                markOpened(undefined);
+                finish(() => reject(this.closed && this.lostError
+                    ? this.lostError
+                    : new DeployError('unreachable', `cannot open a channel on ${this.endpoint.name}: ${err.message}`, {
+                        host: this.endpoint.name,
+                    })));
+            };
+            const onChannel = (err, ch) => {
+                if (err)
+                    return cannotOpen(err);
+                markOpened(ch);
                 if (settled)
-                    return ch.close();
+                    return; // abandoned meanwhile: the abandon path closes it and kills the command
                 ch.on('data', (d) => (stdout = capTail(stdout + d.toString('utf8'))));
                 ch.stderr.on('data', (d) => (stderr = capTail(stderr + d.toString('utf8'))));
                 ch.on('error', () => undefined);
                 ch.on('exit', () => undefined);
                 ch.on('close', (code, signal) => {
                     const durationMs = Date.now() - started;
-                    if (code === 124 || (code === 137 && durationMs >= opts.timeoutMs)) {
+                    if (code === 124 || (code === 137 && durationMs >= timeoutMs)) {
                         return finish(() => reject(new DeployError('timeout', `command on ${this.endpoint.name} exceeded its ${seconds}s limit and was killed`, {
                             host: this.endpoint.name,
                         })));
@@ -43521,56 +43793,231 @@ class SshConnection {
                     ch.end(opts.stdin);
                 else
                     ch.end();
-            });
-        }));
+            };
+            try {
+                this.client.exec(command, onChannel);
+            }
+            catch (err) {
+                cannotOpen(err); // ssh2 throws when the connection closed while this command waited for a slot
+            }
+        });
     }
-    /** Kills the process groups of commands this run started on the host (one, or all of them). */
+    /**
+     * Kills the process groups of commands this run started on the host: the one with `token`, or all of them.
+     * Resolves once the first TERM is out (at most a few seconds); the escalation to KILL runs on in the background.
+     */
     async kill(token) {
         if (this.closed)
             return;
-        const pattern = token ?? `hd-${this.runToken}-`;
-        // The bracket keeps pkill's own shell from matching the pattern it is given.
-        const expr = `[${pattern[0]}]${pattern.slice(1)}`;
-        await new Promise((resolve) => {
-            this.client.exec(`pkill -TERM -f ${shQuote(expr)}; sleep 1; pkill -KILL -f ${shQuote(expr)}; true`, (err, ch) => {
-                if (err)
-                    return resolve();
-                ch.on('error', () => undefined);
-                ch.on('close', () => resolve());
-                ch.resume();
-                ch.stderr.resume();
-                ch.end();
-            });
-            setTimeout(resolve, 4000).unref();
+        await this.requestKill(token).sentPromise;
+    }
+    requestKill(token) {
+        let sent;
+        let finished;
+        const sentPromise = new Promise((r) => (sent = r));
+        const finishedPromise = new Promise((r) => (finished = r));
+        const req = {
+            token,
+            sent: () => sent(),
+            finished: () => {
+                sent();
+                finished();
+            },
+        };
+        if (this.closed)
+            req.finished();
+        else {
+            this.pendingKills.push(req);
+            if (!this.killing) {
+                this.killing = true;
+                // Start on the next turn, so the commands one abort cancels all go into one kill script.
+                setImmediate(() => void this.runKills());
+            }
+        }
+        return { sentPromise, finished: finishedPromise };
+    }
+    /** One kill script at a time, on the reserved slot; requests that arrive meanwhile share the next one. */
+    async runKills() {
+        for (;;) {
+            const batch = this.pendingKills.splice(0);
+            if (batch.length === 0 || this.closed) {
+                for (const r of batch)
+                    r.finished();
+                this.killing = false;
+                return;
+            }
+            await this.killBatch(batch);
+        }
+    }
+    killBatch(batch) {
+        const pattern = killPattern(this.runToken, batch.some((r) => r.token === undefined) ? undefined : batch.map((r) => r.token));
+        // Matching command lines are the roots; every process below them goes too, because a command may start its own
+        // process group or session (a nested `timeout`, setsid) that the group signal of our `timeout` never reaches.
+        // The set is taken before the first signal, since children whose parents died are no longer below a root.
+        // TERM first; a second round after 1 s also catches a command whose shell had not started at the first; what
+        // still lives after timeout's own kill-after gets KILL. When nothing is left the script ends early.
+        const script = [
+            `p=${shQuote(pattern)}`,
+            `t() { r=$(pgrep -f "$p" | tr '\\n' ' '); [ -n "$r" ] || return 0; ps -A -o pid= -o ppid= 2>/dev/null | awk -v r="$r" ${shQuote(DESCENDANTS_AWK)}; }`,
+            // Zombies count as gone: on a host whose init does not reap, they would otherwise stay "alive" forever.
+            `alive() { ps -A -o pid= -o stat= 2>/dev/null | awk -v s="$1" ${shQuote(ALIVE_AWK)}; }`,
+            's=$(t); [ -z "$s" ] || kill -TERM $s 2>/dev/null',
+            'echo sent',
+            'sleep 1',
+            's=$(alive "$s $(t)"); [ -n "$s" ] || exit 0',
+            'kill -TERM $s 2>/dev/null',
+            `sleep ${KILL_AFTER_S + 1}`,
+            's=$(alive "$s $(t)"); [ -z "$s" ] || kill -KILL $s 2>/dev/null',
+            'true',
+        ].join('\n');
+        return new Promise((resolve) => {
+            let done = false;
+            const end = () => {
+                if (done)
+                    return;
+                done = true;
+                clearTimeout(sentTimer);
+                clearTimeout(capTimer);
+                for (const r of batch)
+                    r.finished();
+                resolve();
+            };
+            const sentTimer = setTimeout(() => batch.forEach((r) => r.sent()), KILL_SENT_WAIT_MS);
+            const capTimer = setTimeout(end, KILL_HOLD_CAP_MS);
+            sentTimer.unref();
+            capTimer.unref();
+            try {
+                this.client.exec(script, (err, ch) => {
+                    if (err)
+                        return end();
+                    ch.on('error', () => undefined);
+                    ch.on('data', (d) => {
+                        if (d.toString().includes('sent'))
+                            batch.forEach((r) => r.sent());
+                    });
+                    ch.on('close', end);
+                    ch.stderr.resume();
+                    ch.end();
+                });
+            }
+            catch {
+                end(); // the connection went away between the check and the request
+            }
         });
     }
-    /** A lazily opened SFTP session; it holds one channel for the life of the connection. */
-    sftp() {
+    flushKills() {
+        for (const r of this.pendingKills.splice(0))
+            r.finished();
+    }
+    /**
+     * A lazily opened SFTP session; it holds one command slot while open, because OpenSSH counts it against
+     * MaxSessions. A session that stalls is dropped with discardSftp() and the next call opens a fresh one.
+     */
+    sftp(opts = {}) {
         this.ensureOpen();
         if (!this.sftpSession) {
-            this.sftpSession = (async () => {
-                await this.channels.acquire(); // held until close: OpenSSH counts the SFTP channel against MaxSessions
+            const session = (async () => {
+                let release;
+                try {
+                    release = await this.channels.acquire({ signal: opts.signal });
+                }
+                catch {
+                    throw this.cancelled('starting SFTP');
+                }
+                const limit = opts.timeoutMs ?? this.endpoint.connectTimeoutMs;
                 return new Promise((resolve, reject) => {
-                    this.client.sftp((err, sftp) => {
-                        if (err)
-                            reject(new DeployError('precondition', `cannot start SFTP on ${this.endpoint.name}: ${err.message}`, { host: this.endpoint.name }));
+                    let answered = false;
+                    const timer = setTimeout(() => {
+                        answered = true;
+                        release();
+                        reject(new DeployError('timeout', `starting SFTP on ${this.endpoint.name} timed out after ${Math.round(limit / 1000)}s`, { host: this.endpoint.name }));
+                    }, limit);
+                    const onSftp = (err, sftp) => {
+                        clearTimeout(timer);
+                        if (answered) {
+                            sftp?.end();
+                            return;
+                        }
+                        if (err) {
+                            release();
+                            reject(new DeployError('precondition', `cannot start SFTP on ${this.endpoint.name}: ${err.message}`, {
+                                host: this.endpoint.name,
+                            }));
+                        }
                         else {
+                            const drop = () => {
+                                release();
+                                if (this.sftpSession === session)
+                                    this.sftpSession = undefined;
+                            };
+                            this.sftpDrops.set(sftp, drop);
+                            sftpOwners.set(sftp, this);
                             sftp.on('error', () => undefined);
+                            sftp.once('close', drop);
                             resolve(sftp);
                         }
-                    });
+                    };
+                    try {
+                        this.client.sftp(onSftp);
+                    }
+                    catch (err) {
+                        onSftp(err, undefined); // the connection closed meanwhile
+                    }
                 });
             })();
-            this.sftpSession.catch(() => (this.sftpSession = undefined));
+            this.sftpSession = session;
+            session.catch(() => {
+                if (this.sftpSession === session)
+                    this.sftpSession = undefined;
+            });
         }
         return this.sftpSession;
+    }
+    /**
+     * Drops an SFTP session that stopped answering: closes its channel and forgets it, so later transfers start a
+     * new one instead of queueing behind the stalled requests. The slot is freed when the server confirms the close,
+     * or after a grace period if it never does (then the connection itself is likely gone).
+     */
+    discardSftp(sftp) {
+        const drop = this.sftpDrops.get(sftp);
+        const current = this.sftpSession;
+        void current
+            ?.then((s) => {
+            if (s === sftp && this.sftpSession === current)
+                this.sftpSession = undefined;
+        })
+            .catch(() => undefined);
+        try {
+            sftp.end();
+        }
+        catch {
+            /* already closed */
+        }
+        if (drop)
+            setTimeout(drop, LOCAL_GRACE_MS).unref();
     }
     close() {
         if (this.closed)
             return;
         this.closed = true;
+        this.flushKills();
         this.client.end();
     }
+}
+/** Prints the pids in `r` (space-separated) and all their descendants, from `ps -o pid= -o ppid=` lines. */
+const DESCENDANTS_AWK = 'BEGIN { n = split(r, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 } { p[$1] = $2 } ' +
+    'END { do { c = 0; for (x in p) if (!(x in k) && (p[x] in k)) { k[x] = 1; c = 1 } } while (c); for (x in k) print x }';
+/** Prints those pids of `s` (space-separated) that still run, from `ps -o pid= -o stat=` lines. */
+const ALIVE_AWK = 'BEGIN { n = split(s, a, " "); for (i = 1; i <= n; i++) w[a[i]] = 1 } ($1 in w) && $2 !~ /^Z/ { printf "%s ", $1 }';
+/** POSIX ERE for pkill -f: a token as the final argv word, never a prefix of a longer token (hd-x-1 vs hd-x-10). */
+function killPattern(runToken, tokens) {
+    // The bracket keeps the kill script's own command line, which contains the pattern, from matching it.
+    const bracket = (t) => `[${escapeEre(t[0])}]${escapeEre(t.slice(1))}`;
+    const alts = tokens ? tokens.map(bracket) : [`${bracket(`hd-${runToken}-`)}[0-9]+`];
+    return ` (${alts.join('|')})$`;
+}
+function escapeEre(s) {
+    return s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
 }
 function capTail(s) {
     return s.length > MAX_CAPTURE ? s.slice(s.length - MAX_CAPTURE) : s;
@@ -43618,39 +44065,51 @@ function classifyConnectError(err, endpoint) {
 
 
 
+
+
 /**
  * Loads and checks a host's private key on the runner, before any connection, so a wrong passphrase or a
  * malformed key is a local, named error instead of an opaque authentication failure on the host.
+ *
+ * Where the key comes from, first match wins: the host's `ssh.key_env` variable, its `ssh.key` file, then the
+ * fallback (the action's `ssh-key` input), then the DEPLOY_SSH_KEY environment variable. A configured source
+ * that is empty or unreadable falls through to the next one; a key that is there but cannot be parsed is an
+ * error, never a reason to try another key.
  */
 function loadCredentials(host, ssh, env, redactor, fallbackKey) {
+    const missed = [];
     let key;
-    let origin;
+    let origin = '';
     if (ssh.keyEnv) {
-        key = env[ssh.keyEnv];
-        origin = `environment variable ${ssh.keyEnv}`;
-        if (!key)
-            throw new DeployError('auth', `hosts.${host}.ssh.key_env: ${ssh.keyEnv} is not set or empty`, { host });
+        const v = env[ssh.keyEnv];
+        if (v?.trim()) {
+            key = v;
+            origin = `environment variable ${ssh.keyEnv}`;
+        }
+        else
+            missed.push(`hosts.${host}.ssh.key_env: ${ssh.keyEnv} is not set or empty`);
     }
-    else if (ssh.key) {
-        origin = ssh.key;
+    if (!key && ssh.key) {
         try {
             key = external_node_fs_namespaceObject.readFileSync(ssh.key, 'utf8');
+            origin = ssh.key;
         }
         catch (err) {
-            if (!fallbackKey) {
-                throw new DeployError('auth', `hosts.${host}.ssh.key: cannot read ${ssh.key} (${err.code})`, { host });
-            }
+            missed.push(`hosts.${host}.ssh.key: cannot read ${ssh.key} (${err.code})`);
         }
     }
-    else {
-        origin = 'the ssh-key input';
-    }
-    if (!key && fallbackKey) {
+    if (!key && fallbackKey?.trim()) {
         key = fallbackKey;
-        origin = 'the ssh-key input';
+        origin = "the action's ssh-key input";
     }
-    if (!key)
-        throw new DeployError('auth', `no private key for ${host}`, { host });
+    if (!key && env[FALLBACK_KEY_ENV]?.trim()) {
+        key = env[FALLBACK_KEY_ENV];
+        origin = `environment variable ${FALLBACK_KEY_ENV}`;
+    }
+    if (!key) {
+        const configured = missed.length ? missed.join('; ') : `the config sets no ssh.key or ssh.key_env for it`;
+        throw new DeployError('auth', `no private key for ${host}: ${configured}, and neither the action's ssh-key input nor ${FALLBACK_KEY_ENV} is set`, { host });
+    }
     // Keys pasted into secrets often lose their final newline or gain CRLF; normalise before parsing.
     key = key.replace(/\r\n/g, '\n').trim() + '\n';
     redactor.add(key);
@@ -43669,6 +44128,7 @@ function loadCredentials(host, ssh, env, redactor, fallbackKey) {
 
 
 
+
 function endpointOf(host) {
     return {
         name: host.name,
@@ -43679,7 +44139,33 @@ function endpointOf(host) {
         keepaliveIntervalMs: host.ssh.keepaliveIntervalMs,
         keepaliveCount: host.ssh.keepaliveCount,
         maxChannels: host.ssh.maxChannels,
+        commandTimeoutMs: host.ssh.commandTimeoutMs,
     };
+}
+/**
+ * The host keys a host is checked against. The config's own `known_hosts` file wins; without one, the action's
+ * known-hosts input (written to a file), then DEPLOY_KNOWN_HOSTS (known_hosts text). Pinned fingerprints are
+ * trusted alongside whichever applies. With none of them the host is refused before any connection: host keys
+ * are always verified and nothing is trusted on first use.
+ */
+function hostKeyPolicyFor(host, opts) {
+    const pinned = host.ssh.fingerprints;
+    const file = host.ssh.knownHosts ?? opts.fallbackKnownHosts;
+    if (file) {
+        try {
+            return HostKeyPolicy.fromFile(file, pinned);
+        }
+        catch (err) {
+            const code = err.code;
+            throw new DeployError('host-key', `known_hosts file for ${host.name} ${code === 'ENOENT' ? 'not found' : `cannot be read (${code})`}: ${file}`, { host: host.name });
+        }
+    }
+    const text = opts.env[FALLBACK_KNOWN_HOSTS_ENV];
+    if (text?.trim())
+        return HostKeyPolicy.fromText(text, pinned, FALLBACK_KNOWN_HOSTS_ENV);
+    if (pinned.length > 0)
+        return HostKeyPolicy.fromFile(undefined, pinned);
+    throw new DeployError('host-key', `no host key to verify ${host.name} against: the config sets no ssh.known_hosts or ssh.fingerprints for it, and neither the action's known-hosts input nor ${FALLBACK_KNOWN_HOSTS_ENV} is set (host keys are always verified; nothing is trusted on first use)`, { host: host.name });
 }
 /** One connection per host for the whole run, opened on first use; a jump host's connection is shared too. */
 class pool_ConnectionPool {
@@ -43710,7 +44196,7 @@ class pool_ConnectionPool {
         if (!host)
             throw new DeployError('config', `unknown host "${hostName}"`);
         try {
-            const policy = HostKeyPolicy.fromFile(host.ssh.knownHosts ?? this.opts.fallbackKnownHosts, host.ssh.fingerprints);
+            const policy = hostKeyPolicyFor(host, this.opts);
             const credentials = loadCredentials(hostName, host.ssh, this.opts.env, this.opts.redactor, this.opts.fallbackKey);
             const via = host.ssh.jump
                 ? await this.get(host.ssh.jump).catch((err) => {
@@ -43726,11 +44212,7 @@ class pool_ConnectionPool {
             });
         }
         catch (err) {
-            const e = errors_toDeployError(err, 'unreachable');
-            if (err.code === 'ENOENT') {
-                throw new DeployError('host-key', `known_hosts file for ${hostName} not found: ${host.ssh.knownHosts}`, { host: hostName });
-            }
-            throw e.withContext({ host: hostName });
+            throw errors_toDeployError(err, 'unreachable').withContext({ host: hostName });
         }
     }
     /** Connections that are open now (for cancellation: kill what we started on each). */
@@ -43758,32 +44240,75 @@ const posix_namespaceObject = require("node:path/posix");
 
 
 
-const call = (host, what, fn) => new Promise((resolve, reject) => fn((err, v) => err
-    ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }))
-    : resolve(v)));
-async function mkdirs(sftp, host, dirs) {
+
+const SFTP_REQUEST_TIMEOUT_MS = 30_000;
+function stall(op) {
+    op.stalled = true;
+    discardSftp(op.sftp);
+}
+const call = (op, what, fn) => new Promise((resolve, reject) => {
+    const { host, opts } = op;
+    const limit = opts.timeoutMs ?? SFTP_REQUEST_TIMEOUT_MS;
+    let done = false;
+    const settle = (f) => {
+        if (done)
+            return;
+        done = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        f();
+    };
+    const timer = setTimeout(() => {
+        settle(() => reject(new DeployError('timeout', `SFTP ${what} on ${host} got no answer within ${formatSeconds(limit)}; the SFTP session was closed`, { host })));
+        stall(op);
+    }, limit);
+    const onAbort = () => {
+        settle(() => reject(new DeployError('cancelled', `SFTP ${what} on ${host} was cancelled`, { host })));
+        stall(op);
+    };
+    if (opts.signal?.aborted)
+        return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+        fn((err, v) => settle(() => err
+            ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }))
+            : resolve(v)));
+    }
+    catch (err) {
+        // ssh2 throws synchronously when the channel is already closed.
+        settle(() => reject(new DeployError('unreachable', `SFTP ${what} on ${host}: ${err.message}`, { host })));
+    }
+});
+function formatSeconds(ms) {
+    return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
+}
+async function mkdirs(op, dirs) {
+    const { sftp } = op;
     for (const d of dirs) {
-        await call(host, `mkdir ${d}`, (cb) => sftp.mkdir(d, { mode: 0o755 }, (err) => cb(err && err.code !== 4 ? err : undefined))).catch(async (err) => {
+        await call(op, `mkdir ${d}`, (cb) => sftp.mkdir(d, { mode: 0o755 }, (err) => cb(err && err.code !== 4 ? err : undefined))).catch(async (err) => {
+            if (err.errorClass !== 'command-failed')
+                throw err; // timeouts and cancellation are final
             // SFTP reports an existing directory only as a generic failure; accept it if a directory is there.
-            const st = await call(host, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(() => undefined);
+            const st = await call(op, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(() => undefined);
             if (!st?.isDirectory())
                 throw err;
         });
     }
 }
 async function writeFile(sftp, host, file, data, mode, opts = {}) {
-    const handle = await call(host, `open ${file}`, (cb) => sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb));
+    const op = { sftp, host, opts };
+    const handle = await call(op, `open ${file}`, (cb) => sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb));
     try {
         let offset = 0;
         while (offset < data.length) {
             const n = Math.min(32 * 1024, data.length - offset);
-            await call(host, `write ${file}`, (cb) => sftp.write(handle, data, offset, n, offset, (err) => cb(err)));
+            await call(op, `write ${file}`, (cb) => sftp.write(handle, data, offset, n, offset, (err) => cb(err)));
             offset += n;
         }
         // The server's umask may have narrowed or widened the mode given at open; set it explicitly.
-        await call(host, `chmod ${file}`, (cb) => sftp.fchmod(handle, mode, (err) => cb(err)));
+        await call(op, `chmod ${file}`, (cb) => sftp.fchmod(handle, mode, (err) => cb(err)));
         if (opts.fsync) {
-            await call(host, `fsync ${file}`, (cb) => {
+            await call(op, `fsync ${file}`, (cb) => {
                 try {
                     sftp.ext_openssh_fsync(handle, (err) => cb(err));
                 }
@@ -43794,13 +44319,28 @@ async function writeFile(sftp, host, file, data, mode, opts = {}) {
         }
     }
     finally {
-        await call(host, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(() => undefined);
+        // After a timeout or cancellation the session is closed already; a close request would only wait again.
+        if (!op.stalled)
+            await call(op, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(() => undefined);
     }
 }
+/**
+ * Reads a whole (small) file, or undefined when it cannot be read (missing, no permission), under the same
+ * per-request limit as writes: sftp.readFile alone would wait forever on a stalled server.
+ */
+async function readFileIfExists(sftp, host, file, opts = {}) {
+    const op = { sftp, host, opts };
+    return call(op, `read ${file}`, (cb) => sftp.readFile(file, (err, data) => cb(err, data))).catch((err) => {
+        if (err.errorClass === 'command-failed')
+            return undefined;
+        throw err;
+    });
+}
 /** Uploads a tree of files under `base` (created if missing). */
-async function uploadTree(conn, base, files) {
+async function uploadTree(conn, base, files, opts = {}) {
     const host = conn.endpoint.name;
-    const sftp = await conn.sftp();
+    const sftp = await conn.sftp({ signal: opts.signal });
+    const o = { timeoutMs: opts.timeoutMs };
     const dirs = new Set([base]);
     for (const f of files) {
         let d = posix_namespaceObject.dirname(posix_namespaceObject.join(base, f.path));
@@ -43809,12 +44349,35 @@ async function uploadTree(conn, base, files) {
             d = posix_namespaceObject.dirname(d);
         }
     }
-    await mkdirs(sftp, host, [...dirs].sort((a, b) => a.length - b.length));
+    await mkdirs({ sftp, host, opts: { ...o, signal: opts.signal } }, [...dirs].sort((a, b) => a.length - b.length));
     let bytes = 0;
-    await mapLimit(files, 16, async (f) => {
-        await writeFile(sftp, host, posix_namespaceObject.join(base, f.path), f.data, f.mode);
-        bytes += f.data.length;
-    });
+    // One stalled or cancelled file fails the upload at once; the rest must not each wait out their own limit.
+    const stop = new AbortController();
+    const onOuterAbort = () => stop.abort();
+    opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    try {
+        await mapLimit(files, 16, async (f) => {
+            if (stop.signal.aborted)
+                return;
+            try {
+                await writeFile(sftp, host, posix_namespaceObject.join(base, f.path), f.data, f.mode, { ...o, signal: stop.signal });
+                bytes += f.data.length;
+            }
+            catch (err) {
+                if (!stop.signal.aborted) {
+                    stop.abort();
+                    throw err;
+                }
+                if (opts.signal?.aborted)
+                    throw err;
+            }
+        });
+    }
+    finally {
+        opts.signal?.removeEventListener('abort', onOuterAbort);
+    }
+    if (opts.signal?.aborted)
+        throw new DeployError('cancelled', `upload to ${host}:${base} was cancelled`, { host });
     return bytes;
 }
 
@@ -43825,7 +44388,9 @@ const TAIL = 4000;
  * Runs several steps in one remote shell (one round trip) while keeping each step's exit code and output apart.
  * Step boundaries are printed with a random marker the steps cannot forge.
  */
-async function runSteps(conn, steps, opts) {
+async function runSteps(conn, steps, 
+// Without timeoutMs the host's ssh.command_timeout applies (see ExecOptions).
+opts = {}) {
     const mark = `@@hd-${(0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex')}@@`;
     const body = steps
         .map((s, i) => {
@@ -43943,7 +44508,7 @@ async function preflight(ctx, host, phase) {
                 `mkdir -p ${shQuote(host.path)}/${LAYOUT.releases} ${shQuote(host.path)}/${LAYOUT.shared} ${shQuote(host.path)}/${LAYOUT.meta} || exit 1`,
                 `free=$(df -Pk ${shQuote(host.path)} | awk 'NR==2 {print $4}')`,
                 `echo "free=$((free * 1024))"`,
-                `[ "$((free * 1024))" -ge ${need} ] || { echo "only $((free / 1000000)) GB free under ${host.path}, need ${formatBytes(need)}"; exit 1; }`,
+                `[ "$((free * 1024))" -ge ${need} ] || { printf 'only %s GB free under %s, need %s\\n' "$((free / 1000000))" ${shQuote(host.path)} ${shQuote(formatBytes(need))}; exit 1; }`,
             ].join('\n'),
         },
         {
@@ -44054,11 +44619,14 @@ function parseOwner(text) {
 /** Releases the lock only if this run owns it; another run's lock is never touched. */
 async function releaseLock(ctx, host, opts = {}) {
     const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec([
+    const res = await conn.exec(releaseLockScript(ctx, host), { timeoutMs: opts.timeoutMs ?? 30_000 });
+    return res.stdout.includes('released');
+}
+function releaseLockScript(ctx, host) {
+    return [
         cd(host),
         `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
-    ].join('\n'), { timeoutMs: opts.timeoutMs ?? 30_000 });
-    return res.stdout.includes('released');
+    ].join('\n');
 }
 /**
  * Records, on the host, what a rollback of this release returns to; later jobs of the workflow read it back.
@@ -44144,10 +44712,12 @@ async function deployRelease(ctx, host, stage, previous, needUpload) {
             uploadedAt: new Date().toISOString(),
             runId: ctx.run.id,
         };
-        await uploadTree(conn, base, ctx.files);
+        await uploadTree(conn, base, ctx.files, { signal: ctx.signal });
         // The marker goes last: a release directory without it is incomplete and is never activated.
-        const sftp = await conn.sftp();
-        await writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644);
+        const sftp = await conn.sftp({ signal: ctx.signal });
+        await writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644, {
+            signal: ctx.signal,
+        });
     }
     const envFile = ctx.config.secrets?.file;
     const steps = [
@@ -44156,7 +44726,7 @@ async function deployRelease(ctx, host, stage, previous, needUpload) {
             display: `releases/${id}`,
             script: [
                 cd(host),
-                `if [ -d ${tmp} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${tmp} ${LAYOUT.releases}/${id} || exit 1; fi`,
+                `if [ -d ${shQuote(tmp)} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
                 `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
                 envFile
                     ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
@@ -44191,14 +44761,52 @@ async function deployRelease(ctx, host, stage, previous, needUpload) {
  * stopped before switching it) keeps its stack as it runs: nothing of the new release was started there.
  */
 async function rollbackRelease(ctx, host, stage, to, opts) {
+    const conn = await ctx.pool.get(host.name);
+    return runSteps(conn, rollbackSteps(ctx, host, stage, to), { timeoutMs: opts.timeoutMs });
+}
+/**
+ * The rollback of a cancelled run: the runner is about to be killed, and killing a stack's `up` half way would
+ * leave the host worse off than either release. So the rollback runs detached on the host (its own session,
+ * outside our commands' process groups, which the cancellation kills), and it releases the lock itself when it
+ * is done; we wait for it only as long as the cancellation budget allows.
+ */
+async function handOverRollback(ctx, host, stage, to, waitMs) {
+    const conn = await ctx.pool.get(host.name);
+    const logPath = `${LAYOUT.meta}/rollback-${ctx.runToken}.log`;
+    const logFile = shQuote(logPath);
+    const rcFile = shQuote(`${LAYOUT.meta}/rollback-${ctx.runToken}.rc`);
+    const script = [...rollbackSteps(ctx, host, stage, to).map((st) => `( ${st.script}\n) || exit 1`), ''].join('\n');
+    // `( ... & )`: the subshell exits at once, so the detached shell is nobody's child and no kill of ours finds it.
+    const detached = [
+        `sh -c ${shQuote(script)}`,
+        `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}`,
+        releaseLockScript(ctx, host),
+    ].join('\n');
+    const waitS = Math.max(0, Math.floor(waitMs / 1000));
+    const res = await conn.exec([
+        cd(host),
+        `rm -f ${rcFile}`,
+        `(setsid nohup sh -c ${shQuote(detached)} > ${logFile} 2>&1 < /dev/null &)`,
+        `i=0; while [ ! -s ${rcFile} ] && [ $i -lt ${waitS * 5} ]; do sleep 0.2; i=$((i + 1)); done`,
+        `if [ -s ${rcFile} ]; then echo "rc=$(cat ${rcFile})"; else echo rc=running; fi`,
+        `tail -c 2000 ${logFile} 2>/dev/null`,
+    ].join('\n'), { timeoutMs: waitMs + 5000 });
+    const rc = /^rc=(\S+)/.exec(res.stdout)?.[1];
+    return {
+        finished: rc !== undefined && rc !== 'running',
+        ok: rc === '0',
+        output: res.stdout.replace(/^rc=\S+\n?/, ''),
+        logFile: `${host.path}/${logPath}`,
+    };
+}
+function rollbackSteps(ctx, host, stage, to) {
     if (to !== null && !RELEASE_ID_RE.test(to))
         throw new DeployError('precondition', `rollback target ${JSON.stringify(to)} on ${host.name} is not a release id`, {
             host: host.name,
         });
-    const conn = await ctx.pool.get(host.name);
     const envFile = ctx.config.secrets?.file;
-    const clock = `${LAYOUT.meta}/.rollback-${ctx.runToken}`;
-    const switched = `${LAYOUT.meta}/.switched-${ctx.runToken}`;
+    const clock = shQuote(`${LAYOUT.meta}/.rollback-${ctx.runToken}`);
+    const switched = shQuote(`${LAYOUT.meta}/.switched-${ctx.runToken}`);
     const steps = [
         { name: 'start', display: 'rollback', script: `${cd(host)}\nrm -f ${switched}; date +%s%N > ${clock}` },
     ];
@@ -44257,7 +44865,7 @@ async function rollbackRelease(ctx, host, stage, to, opts) {
             auditLine(ctx, host, 'rollback', undefined, { stage, to }),
         ].join('\n'),
     });
-    return runSteps(conn, steps, { timeoutMs: opts.timeoutMs });
+    return steps;
 }
 /** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
 function restoreEnvScript(ctx, host, envFile) {
@@ -44288,11 +44896,21 @@ async function pruneReleases(ctx, host, keep) {
         .filter(Boolean)
         .map((k) => `-e ${shQuote(`^${k}$`)}`)
         .join(' ');
+    // A pruned release takes its bookkeeping with it: its rollback point and the env file kept for its rollback
+    // (which holds secrets nobody will need again).
+    const envFile = ctx.config.secrets?.file;
+    const forget = [
+        `rm -rf -- "$r"`,
+        `rm -f -- ../${LAYOUT.rollbackPoint('"$r"')}`,
+        envFile ? `rm -f -- ../${LAYOUT.shared}/${shQuote(`${envFile}.before-`)}"$r"` : '',
+    ]
+        .filter(Boolean)
+        .join('; ');
     await conn.exec([
         cd(host),
         `cd ${LAYOUT.releases} || exit 0`,
         // Oldest first by marker mtime; the newest keep_releases survive.
-        `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${protect ? `grep -v ${protect}` : 'cat'} || true; } | while read -r r; do rm -rf -- "$r"; done`,
+        `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${protect ? `grep -v ${protect}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
         `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
     ].join('\n'), { timeoutMs: 120_000 });
 }
@@ -44374,7 +44992,7 @@ async function cleanUp(state, status) {
         // The release log says where a cancelled run left each host it had started to change.
         await mapLimit([...state.hosts.values()].filter((h) => h.touched), config.parallel, (h) => appendReleaseLog(ctx, h.host, { event: 'cancelled', stage: h.stage, previous: h.before, result: 'cancelled' }, { timeoutMs: cleanupTimeout(state, 30_000, 500) }).catch(() => undefined));
     }
-    await mapLimit([...state.hosts.values()].filter((h) => h.attempted), config.parallel, async (h) => {
+    await mapLimit([...state.hosts.values()].filter((h) => h.attempted && !h.lockHandedOver), config.parallel, async (h) => {
         const released = await releaseLock(ctx, h.host, { timeoutMs: cleanupTimeout(state, 30_000) }).catch(() => false);
         if (released)
             run_state_record(state, 'lock-released', h.host.name);
@@ -44675,8 +45293,14 @@ async function runPreflight(state, p, plan, opts) {
         const secretsPhase = plan.phases.find((x) => x.kind === 'secrets');
         if (config.secrets && secretsPhase) {
             const values = collectSecrets(config.secrets.keys, ctx.env);
-            for (const v of Object.values(values))
-                ctx.redactor.add(v);
+            for (const [k, v] of Object.entries(values))
+                ctx.redactor.add(v, k);
+            for (const label of ctx.redactor.shortLabels)
+                ctx.emit({
+                    type: 'log',
+                    level: 'warn',
+                    message: `secret ${label} is shorter than 4 characters: it is masked only where it stands as a whole word`,
+                });
             for (const name of secretsPhase.hosts)
                 envFiles.set(name, renderEnvFile(values, config.hosts[name].envDialect));
         }
@@ -44684,7 +45308,7 @@ async function runPreflight(state, p, plan, opts) {
             // A later job (verify, say) writes no env file, but whatever values it has must still never be printed.
             for (const k of config.secrets.keys)
                 if (ctx.env[k])
-                    ctx.redactor.add(ctx.env[k]);
+                    ctx.redactor.add(ctx.env[k], k);
         }
         if (plan.phases.some((x) => x.kind === 'stage'))
             ctx.files = opts.files ?? filesAtCommit(config.source, ctx.release.commit);
@@ -44781,15 +45405,23 @@ async function preflightWithWait(ctx, h, phase) {
  */
 async function syncEnvFile(ctx, host, file, content) {
     const conn = await ctx.pool.get(host.name);
-    const sftp = await conn.sftp();
+    const sftp = await conn.sftp({ signal: ctx.signal });
     const dir = `${host.path}/${LAYOUT.shared}`;
     const target = `${dir}/${file}`;
-    const old = await new Promise((resolve) => sftp.readFile(target, (err, data) => resolve(err ? undefined : data.toString('utf8'))));
-    if (old !== undefined && sha256(old) === sha256(content))
-        return { state: 'unchanged', changed: [] };
     const tmp = `${file}.tmp-${ctx.runToken}`;
+    // Earlier runs killed mid-upload leave temp files; they never hold a live config, and they hold secrets.
+    const sweep = `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null; true`;
+    const old = (await readFileIfExists(sftp, host.name, target, { signal: ctx.signal }))?.toString('utf8');
+    if (old !== undefined && sha256(old) === sha256(content)) {
+        await conn.exec(`cd ${shQuote(dir)} || exit 1\n${sweep}`, { timeoutMs: 30_000, signal: ctx.signal });
+        return { state: 'unchanged', changed: [] };
+    }
     const data = Buffer.from(content, 'utf8');
-    await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, { exclusive: true, fsync: true });
+    await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
+        exclusive: true,
+        fsync: true,
+        signal: ctx.signal,
+    });
     const saved = `${file}.before-${ctx.release.id}`;
     const r = await runSteps(conn, [
         {
@@ -44797,19 +45429,21 @@ async function syncEnvFile(ctx, host, file, content) {
             display: `verify and rename ${file}`,
             script: [
                 `cd ${shQuote(dir)} || exit 1`,
-                // Earlier runs killed mid-upload leave temp files; they never hold a live config.
-                `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null`,
+                sweep,
                 `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
                 `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
-                `sync ${shQuote(tmp)} 2>/dev/null || sync`,
-                `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(saved)}; fi`,
-                `mv -f ${shQuote(tmp)} ${shQuote(file)}`,
+                // The copy kept for rollback is made like the file itself (temp, then rename), and only once per
+                // release: a re-run must not replace the pre-deploy copy with this run's values.
+                `if [ -f ${shQuote(file)} ] && [ ! -f ${shQuote(saved)} ]; then cp -p ${shQuote(file)} ${shQuote(`${saved}.tmp`)} && mv -f ${shQuote(`${saved}.tmp`)} ${shQuote(saved)} || { echo "could not keep the previous ${file}"; rm -f ${shQuote(tmp)}; exit 1; }; fi`,
+                `mv -f ${shQuote(tmp)} ${shQuote(file)} || exit 1`,
+                // The rename is durable only once the directory entry is on disk.
+                `sync ${shQuote(file)} . 2>/dev/null || sync`,
             ].join('\n'),
         },
     ], { timeoutMs: 60_000, signal: ctx.signal });
     return {
         state: 'written',
-        changed: changedKeys(old ? parseEnvFile(old) : {}, parseEnvFile(content)),
+        changed: changedKeys(old ? parseEnvFile(old, host.envDialect) : {}, parseEnvFile(content, host.envDialect)),
         result: r,
     };
 }
@@ -44856,6 +45490,190 @@ async function runSecrets(state, p, file, envFiles) {
         throw new Stop('aborted', failed);
 }
 
+;// CONCATENATED MODULE: ./src/snapshot/audit.ts
+
+
+/** The audit-log line(s) for snapshot actions, as a script fragment; it runs in the host's deploy path. */
+function snapshotAuditScript(ctx, host, actions) {
+    return actions
+        .map((a) => auditLine(ctx, host, a.action, undefined, {
+        time: a.time,
+        provider: a.provider,
+        target: a.target,
+        snapshot: a.name,
+        ok: a.ok,
+        durationMs: a.durationMs,
+        tasks: a.tasks,
+        warnings: a.warnings,
+        error: a.error,
+    }))
+        .join('\n');
+}
+/**
+ * Appends snapshot actions to the host's .homelab-deploy/audit.log (one round trip). Call it when the host can be
+ * written to: after a VM rollback that is once the guest is back, and after it, since the rollback rewound the disk.
+ */
+async function auditSnapshotActions(ctx, host, actions) {
+    if (actions.length === 0)
+        return;
+    const conn = await ctx.pool.get(host.name);
+    const res = await conn.exec([
+        `cd ${shQuote(host.path)} || exit 1`,
+        'mkdir -p .homelab-deploy || exit 1',
+        snapshotAuditScript(ctx, host, actions),
+    ].join('\n'), { timeoutMs: 30_000 });
+    if (res.code !== 0)
+        throw new Error(`appending ${actions.length} snapshot audit line(s) to ${host.path}/.homelab-deploy/audit.log on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-200)}`);
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/action.ts
+
+/** A failed snapshot action; `actions` holds it and whatever the same call had done before it failed. */
+class SnapshotActionError extends DeployError {
+    actions;
+    constructor(cause, actions) {
+        super(cause.errorClass, cause.message, { host: cause.host, phase: cause.phase, cause });
+        this.actions = actions;
+        this.name = 'SnapshotActionError';
+    }
+}
+const VERBS = {
+    'snapshot-created': ['created', 'create'],
+    'snapshot-rolled-back': ['rolled back to', 'roll back to'],
+    'snapshot-deleted': ['deleted', 'delete'],
+};
+/** Times `fn` and turns its result or failure into a SnapshotAction (a failure throws SnapshotActionError). */
+async function act(base, fn, before = []) {
+    const t0 = Date.now();
+    const [done, todo] = VERBS[base.action];
+    try {
+        const r = await fn();
+        const warnings = r.warnings?.length ? r.warnings : undefined;
+        return {
+            ...base,
+            ok: true,
+            time: new Date().toISOString(),
+            durationMs: Date.now() - t0,
+            tasks: r.tasks,
+            warnings,
+            detail: `${base.target} ${done} snapshot ${base.name}${r.detail ? ` ${r.detail}` : ''}${warnings ? ` (warnings: ${warnings.join('; ')})` : ''}`,
+        };
+    }
+    catch (err) {
+        const e = errors_toDeployError(err, 'command-failed').withContext({ host: base.host });
+        const failed = {
+            ...base,
+            ok: false,
+            time: new Date().toISOString(),
+            durationMs: Date.now() - t0,
+            error: e.message,
+            detail: `${base.target} FAILED to ${todo} snapshot ${base.name}: ${e.message}`,
+        };
+        throw new SnapshotActionError(e, [...before, failed]);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/command.ts
+
+
+
+/**
+ * The command provider's inventory on the host: one JSON line per snapshot it created or deleted.
+ *
+ * Why a record and not a name prefix as for Proxmox: Proxmox can list a VM's snapshots, so ours are recognised in
+ * its listing; a `create` command can make anything (a ZFS snapshot, a tarball, an rsync copy on a NAS) and the
+ * config has no `list` command, so the only source of what this tool made is what it ran. The record lives on the
+ * host, beside the release log and the rollback points, so every job and runner sees the same one (host state
+ * lives on hosts), and appends are serialised by the deploy lock every run holds while it snapshots or prunes.
+ */
+const SNAPSHOT_RECORD = '.homelab-deploy/snapshots.log';
+const RECORD_FAILED = '@@hd-snapshot-record-failed@@';
+/** Snapshots the record says exist (created, not deleted since), oldest first. Unreadable lines are skipped. */
+function liveSnapshots(text) {
+    const live = new Map();
+    for (const line of text.split('\n')) {
+        let rec;
+        try {
+            rec = JSON.parse(line);
+        }
+        catch {
+            continue;
+        }
+        if (typeof rec?.name !== 'string')
+            continue;
+        // Re-insert on create so a name made again (a re-run) counts as new as its latest creation.
+        live.delete(rec.name);
+        if (rec.event === 'created')
+            live.set(rec.name, rec);
+    }
+    return [...live.values()];
+}
+function commandProvider(ctx, host, s) {
+    const record = `${host.path}/${SNAPSHOT_RECORD}`;
+    const recordLine = (event, name) => {
+        const line = {
+            time: new Date().toISOString(),
+            event,
+            provider: 'command',
+            name,
+            host: host.name,
+            release: ctx.release.id,
+            token: ctx.runToken,
+        };
+        // A snapshot that exists but is not recorded is never pruned: say so rather than fail the action that worked.
+        return `{ mkdir -p ${shQuote(`${host.path}/.homelab-deploy`)} && printf '%s\\n' ${shQuote(JSON.stringify(line))} >> ${shQuote(record)}; } || echo ${RECORD_FAILED}`;
+    };
+    /** Runs a configured command with the snapshot's name in HD_SNAPSHOT; `after` runs only if it succeeded. */
+    const run = async (what, key, script, name, after) => {
+        const conn = await ctx.pool.get(host.name);
+        const res = await conn.exec([
+            shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id }),
+            // Its own shell: the configured script may `exit` or `cd` without skipping the bookkeeping after it.
+            `sh -c ${shQuote(script)} || exit $?`,
+            after ?? 'true',
+        ].join('\n'), { timeoutMs: 10 * 60_000, signal: ctx.signal });
+        if (res.code !== 0) {
+            throw new DeployError('command-failed', `snapshot ${what} of ${name} on ${host.name} (hosts.${host.name}.snapshot.command.${key}) exited ${res.code ?? res.signal}, expected 0: ${(res.stderr || res.stdout).trim().slice(-300)}`, { host: host.name });
+        }
+        return res.stdout.includes(RECORD_FAILED)
+            ? [`could not append to ${record}; snapshot ${name} will not be pruned`]
+            : [];
+    };
+    const base = (action, name) => ({ action, host: host.name, provider: 'command', target: 'command', name });
+    return {
+        describe: 'command',
+        create: (name) => act(base('snapshot-created', name), async () => ({
+            warnings: await run('create', 'create', s.create, name, recordLine('created', name)),
+        })),
+        rollback: (name) => act(base('snapshot-rolled-back', name), async () => ({
+            warnings: await run('rollback', 'rollback', s.rollback, name),
+        })),
+        prune: async (protect) => {
+            // Without a delete command there is nothing to prune with; the record keeps what a later delete will need.
+            if (!s.delete)
+                return [];
+            const del = s.delete;
+            const conn = await ctx.pool.get(host.name);
+            const res = await conn.exec(`cat ${shQuote(record)} 2>/dev/null; true`, {
+                timeoutMs: 30_000,
+                signal: ctx.signal,
+            });
+            const live = liveSnapshots(res.stdout);
+            const kept = live.filter((x) => protect.includes(x.name)).length;
+            const doomed = live
+                .filter((x) => !protect.includes(x.name))
+                .reverse()
+                .slice(Math.max(0, s.keep - kept));
+            const done = [];
+            for (const snap of doomed)
+                done.push(await act(base('snapshot-deleted', snap.name), async () => ({
+                    warnings: await run('delete', 'delete', del, snap.name, recordLine('deleted', snap.name)),
+                }), done));
+            return done;
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: external "node:http"
 const external_node_http_namespaceObject = require("node:http");
 ;// CONCATENATED MODULE: external "node:tls"
@@ -44865,11 +45683,16 @@ const external_node_tls_namespaceObject = require("node:tls");
 
 
 const norm = (fp) => fp.replace(/[^0-9a-f]/gi, '').toUpperCase();
+const cancelled = (method, url) => new DeployError('cancelled', `${method} ${url.host}${url.pathname} cancelled: the run was cancelled`);
 /**
  * An HTTPS request that trusts only what the config names: a pinned CA, or a pinned certificate fingerprint
  * checked after the handshake and BEFORE any byte of the request (and its token) is sent.
+ * An aborted `signal` destroys the socket at once, in the handshake or mid-answer, and rejects as `cancelled`.
  */
 async function pinnedRequest(url, trust, opts) {
+    const { signal } = opts;
+    if (signal?.aborted)
+        throw cancelled(opts.method, url);
     const port = Number(url.port || 443);
     const socket = await new Promise((resolve, reject) => {
         const s = external_node_tls_namespaceObject.connect({
@@ -44879,9 +45702,19 @@ async function pinnedRequest(url, trust, opts) {
             ca: trust.ca,
             rejectUnauthorized: trust.fingerprint === undefined,
         });
-        const timer = setTimeout(() => s.destroy(new Error(`TLS handshake with ${url.host} timed out`)), opts.timeoutMs);
-        s.once('secureConnect', () => {
+        const done = () => {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', onAbort);
+        };
+        const onAbort = () => {
+            done();
+            s.destroy();
+            reject(cancelled(opts.method, url));
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        const timer = setTimeout(() => s.destroy(new Error(`TLS handshake with ${url.host} timed out after ${opts.timeoutMs}ms`)), opts.timeoutMs);
+        s.once('secureConnect', () => {
+            done();
             if (trust.fingerprint !== undefined) {
                 const got = s.getPeerCertificate().fingerprint256 ?? '';
                 if (norm(got) !== norm(trust.fingerprint)) {
@@ -44892,14 +45725,17 @@ async function pinnedRequest(url, trust, opts) {
             resolve(s);
         });
         s.once('error', (err) => {
-            clearTimeout(timer);
+            done();
             const cls = /certificate|self.signed|CERT|verify/i.test(err.message + (err.code ?? ''))
                 ? 'host-key'
-                : 'unreachable';
+                : /timed out/.test(err.message)
+                    ? 'timeout'
+                    : 'unreachable';
             reject(new DeployError(cls, `cannot reach ${url.host}: ${err.code ?? err.message}`));
         });
     });
     return new Promise((resolve, reject) => {
+        const onAbort = () => req.destroy(cancelled(opts.method, url));
         // http.request over the already verified TLS socket: with createConnection and no agent, Node uses it as is
         // (https.request would open a fresh, unpinned connection through its own agent).
         const req = external_node_http_namespaceObject.request({
@@ -44915,15 +45751,22 @@ async function pinnedRequest(url, trust, opts) {
             let body = '';
             res.setEncoding('utf8');
             res.on('data', (d) => (body += d));
+            res.on('error', (err) => req.destroy(err));
             res.on('end', () => {
+                signal?.removeEventListener('abort', onAbort);
                 socket.destroy();
                 resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body });
             });
         });
-        req.setTimeout(opts.timeoutMs, () => req.destroy(new DeployError('timeout', `${opts.method} ${url.pathname} timed out after ${opts.timeoutMs}ms`)));
-        req.on('error', (err) => reject(err instanceof DeployError
-            ? err
-            : new DeployError('unreachable', `${opts.method} ${url.pathname}: ${err.message}`)));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        req.setTimeout(opts.timeoutMs, () => req.destroy(new DeployError('timeout', `${opts.method} ${url.host}${url.pathname} timed out after ${opts.timeoutMs}ms`)));
+        req.on('error', (err) => {
+            signal?.removeEventListener('abort', onAbort);
+            socket.destroy();
+            reject(err instanceof DeployError
+                ? err
+                : new DeployError('unreachable', `${opts.method} ${url.host}${url.pathname}: ${err.message}`));
+        });
         req.end(opts.body);
     });
 }
@@ -44933,6 +45776,21 @@ async function pinnedRequest(url, trust, opts) {
 
 
 /**
+ * Proxmox's own UPID grammar (PVE::Tools::upid_decode): UPID:node:pid:pstart:starttime:type:id:user:
+ * with pid, pstart and starttime in hex. The node in it is where the task runs, so it is polled there.
+ */
+const UPID_RE = /^UPID:([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?):[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8,9}:[0-9A-Fa-f]{8}:[^:\s]+:[^:\s]*:[^:\s]+:$/;
+function parseUpid(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    const m = UPID_RE.exec(value);
+    return m ? { upid: value, node: m[1] } : undefined;
+}
+/** A task that stopped with one of these succeeded; Proxmox reports anything else as the task's error text. */
+const WARNINGS_RE = /^WARNINGS: \d+$/;
+/** The description this tool gives its snapshots; with the name prefix it tells ours from an operator's. */
+const SNAPSHOT_DESCRIPTION_MARK = 'homelab-deploy';
+/**
  * The few Proxmox VE API calls a deploy needs: snapshot create / rollback / delete / list, and task polling.
  * Proxmox answers long operations with a task id (UPID) whose status must be polled until it stops.
  */
@@ -44941,8 +45799,15 @@ class ProxmoxClient {
     constructor(t) {
         this.t = t;
     }
+    /** "pve/qemu/101", for messages. */
+    get vm() {
+        return `${this.t.node}/${this.t.type}/${this.t.vmid}`;
+    }
     get base() {
         return `/api2/json/nodes/${encodeURIComponent(this.t.node)}/${this.t.type}/${this.t.vmid}`;
+    }
+    cancelledError(what) {
+        return new DeployError('cancelled', `Proxmox ${this.vm}: cancelled ${what}`);
     }
     async call(method, path, params) {
         const url = new URL(path, this.t.api);
@@ -44956,6 +45821,7 @@ class ProxmoxClient {
             },
             body,
             timeoutMs: this.t.timeoutMs,
+            signal: this.t.signal,
         });
         if (res.status < 200 || res.status >= 300) {
             // Proxmox puts its message in the status line; parameter errors come as {"errors": {...}}.
@@ -44981,49 +45847,113 @@ class ProxmoxClient {
                         : 'precondition';
             throw new DeployError(cls, `Proxmox ${method} ${url.pathname}: HTTP ${res.status} ${detail.trim()}`);
         }
-        return JSON.parse(res.body).data;
+        try {
+            return JSON.parse(res.body).data;
+        }
+        catch {
+            // A reverse proxy's login page or an HTML error answers 200 too; say what came back instead of a SyntaxError.
+            throw new DeployError('command-failed', `Proxmox ${method} ${url.pathname}: HTTP ${res.status} but the answer is not JSON (${JSON.stringify(res.body.slice(0, 80))}); is ${this.t.api} the Proxmox API?`);
+        }
     }
-    /** Waits for a task to stop and fails unless it ended "OK". */
-    async waitTask(upid) {
+    /** Starts a task and checks the answer is a task id, so a wrong endpoint fails here and not in the polling. */
+    async startTask(what, method, path, params) {
+        const answer = await this.call(method, path, params);
+        const task = parseUpid(answer);
+        if (!task)
+            throw new DeployError('command-failed', `Proxmox ${method} ${path} (${what} on ${this.vm}) answered ${JSON.stringify(answer)?.slice(0, 120)}, expected a task id "UPID:node:pid:pstart:starttime:type:id:user:"`);
+        return task;
+    }
+    /**
+     * Waits for a task to stop. It succeeded if it ended "OK" or "WARNINGS: n" (Proxmox's two success values;
+     * the warnings' text is read from the task log); any other exit status is the task's error.
+     */
+    async waitTask(upid, what = 'task') {
+        const task = parseUpid(upid);
+        if (!task)
+            throw new DeployError('command-failed', `Proxmox ${this.vm}: ${JSON.stringify(upid)} is not a task id, expected "UPID:node:..."`);
         const deadline = Date.now() + this.t.taskTimeoutMs;
-        const path = `/api2/json/nodes/${encodeURIComponent(this.t.node)}/tasks/${encodeURIComponent(upid)}/status`;
-        for (;;) {
-            const st = await this.call('GET', path);
+        const path = `/api2/json/nodes/${encodeURIComponent(task.node)}/tasks/${encodeURIComponent(upid)}`;
+        const cancelled = () => this.cancelledError(`while waiting for ${what} (task ${upid} keeps running on ${task.node})`);
+        for (let poll = 0;; poll++) {
+            const st = await this.call('GET', `${path}/status`).catch((err) => {
+                throw err instanceof DeployError && err.errorClass === 'cancelled' ? cancelled() : err;
+            });
             if (st.status === 'stopped') {
-                if (st.exitstatus === 'OK')
-                    return;
-                throw new DeployError('command-failed', `Proxmox task ${upid} failed: ${st.exitstatus ?? 'unknown'}`);
+                const exit = st.exitstatus ?? '';
+                if (exit === 'OK')
+                    return { upid, node: task.node, exitstatus: exit };
+                if (WARNINGS_RE.test(exit))
+                    return { upid, node: task.node, exitstatus: exit, warnings: await this.taskWarnings(path, exit) };
+                throw new DeployError('command-failed', `Proxmox ${what} on ${this.vm} failed (task ${upid}): ${exit || 'no exit status'}`);
             }
-            if (Date.now() > deadline)
-                throw new DeployError('timeout', `Proxmox task ${upid} still running after ${this.t.taskTimeoutMs / 1000}s`);
-            await sleep(this.t.pollMs ?? 1000);
+            if (Date.now() >= deadline)
+                throw new DeployError('timeout', `Proxmox ${what} on ${this.vm} still running after ${this.t.taskTimeoutMs / 1000}s (task ${upid}); it keeps running on ${task.node}: check it in the Proxmox task log before retrying`);
+            // Most snapshot tasks end within a second: poll fast first, then back off to pollMs.
+            const pause = Math.min(100 * 2 ** poll, this.t.pollMs ?? 1000);
+            await sleep(Math.min(pause, Math.max(0, deadline - Date.now())), this.t.signal);
+            // Stopping the wait does not stop the task (a half-made snapshot leaves the guest locked), so say where it is.
+            if (this.t.signal?.aborted)
+                throw cancelled();
+        }
+    }
+    /** The task log's warning lines; the log is a nicety, so failing to read it only loses the detail. */
+    async taskWarnings(taskPath, exit) {
+        try {
+            const log = await this.call('GET', `${taskPath}/log?start=0&limit=500`);
+            const lines = log.map((l) => l.t).filter((t) => /^WARN(ING)?:/i.test(t));
+            return lines.length ? lines.slice(0, 20) : [exit];
+        }
+        catch (err) {
+            if (err instanceof DeployError && err.errorClass === 'cancelled')
+                throw err;
+            return [`${exit} (task log unreadable: ${err.message})`];
         }
     }
     async createSnapshot(name, description) {
-        await this.waitTask(await this.call('POST', `${this.base}/snapshot`, { snapname: name, description }));
+        const task = await this.startTask('snapshot', 'POST', `${this.base}/snapshot`, {
+            snapname: name,
+            description,
+        });
+        return this.waitTask(task.upid, `snapshot ${name}`);
     }
+    /** Rolls the guest back to `name` and starts it if the rollback left it stopped. Returns every task it ran. */
     async rollback(name) {
-        await this.waitTask(await this.call('POST', `${this.base}/snapshot/${encodeURIComponent(name)}/rollback`));
+        if (this.t.signal?.aborted)
+            throw this.cancelledError(`before rolling back to ${name}`);
+        // Once the rollback request is sent the guest may be going down whatever we do: seeing the answer, waiting for
+        // the task and starting the guest again is what keeps a cancelled run from leaving the host stopped, so from
+        // here on the cancellation is not honoured (the second signal still ends the process).
+        const finish = new ProxmoxClient({ ...this.t, signal: undefined });
+        const task = await finish.startTask(`rollback to ${name}`, 'POST', `${this.base}/snapshot/${encodeURIComponent(name)}/rollback`);
+        const outcomes = [await finish.waitTask(task.upid, `rollback to ${name}`)];
         // A rollback without saved RAM state leaves the guest stopped; a deploy target must come back up.
-        const status = await this.call('GET', `${this.base}/status/current`);
-        if (status.status !== 'running')
-            await this.waitTask(await this.call('POST', `${this.base}/status/start`));
+        const status = await finish.call('GET', `${this.base}/status/current`);
+        if (status.status !== 'running') {
+            const start = await finish.startTask('start', 'POST', `${this.base}/status/start`);
+            outcomes.push(await finish.waitTask(start.upid, 'start after rollback'));
+        }
+        return outcomes;
     }
     async deleteSnapshot(name) {
-        await this.waitTask(await this.call('DELETE', `${this.base}/snapshot/${encodeURIComponent(name)}`));
+        const task = await this.startTask(`delete snapshot ${name}`, 'DELETE', `${this.base}/snapshot/${encodeURIComponent(name)}`);
+        return this.waitTask(task.upid, `delete snapshot ${name}`);
     }
     async listSnapshots() {
-        return this.call('GET', `${this.base}/snapshot`);
+        const list = await this.call('GET', `${this.base}/snapshot`);
+        // "current" is the running state Proxmox lists with the snapshots, not a snapshot.
+        return list.filter((s) => s.name !== 'current');
     }
-    /** Deletes this tool's snapshots (by prefix) beyond the newest `keep`; never touches others' snapshots. */
-    async prune(prefix, keep, protect = []) {
-        const ours = (await this.listSnapshots())
-            .filter((s) => s.name.startsWith(prefix) && !protect.includes(s.name))
-            .sort((a, b) => (b.snaptime ?? 0) - (a.snaptime ?? 0));
-        const doomed = ours.slice(Math.max(0, keep - protect.length));
-        for (const s of doomed)
-            await this.deleteSnapshot(s.name);
-        return doomed.map((s) => s.name);
+    /**
+     * This tool's snapshots beyond the newest `keep`, oldest last (the protected ones count towards `keep` and are
+     * never returned). Ours carry the name prefix AND our description mark, so an operator's "hd-..." snapshot is safe.
+     */
+    async pruneCandidates(prefix, keep, protect = []) {
+        const ours = (await this.listSnapshots()).filter((s) => s.name.startsWith(prefix) && (s.description ?? '').startsWith(SNAPSHOT_DESCRIPTION_MARK));
+        const kept = ours.filter((s) => protect.includes(s.name)).length;
+        return ours
+            .filter((s) => !protect.includes(s.name))
+            .sort((a, b) => (b.snaptime ?? 0) - (a.snaptime ?? 0))
+            .slice(Math.max(0, keep - kept));
     }
 }
 
@@ -45032,54 +45962,57 @@ class ProxmoxClient {
 
 
 
+
 const SNAPSHOT_PREFIX = 'hd-';
+
 /** Proxmox allows letters, digits, '-' and '_', starting with a letter, up to 40 characters. */
 function snapshotName(releaseId, runToken) {
     return `${SNAPSHOT_PREFIX}${releaseId}-${runToken}`.slice(0, 40);
 }
+const fromTasks = (outcomes) => ({
+    tasks: outcomes.map((o) => o.upid),
+    warnings: outcomes.flatMap((o) => o.warnings ?? []),
+});
 function snapshotProvider(ctx, host, s) {
-    if (s.provider === 'proxmox') {
-        const token = ctx.env[s.tokenEnv];
-        if (!token)
-            throw new DeployError('precondition', `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`, { host: host.name });
-        ctx.redactor.add(token);
-        const client = new ProxmoxClient({
-            api: s.api,
-            node: s.node,
-            vmid: s.vmid,
-            type: s.type,
-            token,
-            trust: { ca: s.caFile ? external_node_fs_namespaceObject.readFileSync(s.caFile, 'utf8') : undefined, fingerprint: s.fingerprint },
-            timeoutMs: s.timeoutMs,
-            taskTimeoutMs: s.taskTimeoutMs,
-        });
-        return {
-            describe: `proxmox ${s.node}/${s.type}/${s.vmid}`,
-            create: (name) => client.createSnapshot(name, `homelab-deploy ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
-            rollback: (name) => client.rollback(name),
-            prune: (protect) => client.prune(SNAPSHOT_PREFIX, s.keep, protect),
-        };
-    }
-    const run = async (what, script, name) => {
-        const conn = await ctx.pool.get(host.name);
-        const res = await conn.exec(`${shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id })}\n${script}`, {
-            timeoutMs: 10 * 60_000,
-            signal: ctx.signal,
-        });
-        if (res.code !== 0) {
-            throw new DeployError('command-failed', `snapshot ${what} on ${host.name} exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-300)}`, { host: host.name });
-        }
-        return res.stdout;
-    };
+    if (s.provider === 'command')
+        return commandProvider(ctx, host, s);
+    const token = ctx.env[s.tokenEnv];
+    if (!token)
+        throw new DeployError('precondition', `hosts.${host.name}.snapshot.proxmox.token_env: ${s.tokenEnv} is not set or empty`, { host: host.name });
+    ctx.redactor.add(token);
+    const client = new ProxmoxClient({
+        api: s.api,
+        node: s.node,
+        vmid: s.vmid,
+        type: s.type,
+        token,
+        trust: { ca: s.caFile ? external_node_fs_namespaceObject.readFileSync(s.caFile, 'utf8') : undefined, fingerprint: s.fingerprint },
+        timeoutMs: s.timeoutMs,
+        taskTimeoutMs: s.taskTimeoutMs,
+        signal: ctx.signal,
+    });
+    const target = `proxmox ${client.vm}`;
+    const base = (action, name) => ({ action, host: host.name, provider: 'proxmox', target, name });
     return {
-        describe: 'command',
-        create: async (name) => void (await run('create', s.create, name)),
-        rollback: async (name) => void (await run('rollback', s.rollback, name)),
-        prune: async () => [],
+        describe: target,
+        create: (name) => act(base('snapshot-created', name), async () => fromTasks([
+            await client.createSnapshot(name, `${SNAPSHOT_DESCRIPTION_MARK} ${ctx.release.id} ${ctx.run.url ?? ''}`.trim()),
+        ])),
+        rollback: (name) => act(base('snapshot-rolled-back', name), async () => {
+            const outcomes = await client.rollback(name);
+            return { ...fromTasks(outcomes), detail: outcomes.length > 1 ? 'and started the guest' : undefined };
+        }),
+        prune: async (protect) => {
+            const done = [];
+            for (const snap of await client.pruneCandidates(SNAPSHOT_PREFIX, s.keep, protect))
+                done.push(await act(base('snapshot-deleted', snap.name), async () => fromTasks([await client.deleteSnapshot(snap.name)]), done));
+            return done;
+        },
     };
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/phases/snapshot.ts
+
 
 
 
@@ -45102,8 +46035,11 @@ async function runSnapshot(state, p) {
             if (h.host.snapshot && !h.onNew) {
                 const provider = snapshotProvider(ctx, h.host, h.host.snapshot);
                 infra = snapshotName(ctx.release.id, ctx.runToken);
-                await provider.create(infra);
+                const made = await provider.create(infra);
                 run_state_record(state, 'snapshot', name, `${provider.describe} snapshot ${infra}`);
+                for (const w of made.warnings ?? [])
+                    ctx.emit({ type: 'log', level: 'warn', message: `${name}: snapshot ${infra}: ${w}` });
+                await auditSnapshotActions(ctx, h.host, [made]);
             }
             const res = await recordRollbackPoint(ctx, h.host, h.onNew ? undefined : h.before, infra);
             const point = JSON.parse((res.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}');
@@ -45118,6 +46054,8 @@ async function runSnapshot(state, p) {
             return rep;
         }
         catch (err) {
+            if (err instanceof SnapshotActionError)
+                await auditSnapshotActions(ctx, h.host, err.actions).catch(() => undefined);
             return hostResult(state, p.name, name, h0, undefined, err);
         }
     });
@@ -45173,31 +46111,484 @@ function makeContext(config, opts) {
 
 ;// CONCATENATED MODULE: ./src/util/template.ts
 
+
+const PLACEHOLDER = /\{\{\s*([a-zA-Z0-9_.-]+)\s*\}\}/g;
+function lookup(vars, key, where) {
+    const v = vars[key];
+    if (v === undefined) {
+        const known = Object.keys(vars).filter((k) => vars[k] !== undefined);
+        throw new DeployError('config', `${where}: unknown placeholder {{${key}}}; known: ${known.join(', ')}`);
+    }
+    return v;
+}
 /**
  * Fills `{{host.address}}`-style placeholders. Unknown names are an error, not an empty string:
  * a health check aimed at "http://:8080/" would otherwise fail in a confusing way.
+ * For URLs and host:port targets only; text that a shell will run goes through renderShellTemplate.
  */
 function renderTemplate(text, vars, where) {
-    return text.replace(/\{\{\s*([a-zA-Z0-9_.-]+)\s*\}\}/g, (_m, key) => {
-        const v = vars[key];
-        if (v === undefined) {
-            const known = Object.keys(vars).filter((k) => vars[k] !== undefined);
-            throw new DeployError('config', `${where}: unknown placeholder {{${key}}}; known: ${known.join(', ')}`);
+    return text.replace(PLACEHOLDER, (_m, key) => lookup(vars, key, where));
+}
+/**
+ * Fills placeholders in a shell command so each value arrives as literal text, whatever it contains (`$(...)`,
+ * backticks, quotes, `;`, newlines, a leading `-` stays one argument's text).
+ *
+ * The values never enter the command text itself: each becomes a variable assigned at the top with shQuote
+ * (`__hd_tpl_1='...'`), and the placeholder becomes a reference to it, quoted for where it stands: `"${v}"` in plain
+ * text, `${v}` inside double quotes or an unquoted here-document, `'"${v}"'` inside single quotes. The shell
+ * never parses the result of a variable expansion as code, so even if the quote tracking below misjudged an unusual
+ * template, the worst outcome is word splitting, never a command run from a value. The template itself is the
+ * config author's shell code and is not changed. Placeholders in a quoted here-document (`<<'EOF'`) are refused:
+ * nothing is expanded there, so no value could arrive.
+ */
+function renderShellTemplate(template, vars, where = 'command') {
+    const names = new Map();
+    const assignments = [];
+    const ref = (key) => {
+        let name = names.get(key);
+        if (name === undefined) {
+            const value = lookup(vars, key, where);
+            if (value.includes('\0'))
+                throw new DeployError('config', `${where}: the value of {{${key}}} contains a NUL byte`);
+            name = `__hd_tpl_${names.size + 1}`;
+            names.set(key, name);
+            assignments.push(`${name}=${shQuote(value)}`);
         }
-        return v;
+        return name;
+    };
+    let out = '';
+    const stack = ['plain'];
+    const top = () => stack[stack.length - 1];
+    const heredocs = []; // pending, start after the newline
+    let doc;
+    let i = 0;
+    while (i < template.length) {
+        const state = top();
+        if (state === 'heredoc' && doc) {
+            // One line of a here-document body: either its end marker or text with possible placeholders.
+            const eol = template.indexOf('\n', i);
+            const line = template.slice(i, eol < 0 ? undefined : eol);
+            if ((doc.strip ? line.replace(/^\t+/, '') : line) === doc.word) {
+                stack.pop();
+                doc = heredocs.shift();
+                if (doc)
+                    stack.push('heredoc');
+                out += line;
+            }
+            else {
+                out += line.replace(PLACEHOLDER, (_m, key) => {
+                    if (doc?.quoted)
+                        throw new DeployError('config', `${where}: {{${key}}} stands in a quoted here-document, where no value can be expanded; use an unquoted delimiter`);
+                    return `\${${ref(key)}}`;
+                });
+            }
+            if (eol < 0)
+                break;
+            out += '\n';
+            i = eol + 1;
+            continue;
+        }
+        PLACEHOLDER.lastIndex = i;
+        const m = PLACEHOLDER.exec(template);
+        if (m && m.index === i) {
+            const v = `\${${ref(m[1])}}`;
+            out += state === 'single' ? `'"${v}"'` : state === 'double' ? v : `"${v}"`;
+            i += m[0].length;
+            continue;
+        }
+        const c = template[i];
+        const next = template[i + 1];
+        if (state === 'single') {
+            if (c === "'")
+                stack.pop();
+        }
+        else if (c === '\\') {
+            // A backslash makes the next character literal (outside single quotes); copy both as they are.
+            out += c + (next ?? '');
+            i += 2;
+            continue;
+        }
+        else if (state === 'double') {
+            if (c === '"')
+                stack.pop();
+            else if (c === '`')
+                stack.push('backtick');
+            else if (c === '$' && next === '(') {
+                stack.push('subst');
+                out += '$(';
+                i += 2;
+                continue;
+            }
+        }
+        else {
+            // plain, $( ... ) and ` ... `: quoting starts afresh inside a command substitution.
+            if (c === "'")
+                stack.push('single');
+            else if (c === '"')
+                stack.push('double');
+            else if (c === '`') {
+                if (state === 'backtick')
+                    stack.pop();
+                else
+                    stack.push('backtick');
+            }
+            else if (c === '$' && next === '(') {
+                stack.push('subst');
+                out += '$(';
+                i += 2;
+                continue;
+            }
+            else if (c === '(' && state === 'subst')
+                stack.push('subst');
+            else if (c === ')' && state === 'subst')
+                stack.pop();
+            else if (c === '<' && next === '<' && template[i + 2] !== '<') {
+                const h = /^<<(-?)[ \t]*(?:'([^']*)'|"([^"]*)"|\\?([A-Za-z0-9_.-]+))/.exec(template.slice(i));
+                if (h) {
+                    const quoted = h[2] !== undefined || h[3] !== undefined || h[0].includes('\\');
+                    heredocs.push({ word: h[2] ?? h[3] ?? h[4], strip: h[1] === '-', quoted });
+                    out += h[0];
+                    i += h[0].length;
+                    continue;
+                }
+            }
+            else if (c === '\n' && heredocs.length > 0) {
+                out += c;
+                i++;
+                doc = heredocs.shift();
+                stack.push('heredoc');
+                continue;
+            }
+        }
+        out += c;
+        i++;
+    }
+    return assignments.length ? `${assignments.join('\n')}\n${out}` : out;
+}
+
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = require("node:https");
+;// CONCATENATED MODULE: ./src/metrics/publish.ts
+
+
+
+/**
+ * Removes `user:password@` from every URL in a text. fetch (undici) puts the whole URL, credentials included,
+ * into some of its error messages, and a URL's password is not necessarily registered as a secret.
+ */
+function stripUserinfo(text) {
+    return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
+}
+/**
+ * Pushgateway grouping-key path. A value with '/' (or an empty one) uses the documented `@base64` form, the job
+ * too: the gateway decodes %2F before splitting the path, so percent-encoding a '/' is not enough.
+ */
+function groupingPath(job, grouping) {
+    const seg = (k, v) => v === '' || v.includes('/')
+        ? `/${k}@base64/${Buffer.from(v).toString('base64url') || '='}`
+        : `/${k}/${encodeURIComponent(v)}`;
+    return ('/metrics' +
+        Object.entries({ job, ...grouping })
+            .map(([k, v]) => seg(k, v))
+            .join(''));
+}
+/**
+ * The gateway's base URL, or why it cannot be used. Credentials in the URL are refused rather than used: the URL
+ * lives in the committed config file and appears in error messages; they belong in username_env/password_env.
+ */
+function baseUrl(cfg) {
+    let u;
+    try {
+        u = new URL(cfg.url);
+    }
+    catch {
+        return { problem: `Pushgateway URL ${JSON.stringify(stripUserinfo(cfg.url))} is not a valid URL` };
+    }
+    if (u.username || u.password)
+        return {
+            problem: `the Pushgateway URL carries credentials (user:password@); remove them and set username_env/password_env instead`,
+        };
+    return { url: cfg.url.replace(/\/+$/, '') };
+}
+function authHeaders(cfg, env, redactor) {
+    const headers = {};
+    if (cfg.usernameEnv) {
+        const user = env[cfg.usernameEnv] ?? '';
+        const pass = cfg.passwordEnv ? (env[cfg.passwordEnv] ?? '') : '';
+        redactor.add(pass);
+        const token = Buffer.from(`${user}:${pass}`).toString('base64');
+        redactor.add(token);
+        headers.authorization = `Basic ${token}`;
+    }
+    return headers;
+}
+const publish_failure = (err) => {
+    const e = err;
+    return e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.message);
+};
+/**
+ * PUTs each group (replacing that group's previous metrics, which is what "latest run" gauges want). Returns
+ * problems as strings; never throws, so a metrics outage never fails a deploy.
+ */
+async function pushGroups(cfg, groups, env, redactor, timeoutMs = 5000) {
+    const base = baseUrl(cfg);
+    if (!base.url)
+        return [base.problem];
+    const headers = { ...authHeaders(cfg, env, redactor), 'content-type': 'text/plain; version=0.0.4' };
+    const problems = [];
+    await mapLimit(groups, 8, async (g) => {
+        const where = groupingPath(cfg.job, g.grouping);
+        try {
+            const res = await fetch(base.url + where, {
+                method: 'PUT',
+                headers,
+                body: g.text,
+                signal: AbortSignal.timeout(timeoutMs),
+            });
+            const body = await res.text();
+            if (!res.ok)
+                problems.push(`PUT ${where}: HTTP ${res.status} ${body.slice(0, 200)}`);
+        }
+        catch (err) {
+            problems.push(`PUT ${where}: ${publish_failure(err)}`);
+        }
     });
+    return problems.map((p) => stripUserinfo(redactor.redact(p)));
+}
+/**
+ * The samples the gateway holds for exactly one group (GET /api/v1/metrics, Pushgateway 1.0 and later), so
+ * counters can be carried forward: a PUT replaces the whole group, so whatever is not pushed again is gone.
+ * `samples` is undefined when the gateway could not be read; an absent group is an empty list.
+ */
+async function readGroup(cfg, grouping, env, redactor, timeoutMs = 5000) {
+    const base = baseUrl(cfg);
+    if (!base.url)
+        return { problem: base.problem };
+    const want = { job: cfg.job, ...grouping };
+    try {
+        const res = await fetch(`${base.url}/api/v1/metrics`, {
+            headers: authHeaders(cfg, env, redactor),
+            signal: AbortSignal.timeout(timeoutMs),
+        });
+        const text = await res.text();
+        if (!res.ok)
+            return { problem: stripUserinfo(redactor.redact(`GET /api/v1/metrics: HTTP ${res.status}`)) };
+        const groups = JSON.parse(text).data ?? [];
+        const group = groups.find((g) => {
+            const keys = Object.keys(g.labels ?? {});
+            return keys.length === Object.keys(want).length && keys.every((k) => g.labels[k] === want[k]);
+        });
+        const samples = [];
+        for (const [name, fam] of Object.entries(group ?? {})) {
+            const metrics = fam?.metrics;
+            if (!Array.isArray(metrics))
+                continue;
+            for (const m of metrics)
+                if (m.value !== undefined)
+                    samples.push({ name, labels: m.labels ?? {}, value: Number(m.value) });
+        }
+        return { samples };
+    }
+    catch (err) {
+        return { problem: stripUserinfo(redactor.redact(`GET /api/v1/metrics: ${publish_failure(err)}`)) };
+    }
+}
+/** node_exporter's textfile collector reads whole files: write a temp file in the same folder and rename it. */
+function writeTextfile(file, text) {
+    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(file), `.${external_node_path_namespaceObject.basename(file)}.${process.pid}.tmp`);
+    external_node_fs_namespaceObject.writeFileSync(tmp, text, { mode: 0o644 });
+    external_node_fs_namespaceObject.renameSync(tmp, file);
+}
+
+;// CONCATENATED MODULE: ./src/health/http.ts
+
+
+
+
+const EXCERPT = 200;
+const MAX_BODY = 256 * 1024;
+/**
+ * A short, one-line excerpt of a body or an output for an error message. Redaction comes first: cutting first
+ * would leave the prefix of a secret that straddles the cut, which the redactor no longer recognises.
+ */
+function excerpt(s, redact) {
+    const flat = redact(s).replace(/\s+/g, ' ').trim();
+    return flat.length > EXCERPT ? `${flat.slice(0, EXCERPT)}… (${s.length} bytes)` : flat;
+}
+function jsonPath(value, p) {
+    return p.split('.').reduce((v, k) => {
+        if (v === null || typeof v !== 'object')
+            return undefined;
+        return Array.isArray(v) && /^\d+$/.test(k) ? v[Number(k)] : v[k];
+    }, value);
+}
+const caCache = new Map();
+const probeError = (code, message) => Object.assign(new Error(message), { code });
+/**
+ * One request with a hard limit on the whole exchange (connect, headers and body). Node's `timeout` option only
+ * fires on an idle socket, so a server trickling a byte every 100 ms would never trip it; an AbortSignal timer
+ * does. Past MAX_BODY the request is destroyed rather than drained, so an endless body cannot hold the probe.
+ */
+function request(check, url, o) {
+    const mod = url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_namespaceObject;
+    let ca;
+    if (check.caFile) {
+        ca = caCache.get(check.caFile) ?? external_node_fs_namespaceObject.readFileSync(check.caFile, 'utf8');
+        caCache.set(check.caFile, ca);
+    }
+    const started = performance.now();
+    const timer = AbortSignal.timeout(o.timeoutMs);
+    const limit = AbortSignal.any([o.signal, timer]);
+    return new Promise((resolve, reject) => {
+        let settled = false;
+        const settle = (fn) => {
+            if (settled)
+                return;
+            settled = true;
+            limit.removeEventListener('abort', onAbort);
+            fn();
+        };
+        const fail = (err) => settle(() => (req.destroy(), reject(err)));
+        const onAbort = () => fail(o.signal.aborted
+            ? probeError('CANCELLED', 'cancelled')
+            : probeError('TIMEOUT', `no complete answer within ${o.timeoutMs}ms`));
+        const req = mod.request(url, { method: check.method, headers: check.headers, ca }, (res) => {
+            const chunks = [];
+            let size = 0;
+            const answer = (truncated) => settle(() => {
+                if (truncated)
+                    req.destroy();
+                resolve({
+                    status: res.statusCode ?? 0,
+                    headers: res.headers,
+                    body: Buffer.concat(chunks).toString('utf8'),
+                    truncated,
+                    ms: performance.now() - started,
+                });
+            });
+            res.on('data', (d) => {
+                if (settled)
+                    return;
+                if (size + d.length > MAX_BODY) {
+                    chunks.push(d.subarray(0, MAX_BODY - size));
+                    size = MAX_BODY;
+                    return answer(true);
+                }
+                chunks.push(d);
+                size += d.length;
+            });
+            res.on('end', () => answer(false));
+            res.on('error', fail);
+            res.on('close', () => {
+                if (!res.complete)
+                    fail(probeError('ECONNRESET', 'connection closed before the body was complete'));
+            });
+        });
+        req.on('error', fail);
+        if (limit.aborted)
+            onAbort();
+        else
+            limit.addEventListener('abort', onAbort, { once: true });
+        req.end();
+    });
+}
+/** One HTTP(S) probe: status, body text/regex, JSON fields, response time and the release marker. */
+async function probeHttp(check, target, release, o) {
+    // A URL may carry user:password@; the report only ever names the URL without it.
+    const what = `${check.method} ${stripUserinfo(target)}`;
+    let url;
+    try {
+        url = new URL(target);
+    }
+    catch {
+        return { ok: false, detail: `${what}: not a valid URL` };
+    }
+    let a;
+    try {
+        a = await request(check, url, o);
+    }
+    catch (err) {
+        const e = err;
+        const why = e.code === 'TIMEOUT' || e.code === 'CANCELLED' || !e.code ? e.message : e.code;
+        return { ok: false, detail: `${what}: ${stripUserinfo(why)}` };
+    }
+    const body = (text) => excerpt(text, o.redact) + (a.truncated ? ` (only the first ${MAX_BODY} bytes were read)` : '');
+    const x = check.expect;
+    const statuses = x.status ?? [200];
+    if (!statuses.includes(a.status))
+        return {
+            ok: false,
+            detail: `${what}: expected status ${statuses.join('|')}, got ${a.status}: ${body(a.body)}`,
+        };
+    if (x.maxResponseTimeMs !== undefined && a.ms > x.maxResponseTimeMs) {
+        return {
+            ok: false,
+            detail: `${what}: answered in ${Math.round(a.ms)}ms, limit ${x.maxResponseTimeMs}ms`,
+        };
+    }
+    if (x.body !== undefined && !a.body.includes(x.body))
+        return {
+            ok: false,
+            detail: `${what}: body does not contain ${JSON.stringify(x.body)}: ${body(a.body)}`,
+        };
+    if (x.bodyRegex !== undefined && !new RegExp(x.bodyRegex).test(a.body))
+        return { ok: false, detail: `${what}: body does not match /${x.bodyRegex}/: ${body(a.body)}` };
+    let parsed;
+    if (x.json || x.release?.in === 'json') {
+        try {
+            parsed = JSON.parse(a.body);
+        }
+        catch {
+            return { ok: false, detail: `${what}: expected JSON, got: ${body(a.body)}` };
+        }
+        for (const [p, want] of Object.entries(x.json ?? {})) {
+            const got = jsonPath(parsed, p);
+            if (got !== want)
+                return {
+                    ok: false,
+                    detail: `${what}: ${p} expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`,
+                };
+        }
+    }
+    if (x.release) {
+        // A healthy OLD container must not pass for the new release.
+        const got = x.release.in === 'header' ? a.headers[x.release.key.toLowerCase()] : jsonPath(parsed, x.release.key);
+        const value = Array.isArray(got) ? got[0] : got;
+        if (value !== release) {
+            return {
+                ok: false,
+                detail: `${what}: release marker ${x.release.in}:${x.release.key} is ${JSON.stringify(value ?? null)}, expected ${JSON.stringify(release)} (an old release is answering)`,
+            };
+        }
+    }
+    return { ok: true, detail: `${a.status} in ${Math.round(a.ms)}ms` };
 }
 
 ;// CONCATENATED MODULE: ./src/health/compose.ts
 
-/** Docker Compose v2 prints one JSON object per line (or one array); podman prints an array. */
+
+
+
+
+const isPodman = (d) => {
+    const engine = d.command.trim().split(/\s+/)[0];
+    return engine === 'podman-compose' || engine === 'podman';
+};
+/**
+ * Parses `ps --format json`: Docker Compose v2 prints one JSON object per line (v2.21 and later) or one JSON
+ * array (earlier v2); podman prints an array of its own shape, with the compose service in a label and the
+ * health only inside the Status text.
+ */
 function parseStates(text, podman) {
     const t = text.trim();
     if (!t)
         return [];
     const rows = t.startsWith('[')
         ? JSON.parse(t)
-        : t.split('\n').map((l) => JSON.parse(l));
+        : t
+            .split('\n')
+            .filter((l) => l.trim())
+            .map((l) => JSON.parse(l));
     return rows.map((r) => {
         if (podman) {
             const labels = (r.Labels ?? {});
@@ -45221,38 +46612,24 @@ function parseStates(text, podman) {
         };
     });
 }
-function composeStateCommand(d, project) {
-    if (d.strategy !== 'compose')
-        return undefined;
-    const engine = d.command.trim().split(/\s+/)[0];
-    if (engine === 'podman-compose' || engine === 'podman') {
-        return `podman ps -a --filter ${shQuote(`label=io.podman.compose.project=${project}`)} --format json`;
+/**
+ * The services a podman-compose stack declares, from its compose files (merged in order, like compose does).
+ * podman-compose 1.0.3 has no `config` command, and it ignores `profiles`, so every service gets containers
+ * except those scaled to zero replicas.
+ */
+function servicesFromComposeFiles(texts) {
+    const replicas = new Map();
+    for (const text of texts) {
+        const doc = (0,dist/* parse */.qg)(text, { merge: true });
+        for (const [name, svc] of Object.entries(doc?.services ?? {})) {
+            const r = svc?.deploy?.replicas;
+            replicas.set(name, r === undefined ? replicas.get(name) : Number(r));
+        }
     }
-    return `${d.command} -p ${shQuote(project)} ps --all --format json`;
+    return [...replicas].filter(([, r]) => r !== 0).map(([name]) => name);
 }
-/** Every service of the stack (or the listed ones) running, and healthy where it declares a healthcheck. */
-async function probeCompose(ctx, host, check) {
-    const cmd = composeStateCommand(host.deploy, ctx.config.project);
-    if (!cmd)
-        return { ok: false, detail: 'compose check on a host whose deploy strategy is not compose' };
-    const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec(`cd ${shQuote(`${host.path}/current`)} 2>/dev/null; ${cmd}`, {
-        timeoutMs: check.timeoutMs,
-        signal: ctx.signal,
-    });
-    if (res.code !== 0)
-        return {
-            ok: false,
-            detail: `${cmd}: exit ${res.code}: ${(res.stderr || res.stdout).trim().slice(-200)}`,
-        };
-    let states;
-    try {
-        states = parseStates(res.stdout, cmd.startsWith('podman'));
-    }
-    catch {
-        return { ok: false, detail: `cannot parse the service list: ${res.stdout.slice(0, 200)}` };
-    }
-    const wanted = check.target ? check.target.split(',') : [...new Set(states.map((s) => s.service))];
+/** Compares what runs against what the stack declares; a declared service with no container is `missing`. */
+function compareServices(states, wanted) {
     if (wanted.length === 0)
         return { ok: false, detail: 'no services of the stack are on this host' };
     const bad = [];
@@ -45271,123 +46648,92 @@ async function probeCompose(ctx, host, check) {
         ? { ok: false, detail: `services not running/healthy: ${bad.join(', ')}` }
         : { ok: true, detail: `${wanted.length} service(s) running` };
 }
-
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = require("node:https");
-;// CONCATENATED MODULE: ./src/health/http.ts
-
-
-
-const EXCERPT = 200;
-const MAX_BODY = 256 * 1024;
-function excerpt(s) {
-    const flat = s.replace(/\s+/g, ' ').trim();
-    return flat.length > EXCERPT ? `${flat.slice(0, EXCERPT)}… (${s.length} bytes)` : flat;
+function psCommand(d, project) {
+    if (isPodman(d))
+        return `podman ps -a --filter ${shQuote(`label=io.podman.compose.project=${project}`)} --format json`;
+    return `${d.command} -p ${shQuote(project)} ps --all --format json`;
 }
-function jsonPath(value, p) {
-    return p.split('.').reduce((v, k) => {
-        if (v === null || typeof v !== 'object')
-            return undefined;
-        return Array.isArray(v) && /^\d+$/.test(k) ? v[Number(k)] : v[k];
-    }, value);
+/** Prints the declared services (docker compose), or the compose files to parse here (podman-compose). */
+function servicesCommand(d, project, mark) {
+    if (isPodman(d))
+        return d.files
+            .map((f) => `printf '%s\\n' ${shQuote(`${mark}file`)} && cat -- ${shQuote(f)}`)
+            .join(' && ');
+    // `config --services` honours profiles and merges every -f file, exactly as `up` saw them.
+    return `${d.command} -p ${shQuote(project)}${d.files.map((f) => ` -f ${shQuote(f)}`).join('')} config --services`;
 }
-const caCache = new Map();
-function request(check, url, signal) {
-    const mod = url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_namespaceObject;
-    let ca;
-    if (check.caFile) {
-        ca = caCache.get(check.caFile) ?? external_node_fs_namespaceObject.readFileSync(check.caFile, 'utf8');
-        caCache.set(check.caFile, ca);
-    }
-    const started = performance.now();
-    return new Promise((resolve, reject) => {
-        const req = mod.request(url, { method: check.method, headers: check.headers, ca, signal, timeout: check.timeoutMs }, (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (d) => {
-                if (body.length < MAX_BODY)
-                    body += d;
-            });
-            res.on('end', () => resolve({
-                status: res.statusCode ?? 0,
-                headers: res.headers,
-                body,
-                ms: performance.now() - started,
-            }));
-            res.on('error', reject);
-        });
-        req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${check.timeoutMs}ms`), { code: 'TIMEOUT' })));
-        req.on('error', reject);
-        req.end();
-    });
-}
-/** One HTTP(S) probe: status, body text/regex, JSON fields, response time and the release marker. */
-async function probeHttp(check, target, release, signal) {
-    const what = `${check.method} ${target}`;
-    let url;
+/**
+ * Every service of the stack (or the listed ones) running, and healthy where it declares a healthcheck. The
+ * stack's declared services come from the release's compose files, so a service that never got a container (it
+ * failed to be created, or `up` stopped before it) counts as missing instead of going unnoticed. One round trip:
+ * the container list and the service list are printed after each other, each followed by a marker with its exit
+ * code.
+ */
+async function probeCompose(ctx, host, check, stage, o) {
+    const d = host.deploy;
+    if (d.strategy !== 'compose')
+        return { ok: false, detail: 'compose check on a host whose deploy strategy is not compose' };
+    const project = ctx.config.project;
+    const mark = `__hd_${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}__`;
+    const ps = psCommand(d, project);
+    const script = [
+        `cd ${shQuote(`${host.path}/current`)} 2>/dev/null || echo 'no current release on this host' >&2`,
+        shExports(releaseEnv(host, project, ctx.release, stage)),
+        `${ps}; printf '\\n%s\\n' "${mark}ps=$?"`,
+        check.target ? 'true' : `${servicesCommand(d, project, mark)}; printf '\\n%s\\n' "${mark}services=$?"`,
+    ].join('\n');
+    const timer = AbortSignal.timeout(o.timeoutMs);
+    let res;
     try {
-        url = new URL(target);
-    }
-    catch {
-        return { ok: false, detail: `${what}: not a valid URL` };
-    }
-    let a;
-    try {
-        a = await request(check, url, signal);
+        const conn = await ctx.pool.get(host.name);
+        res = await conn.exec(script, { timeoutMs: o.timeoutMs, signal: AbortSignal.any([o.signal, timer]) });
     }
     catch (err) {
-        const e = err;
-        return { ok: false, detail: `${what}: ${e.code === 'TIMEOUT' ? e.message : (e.code ?? e.message)}` };
+        if (timer.aborted && !o.signal.aborted)
+            return { ok: false, detail: `no result within ${o.timeoutMs}ms` };
+        throw err;
     }
-    const x = check.expect;
-    const statuses = x.status ?? [200];
-    if (!statuses.includes(a.status))
-        return {
-            ok: false,
-            detail: `${what}: expected status ${statuses.join('|')}, got ${a.status}: ${excerpt(a.body)}`,
-        };
-    if (x.maxResponseTimeMs !== undefined && a.ms > x.maxResponseTimeMs) {
-        return {
-            ok: false,
-            detail: `${what}: answered in ${Math.round(a.ms)}ms, limit ${x.maxResponseTimeMs}ms`,
-        };
+    const parts = splitMarked(res.stdout, mark);
+    const stderr = excerpt(res.stderr, o.redact);
+    if (parts.ps?.code !== 0)
+        return { ok: false, detail: `${ps}: exit ${parts.ps?.code ?? res.code}: ${stderr}` };
+    let states;
+    try {
+        states = parseStates(parts.ps.text, isPodman(d));
     }
-    if (x.body !== undefined && !a.body.includes(x.body))
-        return {
-            ok: false,
-            detail: `${what}: body does not contain ${JSON.stringify(x.body)}: ${excerpt(a.body)}`,
-        };
-    if (x.bodyRegex !== undefined && !new RegExp(x.bodyRegex).test(a.body))
-        return { ok: false, detail: `${what}: body does not match /${x.bodyRegex}/: ${excerpt(a.body)}` };
-    let parsed;
-    if (x.json || x.release?.in === 'json') {
-        try {
-            parsed = JSON.parse(a.body);
-        }
-        catch {
-            return { ok: false, detail: `${what}: expected JSON, got: ${excerpt(a.body)}` };
-        }
-        for (const [p, want] of Object.entries(x.json ?? {})) {
-            const got = jsonPath(parsed, p);
-            if (got !== want)
-                return {
-                    ok: false,
-                    detail: `${what}: ${p} expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`,
-                };
-        }
+    catch {
+        return { ok: false, detail: `cannot parse the container list: ${excerpt(parts.ps.text, o.redact)}` };
     }
-    if (x.release) {
-        // A healthy OLD container must not pass for the new release.
-        const got = x.release.in === 'header' ? a.headers[x.release.key.toLowerCase()] : jsonPath(parsed, x.release.key);
-        const value = Array.isArray(got) ? got[0] : got;
-        if (value !== release) {
+    let wanted;
+    if (check.target)
+        wanted = check.target.split(',').map((s) => s.trim());
+    else {
+        if (parts.services?.code !== 0)
             return {
                 ok: false,
-                detail: `${what}: release marker ${x.release.in}:${x.release.key} is ${JSON.stringify(value ?? null)}, expected ${JSON.stringify(release)} (an old release is answering)`,
+                detail: `cannot list the stack's services (exit ${parts.services?.code ?? res.code}): ${stderr}`,
             };
+        try {
+            wanted = isPodman(d)
+                ? servicesFromComposeFiles(parts.services.text.split(`${mark}file\n`).slice(1))
+                : parts.services.text.split('\n').filter((l) => l.trim());
+        }
+        catch (err) {
+            return { ok: false, detail: `cannot read the compose files: ${o.redact(err.message)}` };
         }
     }
-    return { ok: true, detail: `${a.status} in ${Math.round(a.ms)}ms` };
+    return compareServices(states, wanted);
+}
+/** Splits `<output>\n<mark>name=<code>` sections; the newline printf adds before the marker is removed again. */
+function splitMarked(stdout, mark) {
+    const out = {};
+    const re = new RegExp(`\\n${mark}(\\w+)=(\\d+)\\n`, 'g');
+    let from = 0;
+    for (const m of stdout.matchAll(re)) {
+        out[m[1]] = { text: stdout.slice(from, m.index), code: Number(m[2]) };
+        from = (m.index ?? 0) + m[0].length;
+    }
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/health/tcp.ts
@@ -45422,37 +46768,51 @@ function probeTcp(target, timeoutMs, signal) {
 
 
 
-async function probeCommand(ctx, host, check, command) {
+async function probeCommand(ctx, host, check, command, o) {
     const conn = await ctx.pool.get(host.name);
+    // The remote `timeout` works in whole seconds and the client adds a grace period; this timer is the hard limit.
+    const timer = AbortSignal.timeout(o.timeoutMs);
     try {
-        const res = await conn.exec(command, { timeoutMs: check.timeoutMs, signal: ctx.signal });
+        const res = await conn.exec(command, {
+            timeoutMs: o.timeoutMs,
+            signal: AbortSignal.any([o.signal, timer]),
+        });
         const out = (res.stdout + res.stderr).trim();
         const x = check.expect;
         if (x.exitCode !== undefined && res.code !== x.exitCode)
-            return { ok: false, detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out)}` };
+            return {
+                ok: false,
+                detail: `exit ${res.code ?? res.signal}, expected ${x.exitCode}: ${excerpt(out, o.redact)}`,
+            };
         if (x.output !== undefined && !out.includes(x.output))
-            return { ok: false, detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out)}` };
+            return {
+                ok: false,
+                detail: `output does not contain ${JSON.stringify(x.output)}: ${excerpt(out, o.redact)}`,
+            };
         if (x.outputRegex !== undefined && !new RegExp(x.outputRegex).test(out))
-            return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out)}` };
+            return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out, o.redact)}` };
         return { ok: true, detail: `exit ${res.code}` };
     }
     catch (err) {
+        // The attempt's own time limit fired (not the run's cancellation): a slow check, not a broken host.
+        if (timer.aborted && !o.signal.aborted)
+            return { ok: false, detail: `no result within ${o.timeoutMs}ms` };
         // A lost connection is the host's problem, not the check's: let it fail the deploy with its own class.
         if (err instanceof DeployError && err.errorClass !== 'timeout')
             throw err;
         return { ok: false, detail: err.message };
     }
 }
-function probe(ctx, host, check, target) {
+function probe(ctx, host, check, target, stage, o) {
     switch (check.kind) {
         case 'http':
-            return probeHttp(check, target, ctx.release.id, ctx.signal);
+            return probeHttp(check, target, ctx.release.id, o);
         case 'tcp':
-            return probeTcp(target, check.timeoutMs, ctx.signal);
+            return probeTcp(target, o.timeoutMs, o.signal);
         case 'command':
-            return probeCommand(ctx, host, check, target);
+            return probeCommand(ctx, host, check, target, o);
         case 'compose':
-            return probeCompose(ctx, host, check);
+            return probeCompose(ctx, host, check, stage, o);
     }
 }
 /**
@@ -45462,9 +46822,14 @@ function probe(ctx, host, check, target) {
  */
 async function runHealthCheck(ctx, host, check, stage) {
     const started = Date.now();
+    const vars = templateVars(ctx, host, stage);
+    const where = `health check "${check.name}"`;
+    // A command check is shell code: its values are quoted so an address or host var cannot inject commands.
     const target = check.kind === 'compose'
         ? check.target
-        : renderTemplate(check.target, templateVars(ctx, host, stage), `health check "${check.name}"`);
+        : check.kind === 'command'
+            ? renderShellTemplate(check.target, vars, where)
+            : renderTemplate(check.target, vars, where);
     const deadline = check.deadlineMs !== undefined ? started + check.deadlineMs : Infinity;
     if (check.startPeriodMs > 0)
         await sleep(Math.min(check.startPeriodMs, deadline - Date.now()), ctx.signal);
@@ -45474,6 +46839,7 @@ async function runHealthCheck(ctx, host, check, stage) {
     let last = { ok: false, detail: 'not run' };
     let lastFailure;
     let verdict;
+    let latency;
     for (;;) {
         if (ctx.signal.aborted) {
             verdict = 'cancelled';
@@ -45484,7 +46850,16 @@ async function runHealthCheck(ctx, host, check, stage) {
             break;
         }
         attempts++;
-        last = await probe(ctx, host, check, target);
+        // A hard limit per attempt: the check's timeout, and never past the overall deadline.
+        const timeoutMs = Math.max(1, Math.min(check.timeoutMs, deadline - Date.now()));
+        const t0 = performance.now();
+        last = await probe(ctx, host, check, target, stage, {
+            timeoutMs,
+            signal: ctx.signal,
+            redact: (text) => ctx.redactor.redact(text),
+        });
+        const ms = Math.round(performance.now() - t0);
+        latency = { lastMs: ms, maxMs: Math.max(latency?.maxMs ?? 0, ms) };
         if (last.ok) {
             if (++streak >= check.successes)
                 break;
@@ -45504,7 +46879,7 @@ async function runHealthCheck(ctx, host, check, stage) {
             (failures > check.retries ? `failed ${failures} times (retries: ${check.retries})` : 'unhealthy');
         lastError = ctx.redactor.redact(`${why}; last error: ${lastFailure ?? last.detail}`);
     }
-    return { check: check.name, ok, attempts, durationMs: Date.now() - started, lastError };
+    return { check: check.name, ok, attempts, durationMs: Date.now() - started, lastError, latency };
 }
 /** All checks of a stage against one host; the checks run in parallel, each with its own timing. */
 async function runHealthChecks(ctx, host, checks, stage) {
@@ -45520,6 +46895,7 @@ function backoffDelay(policy, next, random = Math.random) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/rollback.ts
+
 
 
 
@@ -45579,34 +46955,64 @@ async function rollbackOne(state, h, phaseName) {
             throw new DeployError('precondition', `no rollback point is recorded on ${h.host.name} for release ${ctx.release.id} (it was deployed before this pipeline recorded one); roll back by deploying the release you want`, { host: h.host.name });
         const snap = h.host.snapshot;
         if (snap?.rollbackOnFailure && h.infraSnapshot && state.cancelDeadline === undefined) {
-            await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
+            const back = await snapshotProvider(ctx, h.host, snap).rollback(h.infraSnapshot);
             r.infraSnapshot = h.infraSnapshot;
             if (snap.provider === 'proxmox')
                 await waitForHost(ctx, h.host.name, VM_BACK_TIMEOUT_MS);
+            // Written once the guest is back: the VM rollback rewound its disk, audit log included.
+            run_state_record(state, 'rollback', h.host.name, back.detail);
+            await auditSnapshotActions(ctx, h.host, [back]).catch(() => undefined);
         }
+        if (state.cancelDeadline !== undefined)
+            return await handOver(state, h, stage, r, t0);
         const res = await rollbackRelease(ctx, h.host, stage, h.before, {
-            timeoutMs: cleanupTimeout(state, h.host.deploy.timeoutMs + 60_000, RESERVE_FOR_LOCKS_MS),
+            timeoutMs: h.host.deploy.timeoutMs + 60_000,
         });
         if (!res.ok)
-            throw new DeployError(state.cancelDeadline !== undefined ? 'cancelled' : 'command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
+            throw new DeployError('command-failed', `rollback step "${res.failed?.name}" failed: ${(res.failed?.output ?? '').trim().slice(-300)}`, { host: h.host.name });
         const checks = ctx.config.stages.find((s) => s.name === h.stage)?.health ?? [];
-        if (h.before && checks.length && state.cancelDeadline === undefined) {
+        if (h.before && checks.length) {
             // A rollback is done when the old release answers, not when its containers were started.
             const oldCtx = { ...ctx, release: { ...ctx.release, id: h.before } };
             const bad = (await runHealthChecks(oldCtx, h.host, checks, stage)).filter((x) => !x.ok);
             if (bad.length)
                 throw new DeployError('health-failed', `after rollback to ${h.before}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host: h.host.name });
         }
-        else if (h.before && checks.length) {
-            r.unverified = true; // cancelled: no time to wait for health, and the report says so
-        }
         r.ok = true;
     }
     catch (err) {
+        if (err instanceof SnapshotActionError) {
+            for (const a of err.actions)
+                run_state_record(state, 'rollback', h.host.name, a.detail);
+            await auditSnapshotActions(ctx, h.host, err.actions).catch(() => undefined);
+        }
         r.error = ctx.errorInfo(err, { host: h.host.name, phase: phaseName });
     }
     r.durationMs = Date.now() - t0;
     return r;
+}
+/**
+ * Under cancellation the rollback runs detached on the host and releases the lock itself when it ends, so the
+ * runner's kill cannot leave a stack half started. Done within the budget: its result. Not done: the report says
+ * it is still running there, and where its log is.
+ */
+async function handOver(state, h, stage, r, t0) {
+    const { ctx } = state;
+    const waitMs = cleanupTimeout(state, 60_000, RESERVE_FOR_LOCKS_MS);
+    const res = await handOverRollback(ctx, h.host, stage, h.before, waitMs);
+    h.lockHandedOver = true;
+    r.durationMs = Date.now() - t0;
+    if (res.finished && res.ok)
+        return { ...r, ok: true, unverified: true };
+    const message = res.finished
+        ? `rollback to ${h.before ?? '(none)'} failed on the host: ${res.output.trim().slice(-300)}`
+        : `rollback to ${h.before ?? '(none)'} is still running on the host after the run was cancelled (log: ${res.logFile}); it releases the deploy lock when it ends`;
+    return {
+        ...r,
+        ok: false,
+        pending: !res.finished || undefined,
+        error: ctx.errorInfo(new DeployError(res.finished ? 'command-failed' : 'cancelled', message, { host: h.host.name })),
+    };
 }
 /** After a VM rollback the host reboots: wait until SSH answers again, on a fresh connection. */
 async function waitForHost(ctx, name, timeoutMs) {
@@ -45665,53 +47071,106 @@ function parseJunit(xml) {
 
 
 
+
+
 const tests_runner_TAIL = 4000;
-/** Runs a stage's test command on a host (over SSH) or on the runner; its exit code gates the next stage. */
+/** Grace for the test command after TERM before KILL, and for the SSH command around it on top of that. */
+const tests_runner_KILL_AFTER_S = 5;
+const OUTER_GRACE_MS = (tests_runner_KILL_AFTER_S + 25) * 1000;
+const killedNote = (timeoutMs) => `\n[homelab-deploy] tests exceeded ${Math.round(timeoutMs / 1000)}s and were killed`;
+/**
+ * Runs a stage's test command on a host (over SSH, in the release directory) or on the runner (in the config
+ * file's directory, where a relative command and JUnit path are meant); its exit code gates the next stage.
+ * A JUnit file left by an earlier run is deleted first, so stale results are never reported as this run's. On a
+ * timeout the output so far is kept: it is what says where the tests hung.
+ */
 async function runTests(ctx, tests, stage, stageHosts) {
     const started = Date.now();
     const host = ctx.config.hosts[tests.on === 'runner' ? stageHosts[0] : tests.on];
-    const command = renderTemplate(tests.run, templateVars(ctx, host, stage), `stages.${stage}.tests.run`);
-    let exitCode;
-    let output;
-    let junitXml;
-    if (tests.on === 'runner') {
-        ({ exitCode, output } = await runLocal(command, tests.timeoutMs, { ...ctx.env, ...releaseEnv(host, ctx.config.project, ctx.release, stage) }, ctx.signal));
-        if (tests.junit)
-            junitXml = await external_node_fs_namespaceObject.promises.readFile(tests.junit, 'utf8').catch(() => undefined);
-    }
-    else {
-        const conn = await ctx.pool.get(host.name);
-        const cwd = `cd ${shQuote(`${host.path}/current`)} || exit 1\n${shExports(releaseEnv(host, ctx.config.project, ctx.release, stage))}\n`;
-        try {
-            const res = await conn.exec(cwd + command, { timeoutMs: tests.timeoutMs, signal: ctx.signal });
-            exitCode = res.code;
-            output = res.stdout + res.stderr;
-            if (tests.junit) {
-                const xml = await conn
-                    .exec(`${cwd}cat ${shQuote(tests.junit)}`, { timeoutMs: 30_000 })
-                    .catch(() => undefined);
-                if (xml?.code === 0)
-                    junitXml = xml.stdout;
-            }
-        }
-        catch (err) {
-            exitCode = null;
-            output = err.message;
-        }
-    }
+    // Values reach the shell quoted, whatever a host var or address contains.
+    const command = renderShellTemplate(tests.run, templateVars(ctx, host, stage), `stages.${stage}.tests.run`);
+    const r = tests.on === 'runner'
+        ? await onRunner(ctx, tests, host, stage, command)
+        : await onHost(ctx, tests, host, stage, command);
+    let output = r.output;
+    if (r.junitMissing)
+        output += `\n[homelab-deploy] the tests wrote no JUnit report at ${r.junitMissing}`;
     output = ctx.redactor.redact(output);
     return {
         on: tests.on,
-        ok: exitCode === 0,
-        exitCode,
+        ok: r.exitCode === 0,
+        exitCode: r.exitCode,
         durationMs: Date.now() - started,
         outputTail: output.length > tests_runner_TAIL ? '…' + output.slice(-tests_runner_TAIL) : output,
-        junit: junitXml ? parseJunit(junitXml) : undefined,
+        junit: r.junitXml ? parseJunit(r.junitXml) : undefined,
     };
 }
-function runLocal(command, timeoutMs, env, signal) {
+async function onRunner(ctx, tests, host, stage, command) {
+    const cwd = ctx.config.dir;
+    const junit = tests.junit ? external_node_path_namespaceObject.resolve(cwd, tests.junit) : undefined;
+    if (junit)
+        await external_node_fs_namespaceObject.promises.rm(junit, { force: true });
+    const r = await runLocal(command, tests.timeoutMs, { ...ctx.env, ...releaseEnv(host, ctx.config.project, ctx.release, stage) }, ctx.signal, cwd);
+    if (!junit)
+        return r;
+    const junitXml = await external_node_fs_namespaceObject.promises.readFile(junit, 'utf8').catch(() => undefined);
+    return { ...r, junitXml, junitMissing: junitXml === undefined ? junit : undefined };
+}
+/**
+ * One SSH command: delete the old JUnit file, run the tests under their own `timeout` (so a timeout still
+ * returns the output, and the remote processes are killed), then print the exit code and the JUnit file's
+ * <testsuite(s)> opening tags after a marker. Only those tags are sent back: parseJunit reads nothing else, and a
+ * large report would not fit the captured output. A JUnit path is relative to the release directory, or
+ * absolute; tests inside a container must write it to a path mounted from the host.
+ */
+async function onHost(ctx, tests, host, stage, command) {
+    const mark = `__hd_tests_${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}__`;
+    const seconds = Math.max(1, Math.ceil(tests.timeoutMs / 1000));
+    const junit = tests.junit ? shQuote(tests.junit) : undefined;
+    const script = [
+        `cd ${shQuote(`${host.path}/current`)} || exit 1`,
+        shExports(releaseEnv(host, ctx.config.project, ctx.release, stage)),
+        junit ? `rm -f -- ${junit}` : '',
+        `t0=$(date +%s)`,
+        `timeout -k ${tests_runner_KILL_AFTER_S} ${seconds} sh -c ${shQuote(command)} </dev/null`,
+        'rc=$?',
+        // 124: timeout sent TERM; 137 after the limit: it had to send KILL.
+        `if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ $(( $(date +%s) - t0 )) -ge ${seconds} ]; }; then rc=timeout; fi`,
+        `printf '\\n%s\\n' "${mark}rc=$rc"`,
+        junit
+            ? `if [ -f ${junit} ]; then printf '%s\\n' "${mark}junit"; tr '\\r\\n' '  ' < ${junit} | grep -o '<testsuites\\{0,1\\}\\([[:space:]][^>]*\\)\\{0,1\\}>'; fi`
+            : '',
+        'exit 0',
+    ]
+        .filter(Boolean)
+        .join('\n');
+    let res;
+    try {
+        const conn = await ctx.pool.get(host.name);
+        res = await conn.exec(script, { timeoutMs: tests.timeoutMs + OUTER_GRACE_MS, signal: ctx.signal });
+    }
+    catch (err) {
+        return { exitCode: null, output: err.message };
+    }
+    const at = res.stdout.lastIndexOf(`\n${mark}rc=`);
+    if (at < 0)
+        return { exitCode: res.code === 0 ? null : res.code, output: res.stdout + res.stderr };
+    const output = res.stdout.slice(0, at);
+    const trailer = res.stdout.slice(at + 1);
+    const rc = /rc=(\w+)/.exec(trailer)?.[1];
+    const j = trailer.indexOf(`${mark}junit\n`);
+    const junitXml = j >= 0 ? trailer.slice(j + mark.length + 6) : undefined;
+    return {
+        exitCode: rc === undefined || rc === 'timeout' ? null : Number(rc),
+        output: output + res.stderr + (rc === 'timeout' ? killedNote(tests.timeoutMs) : ''),
+        junitXml,
+        junitMissing: tests.junit && junitXml === undefined ? `${host.name}:${tests.junit}` : undefined,
+    };
+}
+function runLocal(command, timeoutMs, env, signal, cwd) {
     return new Promise((resolve) => {
         const child = (0,external_node_child_process_namespaceObject.spawn)('/bin/sh', ['-c', command], {
+            cwd,
             env,
             detached: true,
             stdio: ['ignore', 'pipe', 'pipe'],
@@ -45732,15 +47191,17 @@ function runLocal(command, timeoutMs, env, signal) {
                 /* already gone */
             }
         };
+        let timedOut = false;
         const timer = setTimeout(() => {
-            output += `\n[homelab-deploy] tests exceeded ${Math.round(timeoutMs / 1000)}s and were killed`;
+            timedOut = true;
             killGroup();
         }, timeoutMs);
         signal.addEventListener('abort', killGroup, { once: true });
         child.on('close', (code) => {
             clearTimeout(timer);
             signal.removeEventListener('abort', killGroup);
-            resolve({ exitCode: code, output });
+            // The note goes after everything the tests printed, so the tail shows where they hung and then why.
+            resolve({ exitCode: timedOut ? null : code, output: output + (timedOut ? killedNote(timeoutMs) : '') });
         });
         child.on('error', (err) => {
             clearTimeout(timer);
@@ -45750,6 +47211,7 @@ function runLocal(command, timeoutMs, env, signal) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/phases/stage.ts
+
 
 
 
@@ -45780,9 +47242,7 @@ async function runStage(state, p, stage) {
     if (failure) {
         const info = { ...failure, phase: stage.name };
         endPhase(state, r, t0, info);
-        const scope = stage.onFailure === 'rollback-all'
-            ? [...state.hosts.values()].filter((h) => h.onNew || h.touched).map((h) => h.host.name)
-            : stage.hosts;
+        const scope = stage.onFailure === 'rollback-all' ? rollbackAllScope(state, stage) : stage.hosts;
         await rollbackHosts(state, scope, stage.name, r);
         r.status = 'rolled_back';
         if (stage.onFailure === 'rollback-all')
@@ -45845,23 +47305,46 @@ async function stage_settle(state, h, stage, r) {
     }).catch(() => undefined);
     await pruneReleases(ctx, h.host, [ctx.release.id, h.before ?? '']).catch(() => undefined);
     if (h.host.snapshot && h.infraSnapshot) {
-        await snapshotProvider(ctx, h.host, h.host.snapshot)
-            .prune([h.infraSnapshot])
-            .catch((err) => ctx.emit({
-            type: 'log',
-            level: 'warn',
-            message: `${h.host.name}: pruning old snapshots failed: ${ctx.errorInfo(err).message}`,
-        }));
+        let pruned = [];
+        try {
+            pruned = await snapshotProvider(ctx, h.host, h.host.snapshot).prune([h.infraSnapshot]);
+        }
+        catch (err) {
+            if (err instanceof SnapshotActionError)
+                pruned = err.actions;
+            ctx.emit({
+                type: 'log',
+                level: 'warn',
+                message: `${h.host.name}: pruning old snapshots failed: ${ctx.errorInfo(err).message}`,
+            });
+        }
+        for (const a of pruned)
+            run_state_record(state, 'snapshot', h.host.name, a.detail);
+        await auditSnapshotActions(ctx, h.host, pruned).catch(() => undefined);
     }
 }
 /**
- * The seed's rules, derived from what actually happened: if some host of another stage still runs the new
- * release the outcome is a partial success; if hosts of stages that had succeeded were rolled back it is
- * `rolled_back`; otherwise `failed`.
+ * What rollback-all returns: the hosts of this stage and of the stages before it that run the new release, and
+ * any host this run changed. Hosts of later stages that an earlier run already moved are left alone: this
+ * failure says nothing about them (a staging failure on a re-run must not touch production).
+ */
+function rollbackAllScope(state, stage) {
+    const order = state.ctx.config.stages.map((s) => s.name);
+    const upTo = new Set(order.slice(0, order.indexOf(stage.name) + 1));
+    return [...state.hosts.values()]
+        .filter((h) => h.touched || (h.onNew && h.stage !== undefined && upTo.has(h.stage)))
+        .map((h) => h.host.name);
+}
+/**
+ * The seed's rules, derived from what actually happened: if a host of another stage that this run deployed
+ * still runs the new release the outcome is a partial success; if hosts of stages that had succeeded were rolled
+ * back it is `rolled_back`; otherwise `failed`.
  */
 function statusAfterRollbackAll(state, failedStage) {
     const runs = [...state.hosts.values()];
-    if (runs.some((h) => h.onNew && h.stage !== failedStage.name && !h.rollback))
+    const release = state.ctx.release.id;
+    const deployedHere = (h) => h.onNew && h.startCurrent !== release && !h.rollback;
+    if (runs.some((h) => h.stage !== failedStage.name && deployedHere(h)))
         return 'partial_success';
     return runs.some((h) => h.rollback && h.stage !== failedStage.name) ? 'rolled_back' : 'failed';
 }
@@ -46214,13 +47697,14 @@ async function runDeploy(opts) {
     await cleanUp(state, status);
     if (state.rollbackFailed) {
         status = 'failed';
-        const where = [...state.hosts.values()]
-            .filter((h) => h.rollback && !h.rollback.ok)
-            .map((h) => h.host.name);
-        error = {
-            ...error,
-            message: `ROLLBACK FAILED on ${where.join(', ')}; ${error?.message ?? ''}`,
-        };
+        const bad = [...state.hosts.values()].filter((h) => h.rollback && !h.rollback.ok);
+        const failedOn = bad.filter((h) => !h.rollback?.pending).map((h) => h.host.name);
+        const runningOn = bad.filter((h) => h.rollback?.pending).map((h) => h.host.name);
+        const what = [
+            failedOn.length ? `ROLLBACK FAILED on ${failedOn.join(', ')}` : '',
+            runningOn.length ? `ROLLBACK STILL RUNNING on ${runningOn.join(', ')} (handed over to the host)` : '',
+        ].filter(Boolean);
+        error = { ...error, message: `${what.join('; ')}; ${error?.message ?? ''}` };
     }
     const finals = await finalStates(state);
     await ctx.pool.closeAll();
@@ -46272,23 +47756,45 @@ function addHosts(state, plan) {
 
 ;// CONCATENATED MODULE: ./src/secrets/redact.ts
 /**
+ * Secrets shorter than this are masked only where they stand as a whole word. Masking a one- to three-character
+ * value everywhere would garble unrelated text (a secret "x" turned "exit" into "e***it") and tell a reader
+ * where the secret occurs anyway; such a value protects little, so it gets a warning instead (see shortLabels).
+ */
+const MIN_SECRET_LENGTH = 4;
+const WORD = 'A-Za-z0-9_';
+/**
  * Holds every secret value the run knows and removes them from any text before it is logged, reported or
- * thrown. Also masks each line of multi-line values, because logs and tails are cut on line boundaries.
+ * thrown. Also masks each line of multi-line values, because logs and tails are cut on line boundaries, and the
+ * forms a value takes once escaped or encoded: in a .env file (compose and python-dotenv quoting), in JSON, in a
+ * single-quoted shell word, URL-encoded and base64-encoded, since a value is often printed in one of those forms
+ * rather than raw.
  */
 class Redactor {
     values = new Set();
+    shortValues = new Set();
+    labels = [];
+    shortRe;
     onAdd = [];
-    add(value) {
+    /** `label` (e.g. the variable name) only names a value in warnings; it is never a secret itself. */
+    add(value, label) {
         if (!value)
             return;
         const whole = value.trim();
+        if (whole && whole.length < MIN_SECRET_LENGTH && !/[\r\n]/.test(whole)) {
+            if (!this.shortValues.has(whole)) {
+                this.shortValues.add(whole);
+                this.shortRe = undefined;
+                this.labels.push(label ?? `a ${whole.length}-character value`);
+            }
+            return;
+        }
         // PEM armor lines are public boilerplate; masking them would only blank out unrelated log lines.
         const lines = value
             .split(/\r?\n/)
             .map((v) => v.trim())
-            .filter((v) => v.length >= 4 && !/^-----(BEGIN|END) /.test(v));
+            .filter((v) => v.length >= MIN_SECRET_LENGTH && !/^-----(BEGIN|END) /.test(v));
         const parts = whole ? [whole, ...lines] : lines;
-        for (const v of parts) {
+        for (const v of parts.flatMap(redact_forms)) {
             if (this.values.has(v))
                 continue;
             this.values.add(v);
@@ -46296,20 +47802,34 @@ class Redactor {
                 cb(v);
         }
     }
-    /** Lets the Actions adapter register each value with core.setSecret as soon as it is known. */
+    /** Labels of values too short to mask everywhere; the caller should warn about each. */
+    get shortLabels() {
+        return this.labels;
+    }
+    /**
+     * Lets the Actions adapter register each value with core.setSecret as soon as it is known. Short values are not
+     * passed on: GitHub would mask them inside every word of every log line.
+     */
     subscribe(cb) {
         this.onAdd.push(cb);
         for (const v of this.values)
             cb(v);
     }
     redact(text) {
-        if (this.values.size === 0 || !text)
+        if ((this.values.size === 0 && this.shortValues.size === 0) || !text)
             return text;
         let out = text;
         // Longest first, so a value containing another is masked whole.
         for (const v of [...this.values].sort((a, b) => b.length - a.length)) {
             if (out.includes(v))
                 out = out.split(v).join('***');
+        }
+        if (this.shortValues.size > 0) {
+            this.shortRe ??= new RegExp(`(?<![${WORD}])(?:${[...this.shortValues]
+                .sort((a, b) => b.length - a.length)
+                .map(escapeRe)
+                .join('|')})(?![${WORD}])`, 'g');
+            out = out.replace(this.shortRe, '***');
         }
         return out;
     }
@@ -46318,9 +47838,345 @@ class Redactor {
         return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'string' ? this.redact(v) : v)));
     }
 }
+/** The value and the escaped or encoded forms it takes in env files, JSON, shell words, URLs and base64. */
+function redact_forms(v) {
+    const b64 = Buffer.from(v, 'utf8').toString('base64');
+    const all = [
+        v,
+        JSON.stringify(v).slice(1, -1),
+        // compose .env, double-quoted (secrets/env-file.ts quoteEnvValue)
+        v
+            .replace(/\\/g, '\\\\')
+            .replace(/"/g, '\\"')
+            .replace(/\$/g, '\\$')
+            .replace(/\n/g, '\\n')
+            .replace(/\r/g, '\\r'),
+        // python-dotenv .env, single-quoted
+        v.replace(/\\/g, '\\\\').replace(/'/g, "\\'"),
+        // a single-quoted shell word (remote/quote.ts shQuote)
+        v.replace(/'/g, `'\\''`),
+        encodeURIComponent(v),
+        b64,
+        b64.replace(/=+$/, ''),
+        b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),
+    ];
+    return [...new Set(all)].filter((f) => f.length >= MIN_SECRET_LENGTH);
+}
+function escapeRe(s) {
+    return s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
+}
+
+;// CONCATENATED MODULE: ./src/history/records.ts
+/** Parses a host's releases.log (JSON lines); lines that are not valid records are counted, not fatal. */
+function parseReleaseLog(text, host) {
+    const lines = [];
+    let corrupt = 0;
+    for (const raw of text.split('\n')) {
+        if (!raw.trim())
+            continue;
+        try {
+            const l = JSON.parse(raw);
+            if (typeof l.time !== 'string' || typeof l.release !== 'string' || Number.isNaN(Date.parse(l.time)))
+                throw new Error('not a record');
+            lines.push({ ...l, host: l.host ?? host });
+        }
+        catch {
+            corrupt++;
+        }
+    }
+    return { lines, corrupt };
+}
+const ms = (iso) => Date.parse(iso);
+const iso = (t) => new Date(t).toISOString();
+const max = (xs) => (xs.length ? Math.max(...xs) : undefined);
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+/**
+ * One record per deploy of a stage: all release-log lines of one run (its token) for that stage, on every host of
+ * the stage. A 3-host stage deployed once is one deploy, not three.
+ *
+ * - Some host was rolled back: `rolled_back` when every host of the group was (a rollback line is only written
+ *   once the rollback worked), else `failed` (a rollback failed, the host is left in between).
+ * - Otherwise a host failed and never got to `deployed`: `failed`.
+ * - Otherwise a `deployed` line: `success`; the deploy time is the slowest host's `durationMs` (the stage waits
+ *   for all of them), or its first `started` to `deployed` in logs written before durationMs existed.
+ * - Only `started` lines: still running (or killed), left out.
+ *
+ * Rollback time is the slowest host's rollback `durationMs`. The incident opens at the first failure; a stage
+ * withdrawn because a later stage failed has no failure of its own, so its rollback's start stands in.
+ * Lines written before run tokens existed are grouped by run id, or by host, release and hour as before. Rollback
+ * lines alone under a token of their own come from a later job of the same workflow (each job has its own token):
+ * they turn the deploy they undo into a rolled-back one instead of counting as a deploy themselves.
+ */
+function recordsFromReleaseLogs(lines) {
+    const groups = new Map();
+    for (const l of lines) {
+        const stage = l.stage ?? 'default';
+        const run = l.token ?? l.runId ?? `${l.host}\u0000${l.release}\u0000${l.time.slice(0, 13)}`;
+        const key = `${stage}\u0000${run}`;
+        groups.set(key, [...(groups.get(key) ?? []), l]);
+    }
+    const out = [];
+    const laterRollbacks = [];
+    for (const g of groups.values()) {
+        g.sort((a, b) => a.time.localeCompare(b.time));
+        // Only rollback lines: a later job of the workflow (its own token) rolled back what an earlier one deployed.
+        if (g.every((l) => l.event === 'rollback')) {
+            laterRollbacks.push(g);
+            continue;
+        }
+        const byHost = new Map();
+        for (const l of g)
+            byHost.set(l.host, [...(byHost.get(l.host) ?? []), l]);
+        const hosts = [...byHost.entries()].map(([host, ls]) => ({
+            host,
+            started: ls.find((l) => l.result === 'started'),
+            deployed: ls.find((l) => l.result === 'deployed'),
+            failed: ls.filter((l) => l.result === 'failed'),
+            rollback: ls.find((l) => l.event === 'rollback'),
+        }));
+        const base = {
+            stage: g[0].stage ?? 'default',
+            release: g[0].release,
+            token: g[0].token,
+            runId: g[0].runId,
+            hosts: hosts.map((h) => h.host).sort(),
+            time: g[g.length - 1].time,
+        };
+        const firstFailure = g.find((l) => l.result === 'failed')?.time;
+        const rollbacks = hosts.flatMap((h) => (h.rollback ? [h.rollback] : []));
+        if (rollbacks.length) {
+            const rollbackStart = Math.min(...rollbacks.map((r) => ms(r.time) - (num(r.durationMs) ?? 0)));
+            out.push({
+                ...base,
+                outcome: hosts.every((h) => h.rollback) ? 'rolled_back' : 'failed',
+                failedAt: firstFailure ?? iso(rollbackStart),
+                rollbackMs: max(rollbacks.flatMap((r) => (num(r.durationMs) === undefined ? [] : [r.durationMs]))),
+            });
+        }
+        else if (hosts.some((h) => h.failed.length && !h.deployed)) {
+            out.push({ ...base, outcome: 'failed', failedAt: firstFailure });
+        }
+        else if (hosts.some((h) => h.deployed)) {
+            const durations = hosts.flatMap((h) => {
+                if (!h.deployed)
+                    return [];
+                const d = num(h.deployed.durationMs) ?? (h.started ? ms(h.deployed.time) - ms(h.started.time) : undefined);
+                return d === undefined ? [] : [d];
+            });
+            out.push({ ...base, outcome: 'success', durationMs: max(durations) });
+        }
+    }
+    for (const g of laterRollbacks)
+        withdraw(out, g);
+    return out;
+}
+/** Marks the deploy a later job rolled back (same stage and release, the latest one before it) as rolled back. */
+function withdraw(records, rollbacks) {
+    const first = rollbacks[0];
+    const stage = first.stage ?? 'default';
+    const target = records
+        .filter((r) => r.stage === stage && r.release === first.release && ms(r.time) <= ms(first.time))
+        .sort((a, b) => ms(b.time) - ms(a.time))[0];
+    if (!target || target.outcome !== 'success')
+        return;
+    const hosts = new Set(rollbacks.map((l) => l.host));
+    const start = Math.min(...rollbacks.map((r) => ms(r.time) - (num(r.durationMs) ?? 0)));
+    Object.assign(target, {
+        outcome: target.hosts.every((h) => hosts.has(h)) ? 'rolled_back' : 'failed',
+        time: rollbacks[rollbacks.length - 1].time,
+        failedAt: iso(start),
+        durationMs: undefined,
+        rollbackMs: max(rollbacks.flatMap((r) => (num(r.durationMs) === undefined ? [] : [r.durationMs]))),
+    });
+}
+const phaseEnd = (p) => ms(p.startedAt) + p.durationMs;
+/**
+ * One record per stage of a report. A stage that passed but was rolled back afterwards (a later stage failed)
+ * is not a success: the lead marks it `rolled_back`, and reports written before that are recognised by the
+ * rollback records of the stage's hosts. A stage whose hosts were all rolled back cleanly is `rolled_back`; a
+ * failed rollback, or a failure with nothing rolled back, is `failed`.
+ */
+function recordsFromReport(r) {
+    const stages = r.phases.filter((p) => p.kind === 'stage' && p.status !== 'skipped');
+    return stages.map((p) => {
+        const finals = r.hosts.filter((h) => h.stage === p.name);
+        const rolled = finals.filter((h) => h.rollback);
+        const rollbackMs = max(rolled.map((h) => h.rollback.durationMs));
+        const base = {
+            stage: p.name,
+            release: r.release.id,
+            runId: r.run.id,
+            hosts: (finals.length ? finals.map((h) => h.host) : p.hosts.map((h) => h.host)).sort(),
+        };
+        if (p.status === 'ok' && rolled.length === 0)
+            return { ...base, time: iso(phaseEnd(p)), outcome: 'success', durationMs: p.durationMs };
+        // When it went wrong: its own failure, or the failure of a later phase that made it roll back.
+        const cause = p.status === 'failed'
+            ? p
+            : r.phases.find((x) => x.status === 'failed' && ms(x.startedAt) >= ms(p.startedAt) && x !== p);
+        const cleanly = rolled.length > 0 && rolled.every((h) => h.rollback.ok);
+        return {
+            ...base,
+            time: r.finishedAt,
+            outcome: cleanly ? 'rolled_back' : 'failed',
+            failedAt: cause ? iso(phaseEnd(cause)) : r.finishedAt,
+            rollbackMs,
+        };
+    });
+}
+function recordsFromReports(reports) {
+    return reports.flatMap(recordsFromReport);
+}
+
+;// CONCATENATED MODULE: ./src/metrics/totals.ts
+
+/**
+ * Counters that carry over from run to run, from which Prometheus derives the KPIs over any time range:
+ * success rate = increase(deploys_total{outcome="success"}) / increase(deploys_total), average deploy and
+ * rollback time = increase(..._seconds_total) / increase(count), MTTR = increase(recovery_seconds_total) /
+ * increase(recoveries_total). A Pushgateway PUT replaces its group and a textfile is rewritten whole, so each run
+ * reads the previous values back, adds its own and writes them again (read-modify-write). Deploys to one
+ * environment are serialised by the host locks, so two runs do not race on the same counters; if the previous
+ * values cannot be read the counters restart from this run, which Prometheus treats as a counter reset.
+ */
+const RUN_STATUSES = [
+    'success',
+    'partial_success',
+    'failed',
+    'aborted',
+    'rolled_back',
+];
+const OUTCOMES = ['success', 'failed', 'rolled_back'];
+const TOTALS = {
+    runs: 'homelab_deploy_runs_total',
+    deploys: 'homelab_deploy_stage_deploys_total',
+    deploySeconds: 'homelab_deploy_stage_deploy_seconds_total',
+    rollbacks: 'homelab_deploy_stage_rollbacks_total',
+    rollbackSeconds: 'homelab_deploy_stage_rollback_seconds_total',
+    recoveries: 'homelab_deploy_stage_recoveries_total',
+    recoverySeconds: 'homelab_deploy_stage_recovery_seconds_total',
+    openSince: 'homelab_deploy_stage_incident_open_since_timestamp_seconds',
+};
+const zeroStage = () => ({
+    deploys: { success: 0, failed: 0, rolled_back: 0 },
+    deploySeconds: 0,
+    rollbacks: 0,
+    rollbackSeconds: 0,
+    recoveries: 0,
+    recoverySeconds: 0,
+});
+const finite = (v) => (Number.isFinite(v) && v >= 0 ? v : 0);
+/** The totals of one project and environment among samples read back (extra labels such as job are ignored). */
+function totalsFromSamples(samples, base) {
+    const t = {
+        runs: Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])),
+        stages: new Map(),
+    };
+    const stage = (name) => {
+        let s = t.stages.get(name);
+        if (!s)
+            t.stages.set(name, (s = zeroStage()));
+        return s;
+    };
+    for (const s of samples) {
+        if (!Object.entries(base).every(([k, v]) => s.labels[k] === v))
+            continue;
+        const v = finite(s.value);
+        const st = s.labels.stage;
+        switch (s.name) {
+            case TOTALS.runs:
+                if (RUN_STATUSES.includes(s.labels.status))
+                    t.runs[s.labels.status] = v;
+                break;
+            case TOTALS.deploys:
+                if (st !== undefined && OUTCOMES.includes(s.labels.outcome))
+                    stage(st).deploys[s.labels.outcome] = v;
+                break;
+            case TOTALS.openSince:
+                if (st !== undefined && v > 0)
+                    stage(st).openSince = v;
+                break;
+            default: {
+                const key = Object.keys(TOTALS).find((k) => TOTALS[k] === s.name);
+                if (st !== undefined && key && key !== 'runs' && key !== 'deploys' && key !== 'openSince')
+                    stage(st)[key] = v;
+            }
+        }
+    }
+    return t;
+}
+/** Adds one run: its status, and each stage's deploy outcome, durations and incident open/close. */
+function addReport(prev, r) {
+    const t = {
+        runs: { ...prev.runs },
+        stages: new Map([...prev.stages].map(([k, v]) => [k, { ...v, deploys: { ...v.deploys } }])),
+    };
+    // A dry run changes nothing on the hosts, so it is no deploy; its counters are carried forward unchanged.
+    if (r.dryRun)
+        return t;
+    t.runs[r.status]++;
+    const records = recordsFromReport(r).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    for (const rec of records) {
+        let s = t.stages.get(rec.stage);
+        if (!s)
+            t.stages.set(rec.stage, (s = zeroStage()));
+        s.deploys[rec.outcome]++;
+        if (rec.rollbackMs !== undefined) {
+            s.rollbacks++;
+            s.rollbackSeconds += rec.rollbackMs / 1000;
+        }
+        if (rec.outcome === 'success') {
+            s.deploySeconds += (rec.durationMs ?? 0) / 1000;
+            if (s.openSince !== undefined) {
+                s.recoveries++;
+                s.recoverySeconds += Math.max(0, Date.parse(rec.time) / 1000 - s.openSince);
+                s.openSince = undefined;
+            }
+        }
+        else if (s.openSince === undefined) {
+            s.openSince = Date.parse(rec.failedAt ?? rec.time) / 1000;
+        }
+    }
+    return t;
+}
+/** Every status and outcome is written, zeros included, so each series exists before its first increase. */
+function totalsFamilies(t, base) {
+    const stages = [...t.stages].sort(([a], [b]) => a.localeCompare(b));
+    const perStage = (name, help, pick, type = 'counter') => ({
+        name,
+        help,
+        type,
+        samples: stages.flatMap(([stage, s]) => {
+            const v = pick(s);
+            return v === undefined ? [] : [{ labels: { ...base, stage }, value: round(v) }];
+        }),
+    });
+    return [
+        {
+            name: TOTALS.runs,
+            help: 'Runs by the status they ended in.',
+            type: 'counter',
+            samples: RUN_STATUSES.map((status) => ({ labels: { ...base, status }, value: t.runs[status] })),
+        },
+        {
+            name: TOTALS.deploys,
+            help: 'Deploys of each stage (one per run, over all its hosts) by outcome.',
+            type: 'counter',
+            samples: stages.flatMap(([stage, s]) => OUTCOMES.map((outcome) => ({ labels: { ...base, stage, outcome }, value: s.deploys[outcome] }))),
+        },
+        perStage(TOTALS.deploySeconds, 'Time spent in successful deploys of the stage.', (s) => s.deploySeconds),
+        perStage(TOTALS.rollbacks, 'Rollbacks of the stage.', (s) => s.rollbacks),
+        perStage(TOTALS.rollbackSeconds, 'Time spent rolling the stage back.', (s) => s.rollbackSeconds),
+        perStage(TOTALS.recoveries, 'Incidents closed: a successful deploy after failed ones.', (s) => s.recoveries),
+        perStage(TOTALS.recoverySeconds, 'Time from the first failed deploy of each closed incident to the next successful one.', (s) => s.recoverySeconds),
+        perStage(TOTALS.openSince, 'When the open incident of the stage began (absent when there is none).', (s) => s.openSince, 'gauge'),
+    ];
+}
+// Sums of fractional seconds pick up float noise; milliseconds are precision enough.
+const round = (v) => Math.round(v * 1000) / 1000;
 
 ;// CONCATENATED MODULE: ./src/metrics/from-report.ts
-const STATUSES = ['success', 'partial_success', 'failed', 'aborted', 'rolled_back'];
+
 /**
  * Metrics of one run. The Pushgateway keeps the last value pushed for each group, so these are gauges describing
  * the latest run; totals over time come from the history KPIs (computed from the hosts' release logs).
@@ -46331,7 +48187,7 @@ function reportFamilies(r, base) {
             name: 'homelab_deploy_last_run_status',
             help: 'Status of the latest run (1 for the status it ended in).',
             type: 'gauge',
-            samples: STATUSES.map((s) => ({ labels: { ...base, status: s }, value: r.status === s ? 1 : 0 })),
+            samples: RUN_STATUSES.map((s) => ({ labels: { ...base, status: s }, value: r.status === s ? 1 : 0 })),
         },
         {
             name: 'homelab_deploy_last_run_timestamp_seconds',
@@ -46367,7 +48223,10 @@ function reportFamilies(r, base) {
         const stageRep = r.phases.find((p) => p.name === h.stage)?.hosts.find((x) => x.host === h.host);
         const pre = r.phases.find((p) => p.kind === 'preflight')?.hosts.find((x) => x.host === h.host);
         // The same check runs in its stage and again in verify: the phase label keeps the series apart.
-        const checks = r.phases.flatMap((p) => p.hosts.filter((x) => x.host === h.host).flatMap((x) => x.health.map((c) => ({ ...c, phase: p.name }))));
+        const checks = r.phases.flatMap((p) => p.hosts
+            .filter((x) => x.host === h.host)
+            .flatMap((x) => x.health.map((c) => ({ ...c, phase: p.name }))));
+        const probed = checks.filter((c) => c.latency);
         const fams = [
             {
                 name: 'homelab_deploy_host_on_release',
@@ -46419,6 +48278,24 @@ function reportFamilies(r, base) {
                 })),
             },
             {
+                name: 'homelab_deploy_health_check_latency_seconds',
+                help: 'Latency of the last probe of the check (one request or command, not the whole wait).',
+                type: 'gauge',
+                samples: probed.map((c) => ({
+                    labels: { ...labels, check: c.check, phase: c.phase },
+                    value: c.latency.lastMs / 1000,
+                })),
+            },
+            {
+                name: 'homelab_deploy_health_check_latency_max_seconds',
+                help: 'Latency of the slowest probe of the check.',
+                type: 'gauge',
+                samples: probed.map((c) => ({
+                    labels: { ...labels, check: c.check, phase: c.phase },
+                    value: c.latency.maxMs / 1000,
+                })),
+            },
+            {
                 name: 'homelab_deploy_health_check_attempts',
                 help: 'Probes the check needed.',
                 type: 'gauge',
@@ -46441,15 +48318,19 @@ function reportFamilies(r, base) {
     }
     return { run, perHost };
 }
-/** KPI gauges per environment (stage), from the deploy history. */
+/**
+ * KPI gauges per stage, from the deploy history (`homelab-deploy history --metrics`). `base` should carry the
+ * same project and environment labels as the run metrics, so the dashboard's $environment selects both.
+ */
 function kpiFamilies(kpis, base) {
     const per = (name, help, pick) => ({
         name,
         help,
         type: 'gauge',
-        samples: kpis.flatMap((k) => pick(k) === undefined
-            ? []
-            : [{ labels: { ...base, environment: k.environment }, value: pick(k) }]),
+        samples: kpis.flatMap((k) => {
+            const v = pick(k);
+            return v === undefined ? [] : [{ labels: { ...base, stage: k.stage }, value: v }];
+        }),
     });
     return [
         per('homelab_deploy_deploys', 'Deploys in the history window.', (k) => k.deploys),
@@ -46488,61 +48369,44 @@ function render(families) {
     }
     return out.join('\n') + '\n';
 }
-
-;// CONCATENATED MODULE: ./src/metrics/publish.ts
-
-
-
-/** Pushgateway grouping-key path: values with '/' (or empty) use the documented `@base64` form. */
-function groupingPath(job, grouping) {
-    const seg = (k, v) => v === '' || v.includes('/')
-        ? `/${k}@base64/${Buffer.from(v).toString('base64url') || '='}`
-        : `/${k}/${encodeURIComponent(v)}`;
-    return (`/metrics/job/${encodeURIComponent(job)}` +
-        Object.entries(grouping)
-            .map(([k, v]) => seg(k, v))
-            .join(''));
-}
+const unescapeLabel = (v) => v.replace(/\\(\\|n|")/g, (_m, c) => (c === 'n' ? '\n' : c === '"' ? '"' : '\\'));
 /**
- * PUTs each group (replacing that group's previous metrics, which is what "latest run" gauges want). Returns
- * problems as strings; never throws, so a metrics outage never fails a deploy.
+ * Reads samples back from text in this format (comments skipped, timestamps ignored): what a textfile counter
+ * needs to carry its value from one run to the next.
  */
-async function pushGroups(cfg, groups, env, redactor, timeoutMs = 5000) {
-    const headers = { 'content-type': 'text/plain; version=0.0.4' };
-    if (cfg.usernameEnv) {
-        const user = env[cfg.usernameEnv] ?? '';
-        const pass = cfg.passwordEnv ? (env[cfg.passwordEnv] ?? '') : '';
-        redactor.add(pass);
-        const token = Buffer.from(`${user}:${pass}`).toString('base64');
-        redactor.add(token);
-        headers.authorization = `Basic ${token}`;
+function parseExposition(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?\s*$/.exec(line.trim());
+        if (!m || line.startsWith('#'))
+            continue;
+        const labels = {};
+        for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+            labels[l[1]] = unescapeLabel(l[2]);
+        const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
+        out.push({ name: m[1], labels, value });
     }
-    const problems = [];
-    await mapLimit(groups, 8, async (g) => {
-        const url = cfg.url + groupingPath(cfg.job, g.grouping);
-        try {
-            const res = await fetch(url, {
-                method: 'PUT',
-                headers,
-                body: g.text,
-                signal: AbortSignal.timeout(timeoutMs),
-            });
-            const body = await res.text();
-            if (!res.ok)
-                problems.push(`PUT ${groupingPath(cfg.job, g.grouping)}: HTTP ${res.status} ${body.slice(0, 200)}`);
-        }
-        catch (err) {
-            const e = err;
-            problems.push(`PUT ${groupingPath(cfg.job, g.grouping)}: ${e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.message)}`);
-        }
-    });
-    return problems.map((p) => redactor.redact(p));
+    return out;
 }
-/** node_exporter's textfile collector reads whole files: write a temp file in the same folder and rename it. */
-function writeTextfile(file, text) {
-    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(file), `.${external_node_path_namespaceObject.basename(file)}.${process.pid}.tmp`);
-    external_node_fs_namespaceObject.writeFileSync(tmp, text, { mode: 0o644 });
-    external_node_fs_namespaceObject.renameSync(tmp, file);
+/** Families read back from text in this format, HELP and TYPE included (untyped samples read as gauges). */
+function parseFamilies(text) {
+    const meta = new Map();
+    for (const m of text.matchAll(/^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) ?(.*)$/gm)) {
+        const f = meta.get(m[2]) ?? { help: '', type: 'gauge' };
+        if (m[1] === 'HELP')
+            f.help = m[3].replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
+        else
+            f.type = m[3].trim() === 'counter' ? 'counter' : 'gauge';
+        meta.set(m[2], f);
+    }
+    const byName = new Map();
+    for (const s of parseExposition(text)) {
+        let f = byName.get(s.name);
+        if (!f)
+            byName.set(s.name, (f = { name: s.name, help: '', type: 'gauge', ...meta.get(s.name), samples: [] }));
+        f.samples.push({ labels: s.labels, value: s.value });
+    }
+    return [...byName.values()];
 }
 
 ;// CONCATENATED MODULE: ./src/notify/message.ts
@@ -46609,51 +48473,129 @@ function buildMessage(event, r, ctx) {
 
 ;// CONCATENATED MODULE: ./src/notify/services.ts
 
-const html = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const mrkdwn = html; // Slack escapes exactly &, < and >
-function lines(m, esc, bold, code) {
+function messageLines(m) {
     const out = [
-        bold(esc(m.title)),
-        `${esc(m.repository ?? m.project)} ${code(esc(m.ref))} @ ${code(m.commit.slice(0, 12))}${m.environment ? ` → ${esc(m.environment)}` : ''}`,
-        esc(m.summary),
+        [{ text: m.title, style: 'bold' }],
+        [
+            { text: `${m.repository ?? m.project} ` },
+            { text: m.ref, style: 'code' },
+            { text: ' @ ' },
+            { text: m.commit.slice(0, 12), style: 'code' },
+            ...(m.environment ? [{ text: ` → ${m.environment}` }] : []),
+        ],
+        [{ text: m.summary }],
     ];
     if (m.error)
-        out.push(`${esc(m.error)}`);
+        out.push([{ text: m.error }]);
     for (const h of m.hosts)
-        out.push(`• ${esc(h.host)}${h.stage ? ` (${esc(h.stage)})` : ''}: ${esc(h.line)}`);
+        out.push([{ text: `• ${h.host}${h.stage ? ` (${h.stage})` : ''}: ${h.line}` }]);
     if (m.moreHosts)
-        out.push(`… and ${m.moreHosts} more`);
+        out.push([{ text: `… and ${m.moreHosts} more` }]);
     if (m.action)
-        out.push(bold(esc(m.action)));
+        out.push([{ text: m.action, style: 'bold' }]);
+    if (m.runUrl)
+        out.push([{ text: 'Open the run', href: m.runUrl }]);
     return out;
 }
-/** Telegram Bot API sendMessage with HTML formatting. */
+/**
+ * Renders lines within a length limit without ever cutting markup: the piece that does not fit has its text cut
+ * (before escaping, never inside a surrogate pair) and is rendered whole, closed tags included; the rest is
+ * dropped and "…" marks the cut. Cutting the rendered string instead could leave half a tag or entity, which
+ * Telegram rejects outright. Room for the "…" is kept free until the last line.
+ */
+function renderWithin(lines, limit, piece) {
+    const more = '…';
+    let out = '';
+    for (let i = 0; i < lines.length; i++) {
+        const prefix = i ? '\n' : '';
+        const rendered = lines[i].map(piece);
+        const whole = prefix + rendered.join('');
+        if (out.length + whole.length <= (i === lines.length - 1 ? limit : limit - more.length)) {
+            out += whole;
+            continue;
+        }
+        let acc = out + prefix;
+        for (let j = 0; j < rendered.length; j++) {
+            if (acc.length + rendered[j].length + more.length <= limit) {
+                acc += rendered[j];
+                continue;
+            }
+            acc += cutPiece(lines[i][j], limit - acc.length - more.length, piece);
+            break;
+        }
+        return acc + more;
+    }
+    return out;
+}
+function cutPiece(p, room, piece) {
+    let n = Math.min(p.text.length, room);
+    while (n > 0) {
+        let text = p.text.slice(0, n);
+        if (/[\uD800-\uDBFF]$/.test(text))
+            text = text.slice(0, -1);
+        const r = piece({ ...p, text });
+        if (r.length <= room)
+            return text ? r : '';
+        n -= Math.max(1, Math.ceil((r.length - room) / 5)); // escaping can grow a character up to 5 times (&amp;)
+    }
+    return '';
+}
+const html = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const mrkdwn = html; // Slack escapes exactly &, < and >
+const TELEGRAM_LIMIT = 4096;
+function telegramPiece(p) {
+    if (p.href)
+        return `<a href="${html(p.href).replace(/"/g, '&quot;')}">${html(p.text)}</a>`;
+    if (p.style === 'bold')
+        return `<b>${html(p.text)}</b>`;
+    if (p.style === 'code')
+        return `<code>${html(p.text)}</code>`;
+    return html(p.text);
+}
+/**
+ * Telegram Bot API sendMessage with HTML formatting, cut to its 4096-character limit on text, not markup. Should
+ * Telegram still refuse the formatting (400), the same message goes again as plain text, so it is delivered.
+ */
 function telegram(m, o) {
-    const text = lines(m, html, (s) => `<b>${s}</b>`, (s) => `<code>${s}</code>`);
-    if (m.runUrl)
-        text.push(`<a href="${html(m.runUrl)}">Open the run</a>`);
+    const lines = messageLines(m);
+    const url = `${o.apiUrl}/bot${o.token}/sendMessage`;
+    const headers = { 'content-type': 'application/json' };
+    const plain = renderWithin(lines, TELEGRAM_LIMIT, (p) => (p.href ? `${p.text}: ${p.href}` : p.text));
     return {
-        url: `${o.apiUrl}/bot${o.token}/sendMessage`,
-        headers: { 'content-type': 'application/json' },
+        url,
+        headers,
         body: JSON.stringify({
             chat_id: o.chatId,
-            text: text.join('\n').slice(0, 4096),
+            text: renderWithin(lines, TELEGRAM_LIMIT, telegramPiece),
             parse_mode: 'HTML',
             disable_web_page_preview: true,
         }),
+        fallback: {
+            url,
+            headers,
+            body: JSON.stringify({ chat_id: o.chatId, text: plain, disable_web_page_preview: true }),
+        },
     };
 }
-/** Slack incoming webhook: plain text fallback plus one mrkdwn section. */
+function slackPiece(p) {
+    if (p.href)
+        return `<${p.href}|${mrkdwn(p.text)}>`;
+    if (p.style === 'bold')
+        return `*${mrkdwn(p.text)}*`;
+    if (p.style === 'code')
+        return `\`${mrkdwn(p.text)}\``;
+    return mrkdwn(p.text);
+}
+/** Slack incoming webhook: plain text fallback plus one mrkdwn section (3000 characters at most). */
 function slack(m, url) {
-    const text = lines(m, mrkdwn, (s) => `*${s}*`, (s) => `\`${s}\``);
-    if (m.runUrl)
-        text.push(`<${m.runUrl}|Open the run>`);
     return {
         url,
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
             text: `${m.title}: ${m.project} ${m.release}`,
-            blocks: [{ type: 'section', text: { type: 'mrkdwn', text: text.join('\n').slice(0, 2900) } }],
+            blocks: [
+                { type: 'section', text: { type: 'mrkdwn', text: renderWithin(messageLines(m), 2900, slackPiece) } },
+            ],
         }),
     };
 }
@@ -46716,10 +48658,14 @@ function webhook(m, url, secret) {
 
 
 
-async function post(o, timeoutMs, retries) {
+
+async function postOnce(o, timeoutMs, retries) {
     let error = '';
+    let status;
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
         try {
+            // One signal for the whole exchange, body included: a service that accepts and never answers, or trickles
+            // its answer, costs at most timeoutMs per attempt.
             const res = await fetch(o.url, {
                 method: 'POST',
                 headers: o.headers,
@@ -46729,13 +48675,15 @@ async function post(o, timeoutMs, retries) {
             await res.text().catch(() => '');
             if (res.ok)
                 return { ok: true, attempts: attempt };
+            status = res.status;
             error = `HTTP ${res.status}`;
             // A 4xx other than 429 will not get better by asking again.
             if (res.status < 500 && res.status !== 429)
-                return { ok: false, attempts: attempt, error };
+                return { ok: false, attempts: attempt, error, status };
         }
         catch (err) {
             const e = err;
+            status = undefined;
             error =
                 e.name === 'TimeoutError'
                     ? `no answer within ${timeoutMs}ms`
@@ -46744,7 +48692,19 @@ async function post(o, timeoutMs, retries) {
         if (attempt <= retries)
             await sleep(250 * 2 ** (attempt - 1));
     }
-    return { ok: false, attempts: retries + 1, error };
+    return { ok: false, attempts: retries + 1, error, status };
+}
+/** A 400 for what we sent (Telegram: "can't parse entities") is tried once more in the service's plainer form. */
+async function post(o, timeoutMs, retries) {
+    const r = await postOnce(o, timeoutMs, retries);
+    if (r.ok || r.status !== 400 || !o.fallback)
+        return r;
+    const again = await postOnce(o.fallback, timeoutMs, 0);
+    return {
+        ok: again.ok,
+        attempts: r.attempts + again.attempts,
+        error: again.ok ? undefined : `${r.error}, and ${again.error} as plain text`,
+    };
 }
 /**
  * Sends one event to every configured service in parallel. Never throws and never changes the deploy: a service
@@ -46752,16 +48712,26 @@ async function post(o, timeoutMs, retries) {
  * they are registered with the redactor and never appear in results or warnings.
  */
 async function sendNotifications(event, report, ctx, cfg, env, redactor, warn) {
-    if (!cfg.events.includes(event))
-        return [];
-    const m = buildMessage(event, report, ctx);
-    const jobs = [];
+    // Registered before the event filter: a value must be masked even in a run that never sends to it.
     const need = (name) => {
         const v = env[name];
         if (v)
             redactor.add(v);
         return v;
     };
+    for (const name of [
+        cfg.telegram?.tokenEnv,
+        cfg.slack?.webhookEnv,
+        cfg.discord?.webhookEnv,
+        cfg.webhook?.urlEnv,
+        cfg.webhook?.secretEnv,
+    ])
+        if (name)
+            need(name);
+    if (!cfg.events.includes(event))
+        return [];
+    const m = buildMessage(event, report, ctx);
+    const jobs = [];
     if (cfg.telegram) {
         const t = cfg.telegram;
         jobs.push({
@@ -46801,7 +48771,7 @@ async function sendNotifications(event, report, ctx, cfg, env, redactor, warn) {
             return { service, ok: false, attempts: 0, error: out };
         }
         const r = await post(out, cfg.timeoutMs, cfg.retries);
-        const error = r.error === undefined ? undefined : redactor.redact(r.error);
+        const error = r.error === undefined ? undefined : stripUserinfo(redactor.redact(r.error));
         if (!r.ok)
             warn(`notification to ${service} failed after ${r.attempts} attempt(s): ${error}; the deploy result is unaffected`);
         return { service, ok: r.ok, attempts: r.attempts, error };
@@ -46814,7 +48784,75 @@ async function sendNotifications(event, report, ctx, cfg, env, redactor, warn) {
 
 
 
+
+
+function parseUrl(value) {
+    try {
+        return new URL(value);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** A URL's password, as written and decoded. */
+function passwordOf(value) {
+    const u = parseUrl(value);
+    return u?.password ? [u.password, decodeURIComponent(u.password)] : [];
+}
+/**
+ * The secret parts of a webhook URL: the whole URL, its path and query (where Slack and Discord put the secret;
+ * an error may quote the path alone) and any password in it.
+ */
+function urlSecrets(value) {
+    const u = parseUrl(value);
+    const tail = u ? u.pathname + u.search : '';
+    return [value, ...(tail.length >= 8 ? [tail] : []), ...passwordOf(value)];
+}
+/**
+ * Every secret value the observability config refers to: notification tokens, webhook URLs and signing secrets,
+ * and the Pushgateway password (and the Basic token made from it). The engine registers them with the redactor
+ * before the run starts, so they are masked whatever event filter or error path is taken later.
+ */
+function observabilitySecrets(config, env) {
+    const out = [];
+    const value = (name) => (name ? env[name] || undefined : undefined);
+    const n = config.notify;
+    const tg = value(n?.telegram?.tokenEnv);
+    if (tg)
+        out.push(tg);
+    for (const url of [n?.slack?.webhookEnv, n?.discord?.webhookEnv, n?.webhook?.urlEnv].map(value))
+        if (url)
+            out.push(...urlSecrets(url));
+    const hmac = value(n?.webhook?.secretEnv);
+    if (hmac)
+        out.push(hmac);
+    const pg = config.metrics?.pushgateway;
+    if (pg) {
+        const pass = value(pg.passwordEnv);
+        if (pass)
+            out.push(pass);
+        // The Basic token encodes the password; without a password it hides nothing.
+        if (pg.usernameEnv && pass)
+            out.push(Buffer.from(`${env[pg.usernameEnv] ?? ''}:${pass}`).toString('base64'));
+        // Credentials in the URL itself are refused when pushing, but must not leak from any message either.
+        out.push(...passwordOf(pg.url));
+    }
+    return [...new Set(out)];
+}
+function registerSecrets(config, o) {
+    for (const s of observabilitySecrets(config, o.env))
+        o.redactor.add(s);
+}
+/**
+ * The `environment` label of every metric: the config's metrics.environment, else the action's environment
+ * input, else the project. The dashboard's $environment variable reads this label, so run metrics, counters
+ * and the history KPIs all use the same value; the config's stages are the separate `stage` label.
+ */
+function metricsEnvironment(config, environment) {
+    return config.metrics?.environment ?? environment ?? config.project;
+}
 async function notifyStarted(config, release, o) {
+    registerSecrets(config, o);
     if (!config.notify)
         return;
     await sendNotifications('started', { project: config.project, release }, o.context, config.notify, o.env, o.redactor, o.warn);
@@ -46824,34 +48862,63 @@ async function notifyStarted(config, release, o) {
  * change the report's status.
  */
 async function publishOutcome(config, report, o) {
+    registerSecrets(config, o);
     const event = eventFor(report);
     const tasks = [];
     if (config.notify)
         tasks.push(sendNotifications(event, report, o.context, config.notify, o.env, o.redactor, o.warn));
     const m = config.metrics;
     if (m && (m.pushgateway || m.textfile)) {
-        const environment = m.environment ?? o.context.environment ?? config.project;
+        const environment = metricsEnvironment(config, o.context.environment);
+        // The project is in every grouping key: two projects sharing a gateway and an environment name must not
+        // replace each other's groups.
         const base = { project: config.project, environment };
         const { run, perHost } = reportFamilies(report, base);
         if (m.textfile) {
             try {
-                writeTextfile(m.textfile, render(observe_merge([run, ...perHost.values()])));
+                const before = readIfExists(m.textfile);
+                const totals = addReport(totalsFromSamples(parseExposition(before), base), report);
+                // Series of other projects or environments sharing the file stay; ours are replaced by this run's.
+                const ours = (l) => l.project === base.project && l.environment === base.environment;
+                const others = parseFamilies(before)
+                    .map((f) => ({ ...f, samples: f.samples.filter((x) => !ours(x.labels)) }))
+                    .filter((f) => f.samples.length);
+                writeTextfile(m.textfile, render(observe_merge([others, run, totalsFamilies(totals, base), ...perHost.values()])));
             }
             catch (err) {
-                o.warn(`metrics textfile ${m.textfile}: ${err.message}`);
+                o.warn(`metrics textfile ${m.textfile}: ${o.redactor.redact(err.message)}`);
             }
         }
         if (m.pushgateway) {
-            const groups = [
-                { grouping: { environment }, text: render(run) },
-                ...[...perHost].map(([host, fams]) => ({ grouping: { environment, host }, text: render(fams) })),
-            ];
-            tasks.push(pushGroups(m.pushgateway, groups, o.env, o.redactor).then((problems) => problems.length &&
-                o.warn(`Pushgateway: ${problems.length} push(es) failed, first: ${problems[0]}`)));
+            const pg = m.pushgateway;
+            tasks.push((async () => {
+                const prev = await readGroup(pg, base, o.env, o.redactor);
+                const totals = addReport(totalsFromSamples(prev.samples ?? [], base), report);
+                const groups = [
+                    { grouping: base, text: render([...run, ...totalsFamilies(totals, base)]) },
+                    ...[...perHost].map(([host, fams]) => ({ grouping: { ...base, host }, text: render(fams) })),
+                ];
+                const problems = await pushGroups(pg, groups, o.env, o.redactor);
+                // One warning: when the push fails too, the read failed for the same reason.
+                if (problems.length)
+                    o.warn(`Pushgateway: ${problems.length} push(es) failed, first: ${problems[0]}`);
+                else if (prev.problem)
+                    o.warn(`Pushgateway: previous counters unreadable (${prev.problem}); they restart from this run`);
+            })());
         }
     }
     await Promise.allSettled(tasks);
     return { event };
+}
+function readIfExists(file) {
+    try {
+        return external_node_fs_namespaceObject.readFileSync(file, 'utf8');
+    }
+    catch (err) {
+        if (err.code === 'ENOENT')
+            return '';
+        throw err;
+    }
 }
 /** Families with the same name from several groups become one family (a textfile may name each only once). */
 function observe_merge(groups) {
@@ -46876,6 +48943,7 @@ function observe_merge(groups) {
 
 
 
+
 /** Config → plan, with no network: shared by `plan`, `validate`, dry runs and real runs. */
 function prepare(configPath, phase, targets) {
     const config = loadConfig(configPath);
@@ -46884,6 +48952,9 @@ function prepare(configPath, phase, targets) {
 }
 /** The one entry the action, the CLI and the demo share. */
 async function deploy(req) {
+    // The token names this run's remote processes and lock; it reaches remote scripts, so its form is fixed.
+    if (req.runToken !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(req.runToken))
+        throw new DeployError('config', `run token ${JSON.stringify(req.runToken)} must be 1-64 letters, digits, '.', '_' or '-'`);
     const prepared = prepare(req.configPath, req.phase, req.targets);
     const { phases } = prepared;
     const config = req.lockWaitMs === undefined
@@ -46892,6 +48963,9 @@ async function deploy(req) {
     const commit = resolveRef(req.ref, config.dir);
     const redactor = req.redactor ?? new Redactor();
     const env = req.env ?? process.env;
+    // Tokens and webhook URLs are masked from the first line on, whatever events the config sends.
+    for (const s of observabilitySecrets(config, env))
+        redactor.add(s);
     const observe = {
         env,
         redactor,
@@ -46915,7 +48989,8 @@ async function deploy(req) {
         runToken: req.runToken,
         force: req.force,
     });
-    await publishOutcome(config, report, observe);
+    // Notifications and metrics never change a deploy's result, not even by throwing.
+    await publishOutcome(config, report, observe).catch((err) => observe.warn(`publishing the outcome failed: ${redactor.redact(String(err?.message ?? err))}`));
     return report;
 }
 /** success and partial_success keep a job green; the rest fail it. */
@@ -46943,8 +49018,12 @@ function renderEvent(e) {
             return `${e.ok ? '✔' : '✖'} ${e.phase} ${e.ok ? 'done' : `failed: [${e.error?.class}] ${e.error?.message}`} (${formatDuration(e.durationMs)})`;
         case 'host-step':
             return `    ${e.step.ok ? '·' : '✖'} ${e.host} ${e.step.name}${e.step.ok ? '' : ` exit ${e.step.exitCode}`} (${formatDuration(e.step.durationMs)})`;
-        case 'host-health':
-            return `    ${e.health.ok ? '♥' : '✖'} ${e.host} ${e.health.check}: ${e.health.ok ? 'healthy' : e.health.lastError} (${e.health.attempts} attempt${e.health.attempts === 1 ? '' : 's'})`;
+        case 'host-health': {
+            // One line per check: name, host, result, how long it took, attempts, and the last error if it failed.
+            const h = e.health;
+            const tries = `${h.attempts} attempt${h.attempts === 1 ? '' : 's'}`;
+            return `    ${h.ok ? '♥' : '✖'} ${e.host} ${h.check}: ${h.ok ? 'healthy' : 'FAILED'} in ${formatDuration(h.durationMs)} (${tries})${h.ok ? '' : `: ${h.lastError}`}`;
+        }
         case 'host-end':
             return `  ${e.ok ? '✔' : '✖'} ${e.host}${e.attempt > 1 ? ` attempt ${e.attempt}` : ''} ${e.ok ? 'ok' : `[${e.error?.class}] ${e.error?.message}`} (${formatDuration(e.durationMs)})`;
         case 'retry':
@@ -47239,7 +49318,7 @@ const SAMPLE_STACK = {
     "down.sh": "#!/bin/sh\n# Stops the server (used when a first deploy is rolled back and there is nothing to return to).\npidfile=\"$HD_PATH/shared/app.pid\"\n[ -f \"$pidfile\" ] && kill \"$(cat \"$pidfile\")\" 2>/dev/null\nrm -f \"$pidfile\"\nexit 0\n",
     "server.js": "// A tiny service for the demo and the integration tests: it reports which release it runs, and turns\n// unhealthy when the host's FAULT file names its own release (how the demo simulates a broken release).\nconst http = require('node:http');\nconst fs = require('node:fs');\nconst path = require('node:path');\n\nconst port = Number(process.env.HD_VAR_PORT);\nconst release = process.env.HD_RELEASE;\nconst base = process.env.HD_PATH;\n\nfunction fault() {\n  try {\n    return fs.readFileSync(path.join(base, 'FAULT'), 'utf8').trim();\n  } catch {\n    return '';\n  }\n}\n\nhttp\n  .createServer((req, res) => {\n    if (req.url === '/health') {\n      const bad = fault() === release;\n      res.writeHead(bad ? 503 : 200, { 'content-type': 'application/json', 'x-release': release });\n      res.end(JSON.stringify({ status: bad ? 'fault' : 'ok', release }));\n      return;\n    }\n    res.writeHead(200, { 'content-type': 'text/plain' });\n    res.end(`sample-stack ${release}\\n`);\n  })\n  .listen(port, '127.0.0.1');\n",
     "smoke-test.js": "// The stage's tests: the service answers on this host with the release just deployed.\nconst fs = require('node:fs');\nconst path = require('node:path');\n\nif (fs.existsSync(path.join(process.env.HD_PATH, 'FAULT-TESTS'))) {\n  console.error('smoke test: FAULT-TESTS present, failing on purpose');\n  process.exit(1);\n}\nfetch(`http://127.0.0.1:${process.env.HD_VAR_PORT}/health`)\n  .then((r) => r.json())\n  .then((body) => {\n    if (body.release !== process.env.HD_RELEASE)\n      throw new Error(`serves ${body.release}, expected ${process.env.HD_RELEASE}`);\n    console.log(`smoke test passed: release ${body.release}`);\n  })\n  .catch((err) => {\n    console.error(`smoke test failed: ${err.message}`);\n    process.exit(1);\n  });\n",
-    "up.sh": "#!/bin/sh\n# Starts this release's server in place of the running one (the \"up\" of the command strategy).\nset -e\npidfile=\"$HD_PATH/shared/app.pid\"\nif [ -f \"$pidfile\" ]; then\n  old=$(cat \"$pidfile\")\n  kill \"$old\" 2>/dev/null || true\n  i=0\n  while kill -0 \"$old\" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done\nfi\nsetsid node server.js >\"$HD_PATH/shared/app.log\" 2>&1 </dev/null &\necho $! >\"$pidfile\"\n"
+    "up.sh": "#!/bin/sh\n# Starts this release's server in place of the running one (the \"up\" of the command strategy).\nset -e\npidfile=\"$HD_PATH/shared/app.pid\"\n# Like many real apps, say what configuration was loaded, secret included: the deploy tool must mask it in\n# every log line and report (the tests check that it does).\nif [ -f .env ]; then echo \"up: loaded $(grep -v \"^#\" .env | head -n 1)\"; fi\nif [ -f \"$pidfile\" ]; then\n  old=$(cat \"$pidfile\")\n  kill \"$old\" 2>/dev/null || true\n  i=0\n  while kill -0 \"$old\" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done\nfi\nsetsid node server.js >\"$HD_PATH/shared/app.log\" 2>&1 </dev/null &\necho $! >\"$pidfile\"\n"
 };
 
 ;// CONCATENATED MODULE: ./demo/sandbox.ts
