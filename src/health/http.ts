@@ -60,23 +60,23 @@ function request(check: HealthCheck, url: URL, o: ProbeOptions): Promise<HttpAns
     caCache.set(check.caFile, ca);
   }
   const started = performance.now();
-  const timer = AbortSignal.timeout(o.timeoutMs);
-  const limit = AbortSignal.any([o.signal, timer]);
   return new Promise((resolve, reject) => {
     let settled = false;
+    // A plain timer, not AbortSignal.timeout/any: a combined signal nobody else references can be collected
+    // before it fires (seen here as a probe that never ended under load), and a timer cannot.
+    const timer = setTimeout(
+      () => fail(probeError('TIMEOUT', `no complete answer within ${o.timeoutMs}ms`)),
+      o.timeoutMs,
+    );
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
-      limit.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+      o.signal.removeEventListener('abort', onAbort);
       fn();
     };
     const fail = (err: Error) => settle(() => (req.destroy(), reject(err)));
-    const onAbort = () =>
-      fail(
-        o.signal.aborted
-          ? probeError('CANCELLED', 'cancelled')
-          : probeError('TIMEOUT', `no complete answer within ${o.timeoutMs}ms`),
-      );
+    const onAbort = () => fail(probeError('CANCELLED', 'cancelled'));
     const req = mod.request(url, { method: check.method, headers: check.headers, ca }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -108,8 +108,8 @@ function request(check: HealthCheck, url: URL, o: ProbeOptions): Promise<HttpAns
       });
     });
     req.on('error', fail);
-    if (limit.aborted) onAbort();
-    else limit.addEventListener('abort', onAbort, { once: true });
+    if (o.signal.aborted) onAbort();
+    else o.signal.addEventListener('abort', onAbort, { once: true });
     req.end();
   });
 }

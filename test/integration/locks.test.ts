@@ -209,9 +209,10 @@ describe('deploy locks on real hosts', () => {
   });
 });
 
-function pgrepOk(pattern: string): boolean {
+/** A process with exactly this command line (not a shell whose script merely contains it) runs. */
+function pgrepOk(commandLine: string): boolean {
   try {
-    execFileSync('pgrep', ['-f', pattern], { stdio: 'ignore' });
+    execFileSync('pgrep', ['-f', `^${commandLine}$`], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
