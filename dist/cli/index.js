@@ -44583,6 +44583,8 @@ function lockScript(ctx, host, owner) {
         `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
         `echo "lock-age=$age"`,
         `[ "$age" -ge ${staleS} ] && [ ${ctx.config.lock.takeoverStale ? 'yes' : 'no'} = yes ] || held`,
+        // The takeover mutex is held for milliseconds; one a killed run left behind would block takeovers for ever.
+        `find ${LAYOUT.meta} -maxdepth 1 -name takeover -type d -mmin +1 -exec rmdir {} + 2>/dev/null`,
         `mkdir ${LAYOUT.meta}/takeover 2>/dev/null || held`,
         `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
         `if [ "$age" -ge ${staleS} ]; then prev=$(cat ${LAYOUT.lockOwner} 2>/dev/null | tr -d '\\n'); rm -rf ${L}; if take; then rmdir ${LAYOUT.meta}/takeover; ${auditLine(ctx, host, 'lock-taken-over', '"previous_owner":')}; echo lock=taken-over; exit 0; fi; fi`,
@@ -44623,9 +44625,12 @@ async function releaseLock(ctx, host, opts = {}) {
     const res = await conn.exec(releaseLockScript(ctx, host), { timeoutMs: opts.timeoutMs ?? 30_000 });
     return res.stdout.includes('released');
 }
+/** While a handed-over rollback runs on the host, it owns the lock: nobody else (a post step) releases it. */
+const HANDOVER_PID = `${LAYOUT.lock}/rollback.pid`;
 function releaseLockScript(ctx, host) {
     return [
         cd(host),
+        `if [ -f ${HANDOVER_PID} ] && kill -0 "$(cat ${HANDOVER_PID})" 2>/dev/null; then echo "busy: a rollback is still running"; exit 0; fi`,
         `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
     ].join('\n');
 }
@@ -44779,8 +44784,9 @@ async function handOverRollback(ctx, host, stage, to, waitMs) {
     const script = [...rollbackSteps(ctx, host, stage, to).map((st) => `( ${st.script}\n) || exit 1`), ''].join('\n');
     // `( ... & )`: the subshell exits at once, so the detached shell is nobody's child and no kill of ours finds it.
     const detached = [
+        `cd ${shQuote(host.path)} && echo $$ > ${HANDOVER_PID}`,
         `sh -c ${shQuote(script)}`,
-        `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}`,
+        `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}; rm -f ${HANDOVER_PID}`,
         releaseLockScript(ctx, host),
     ].join('\n');
     const waitS = Math.max(0, Math.floor(waitMs / 1000));
@@ -45218,6 +45224,8 @@ function changedKeys(before, after) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/phase-report.ts
+
+
 /** Opens a phase's report and announces it. */
 function startPhase(state, p) {
     const r = {
@@ -45270,6 +45278,34 @@ function firstFailure(r) {
     const n = failed.length;
     return n > 1 ? { ...info, message: `${info.message} (and ${n - 1} more host${n > 2 ? 's' : ''})` } : info;
 }
+/**
+ * A phase of one step per host before anything is deployed (pre-flight, secrets, snapshot): each host's step runs
+ * once, its error becomes that host's result, and any failure aborts the run, since nothing has changed yet.
+ * `whenAllPassed` runs before the phase ends, for work that needs every host (adopting rollback points).
+ */
+async function abortingHostPhase(state, p, step, whenAllPassed) {
+    const t0 = Date.now();
+    const r = startPhase(state, p);
+    r.hosts = await mapLimit(p.hosts, state.ctx.config.parallel, async (name) => {
+        const h0 = Date.now();
+        try {
+            const out = await step(name);
+            const rep = hostResult(state, p.name, name, h0, out.res);
+            if (out.detail)
+                rep.detail = out.detail;
+            return rep;
+        }
+        catch (err) {
+            return hostResult(state, p.name, name, h0, undefined, err);
+        }
+    });
+    const failed = firstFailure(r);
+    if (!failed && whenAllPassed)
+        await whenAllPassed();
+    endPhase(state, r, t0, failed);
+    if (failed)
+        throw new Stop('aborted', failed);
+}
 
 ;// CONCATENATED MODULE: ./src/pipeline/phases/preflight.ts
 
@@ -45287,8 +45323,6 @@ function firstFailure(r) {
 async function runPreflight(state, p, plan, opts) {
     const { ctx } = state;
     const { config } = ctx;
-    const t0 = Date.now();
-    const r = startPhase(state, p);
     const envFiles = new Map();
     try {
         const secretsPhase = plan.phases.find((x) => x.kind === 'secrets');
@@ -45315,39 +45349,28 @@ async function runPreflight(state, p, plan, opts) {
             ctx.files = opts.files ?? filesAtCommit(config.source, ctx.release.commit);
     }
     catch (err) {
+        const t0 = Date.now();
         const info = ctx.errorInfo(err, { phase: p.name });
-        endPhase(state, r, t0, info);
+        endPhase(state, startPhase(state, p), t0, info);
         throw new Stop('aborted', info);
     }
-    r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
-        const h0 = Date.now();
+    await abortingHostPhase(state, p, async (name) => {
         const h = hostRun(state, name);
         h.attempted = true;
-        try {
-            const st = await preflightWithWait(ctx, h, p.name);
-            h.locked = true;
-            opts.heartbeats.start(h.host);
-            h.before = st.current;
-            h.startCurrent = st.current;
-            h.onNew = st.current === ctx.release.id;
-            h.releaseComplete = st.releaseComplete;
-            if (st.lock !== 'ours')
-                run_state_record(state, st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
-            const rep = hostResult(state, p.name, name, h0, st.result);
-            rep.detail = { current: st.current, freeBytes: st.freeBytes, lock: st.lock, lockWaitMs: st.lockWaitMs };
-            return rep;
-        }
-        catch (err) {
-            return hostResult(state, p.name, name, h0, undefined, err);
-        }
-    });
-    const failed = firstFailure(r);
-    if (failed) {
-        endPhase(state, r, t0, failed);
-        throw new Stop('aborted', failed);
-    }
-    await adoptRecordedRollbackPoints(state, plan);
-    endPhase(state, r, t0);
+        const st = await preflightWithWait(ctx, h, p.name);
+        h.locked = true;
+        opts.heartbeats.start(h.host);
+        h.before = st.current;
+        h.startCurrent = st.current;
+        h.onNew = st.current === ctx.release.id;
+        h.releaseComplete = st.releaseComplete;
+        if (st.lock !== 'ours')
+            run_state_record(state, st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
+        return {
+            res: st.result,
+            detail: { current: st.current, freeBytes: st.freeBytes, lock: st.lock, lockWaitMs: st.lockWaitMs },
+        };
+    }, () => adoptRecordedRollbackPoints(state, plan));
     return { envFiles };
 }
 /**
@@ -45454,41 +45477,25 @@ async function syncEnvFile(ctx, host, file, content) {
 
 
 
-
 /**
  * Writes each host's env file (atomic, 0600, verified on the host). A failure aborts the run; the files already
  * replaced on other hosts are put back when the run ends, like every env file of an aborted run.
  */
-async function runSecrets(state, p, file, envFiles) {
-    const { ctx } = state;
-    const t0 = Date.now();
-    const r = startPhase(state, p);
-    r.hosts = await mapLimit(p.hosts, ctx.config.parallel, async (name) => {
-        const h0 = Date.now();
+function runSecrets(state, p, file, envFiles) {
+    return abortingHostPhase(state, p, async (name) => {
         const h = hostRun(state, name);
-        try {
-            const content = envFiles.get(name);
-            if (content === undefined)
-                throw new Error(`internal: no env file rendered for ${name}`);
-            const res = await syncEnvFile(ctx, h.host, file, content);
-            if (res.state === 'written')
-                h.envWritten = true;
-            if (res.result && !res.result.ok)
-                throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, {
-                    host: name,
-                });
-            const rep = hostResult(state, p.name, name, h0, res.result);
-            rep.detail = { file, state: res.state, changed: res.changed.join(',') };
-            return rep;
-        }
-        catch (err) {
-            return hostResult(state, p.name, name, h0, undefined, err);
-        }
+        const content = envFiles.get(name);
+        if (content === undefined)
+            throw new Error(`internal: no env file rendered for ${name}`);
+        const res = await syncEnvFile(state.ctx, h.host, file, content);
+        if (res.state === 'written')
+            h.envWritten = true;
+        if (res.result && !res.result.ok)
+            throw new DeployError('command-failed', `writing ${file} failed: ${res.result.failed?.output?.trim()}`, {
+                host: name,
+            });
+        return { res: res.result, detail: { file, state: res.state, changed: res.changed.join(',') } };
     });
-    const failed = firstFailure(r);
-    endPhase(state, r, t0, failed);
-    if (failed)
-        throw new Stop('aborted', failed);
 }
 
 ;// CONCATENATED MODULE: ./src/snapshot/audit.ts
@@ -46018,18 +46025,14 @@ function snapshotProvider(ctx, host, s) {
 
 
 
-
 /**
  * Records each host's rollback point and, where configured, takes an infrastructure snapshot first (if that
  * fails, the host has not been changed by the deploy yet). A host already on this release keeps the point an
  * earlier job recorded, and gets no second infrastructure snapshot.
  */
-async function runSnapshot(state, p) {
+function runSnapshot(state, p) {
     const { ctx } = state;
-    const t0 = Date.now();
-    const r = startPhase(state, p);
-    r.hosts = await mapLimit(p.hosts, ctx.config.parallel, async (name) => {
-        const h0 = Date.now();
+    return abortingHostPhase(state, p, async (name) => {
         const h = hostRun(state, name);
         try {
             let infra;
@@ -46050,20 +46053,14 @@ async function runSnapshot(state, p) {
                 h.noRollbackPoint = true;
             h.infraSnapshot = point.infraSnapshot;
             run_state_record(state, 'snapshot', name, `rollback point: ${h.noRollbackPoint ? '(none recorded)' : (h.before ?? '(none)')}`);
-            const rep = hostResult(state, p.name, name, h0, res);
-            rep.detail = { rollbackTo: h.noRollbackPoint ? null : h.before };
-            return rep;
+            return { res, detail: { rollbackTo: h.noRollbackPoint ? null : h.before } };
         }
         catch (err) {
             if (err instanceof SnapshotActionError)
                 await auditSnapshotActions(ctx, h.host, err.actions).catch(() => undefined);
-            return hostResult(state, p.name, name, h0, undefined, err);
+            throw err;
         }
     });
-    const failed = firstFailure(r);
-    endPhase(state, r, t0, failed);
-    if (failed)
-        throw new Stop('aborted', failed);
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/context.ts
@@ -47211,7 +47208,33 @@ function runLocal(command, timeoutMs, env, signal, cwd) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/pipeline/health-gate.ts
+
+
+/** A host's checks failed; the reports travel with the error so the phase can still show every check. */
+class HealthFailed extends DeployError {
+    health;
+    constructor(host, health) {
+        const bad = health.filter((x) => !x.ok);
+        super('health-failed', `${host}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, { host });
+        this.health = health;
+    }
+}
+/**
+ * Runs a host's checks for a phase, announces each result, and throws HealthFailed when any failed. Errors
+ * reaching the checks themselves (a lost connection) are thrown as they are, with their own class.
+ */
+async function requireHealthy(ctx, host, checks, stage, phase) {
+    const health = await runHealthChecks(ctx, host, checks, stage);
+    for (const x of health)
+        ctx.emit({ type: 'host-health', phase, host: host.name, health: x });
+    if (health.some((x) => !x.ok))
+        throw new HealthFailed(host.name, health);
+    return health;
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/phases/stage.ts
+
 
 
 
@@ -47398,17 +47421,11 @@ async function deployHost(state, h, stage) {
                 const f = res.failed;
                 throw new DeployError('command-failed', `${f?.name} failed on ${h.host.name} (exit ${f?.exitCode ?? 'none'}): ${(f?.output ?? '').trim().split('\n').slice(-3).join(' | ')}`, { host: h.host.name });
             }
-            const health = await runHealthChecks(ctx, h.host, stage.health, stage.name);
-            report.health = health;
-            for (const x of health)
-                ctx.emit({ type: 'host-health', phase: stage.name, host: h.host.name, health: x });
-            const bad = health.filter((x) => !x.ok);
-            if (bad.length)
-                throw new DeployError('health-failed', `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, {
-                    host: h.host.name,
-                });
+            report.health = await requireHealthy(ctx, h.host, stage.health, stage.name, stage.name);
         }
         catch (e) {
+            if (e instanceof HealthFailed)
+                report.health = e.health;
             err = errors_toDeployError(e, 'command-failed').withContext({ host: h.host.name, phase: stage.name });
             // A dropped connection or a cancelled command leaves the host's state unknown: treat it as touched, so the
             // rollback looks (it leaves a host whose `current` was never switched as it is).
@@ -47488,7 +47505,6 @@ function skipRemainingStages(plan, current, phases) {
 
 
 
-
 /**
  * Runs every stage's checks and the verify checks against every host that runs the new release. A failure, or
  * any error while checking (a host that dropped), rolls back everything (seed 001) unless the config says not to.
@@ -47523,16 +47539,11 @@ async function verifyHost(state, h, phase) {
     let health = [];
     let info;
     try {
-        health = await runHealthChecks(ctx, h.host, checks, h.stage ?? phase);
-        for (const x of health)
-            ctx.emit({ type: 'host-health', phase, host: h.host.name, health: x });
-        const bad = health.filter((x) => !x.ok);
-        if (bad.length)
-            throw new DeployError('health-failed', `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`, {
-                host: h.host.name,
-            });
+        health = await requireHealthy(ctx, h.host, checks, h.stage ?? phase, phase);
     }
     catch (err) {
+        if (err instanceof HealthFailed)
+            health = err.health;
         info = ctx.errorInfo(err, { phase, host: h.host.name });
     }
     const durationMs = Date.now() - h0;

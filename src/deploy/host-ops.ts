@@ -160,6 +160,8 @@ function lockScript(ctx: RunContext, host: HostConfig, owner: string): string {
     `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
     `echo "lock-age=$age"`,
     `[ "$age" -ge ${staleS} ] && [ ${ctx.config.lock.takeoverStale ? 'yes' : 'no'} = yes ] || held`,
+    // The takeover mutex is held for milliseconds; one a killed run left behind would block takeovers for ever.
+    `find ${LAYOUT.meta} -maxdepth 1 -name takeover -type d -mmin +1 -exec rmdir {} + 2>/dev/null`,
     `mkdir ${LAYOUT.meta}/takeover 2>/dev/null || held`,
     `age=$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${L} 2>/dev/null || date +%s) ))`,
     `if [ "$age" -ge ${staleS} ]; then prev=$(cat ${LAYOUT.lockOwner} 2>/dev/null | tr -d '\\n'); rm -rf ${L}; if take; then rmdir ${LAYOUT.meta}/takeover; ${auditLine(ctx, host, 'lock-taken-over', '"previous_owner":')}; echo lock=taken-over; exit 0; fi; fi`,
@@ -212,9 +214,13 @@ export async function releaseLock(
   return res.stdout.includes('released');
 }
 
+/** While a handed-over rollback runs on the host, it owns the lock: nobody else (a post step) releases it. */
+const HANDOVER_PID = `${LAYOUT.lock}/rollback.pid`;
+
 function releaseLockScript(ctx: RunContext, host: HostConfig): string {
   return [
     cd(host),
+    `if [ -f ${HANDOVER_PID} ] && kill -0 "$(cat ${HANDOVER_PID})" 2>/dev/null; then echo "busy: a rollback is still running"; exit 0; fi`,
     `if grep -q ${shQuote(`"token":"${ctx.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null; then rm -rf ${LAYOUT.lock} && ${auditLine(ctx, host, 'lock-released')} && echo released; else echo not-ours; fi`,
   ].join('\n');
 }
@@ -452,8 +458,9 @@ export async function handOverRollback(
   );
   // `( ... & )`: the subshell exits at once, so the detached shell is nobody's child and no kill of ours finds it.
   const detached = [
+    `cd ${shQuote(host.path)} && echo $$ > ${HANDOVER_PID}`,
     `sh -c ${shQuote(script)}`,
-    `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}`,
+    `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}; rm -f ${HANDOVER_PID}`,
     releaseLockScript(ctx, host),
   ].join('\n');
   const waitS = Math.max(0, Math.floor(waitMs / 1000));

@@ -5,7 +5,8 @@ import { makeContext } from './context';
 
 /**
  * Releases the locks a run holds, for the action's post step: a run that was killed before its own cleanup must
- * not leave hosts locked. Only locks carrying this run's token are removed.
+ * not leave hosts locked. Its remote commands are killed first (they would go on changing the host), then only
+ * locks carrying this run's token are removed, and not while a rollback it handed over still runs there.
  */
 export async function releaseRunLocks(
   config: Config,
@@ -17,6 +18,7 @@ export async function releaseRunLocks(
   const results = await Promise.all(
     hosts.map(async (host) => {
       try {
+        await (await ctx.pool.get(host)).kill();
         return { host, released: await releaseLock(ctx, config.hosts[host]) };
       } catch (err) {
         return { host, released: false, error: opts.redactor.redact((err as Error).message) };

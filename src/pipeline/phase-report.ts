@@ -1,7 +1,8 @@
+import { mapLimit } from '../remote/semaphore';
 import type { StepsResult } from '../remote/steps';
 import type { ErrorInfo, HostPhaseReport, PhaseReport } from '../report/types';
 import type { PlannedPhase } from './plan';
-import type { RunState } from './run-state';
+import { Stop, type RunState } from './run-state';
 
 /** Opens a phase's report and announces it. */
 export function startPhase(state: RunState, p: PlannedPhase): PhaseReport {
@@ -62,4 +63,39 @@ export function firstFailure(r: PhaseReport): ErrorInfo | undefined {
   const info = failed[0].error ?? { class: 'internal', message: `${failed[0].host} failed`, phase: r.name };
   const n = failed.length;
   return n > 1 ? { ...info, message: `${info.message} (and ${n - 1} more host${n > 2 ? 's' : ''})` } : info;
+}
+
+export interface HostStepOutcome {
+  res?: StepsResult;
+  detail?: HostPhaseReport['detail'];
+}
+
+/**
+ * A phase of one step per host before anything is deployed (pre-flight, secrets, snapshot): each host's step runs
+ * once, its error becomes that host's result, and any failure aborts the run, since nothing has changed yet.
+ * `whenAllPassed` runs before the phase ends, for work that needs every host (adopting rollback points).
+ */
+export async function abortingHostPhase(
+  state: RunState,
+  p: PlannedPhase,
+  step: (host: string) => Promise<HostStepOutcome>,
+  whenAllPassed?: () => Promise<void>,
+): Promise<void> {
+  const t0 = Date.now();
+  const r = startPhase(state, p);
+  r.hosts = await mapLimit(p.hosts, state.ctx.config.parallel, async (name) => {
+    const h0 = Date.now();
+    try {
+      const out = await step(name);
+      const rep = hostResult(state, p.name, name, h0, out.res);
+      if (out.detail) rep.detail = out.detail;
+      return rep;
+    } catch (err) {
+      return hostResult(state, p.name, name, h0, undefined, err);
+    }
+  });
+  const failed = firstFailure(r);
+  if (!failed && whenAllPassed) await whenAllPassed();
+  endPhase(state, r, t0, failed);
+  if (failed) throw new Stop('aborted', failed);
 }

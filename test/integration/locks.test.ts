@@ -106,6 +106,30 @@ describe('deploy locks on real hosts', () => {
     await dead.pool.closeAll();
   });
 
+  it('a takeover mutex left by a killed run expires instead of blocking every later takeover', async () => {
+    const p = await project((c) =>
+      c.replace('hosts:\n', 'lock: { stale_after: 2s, takeover_stale: true }\nhosts:\n'),
+    );
+    const dead = ctxFor(p, 'dead0001', 'dave');
+    await preflight(dead, dead.config.hosts.vps, 'public');
+    const meta = path.join(p.paths.vps, '.homelab-deploy');
+    const old = new Date(Date.now() - 5 * 60_000);
+    fs.utimesSync(path.join(meta, 'lock', 'owner.json'), old, old);
+    fs.mkdirSync(path.join(meta, 'takeover'));
+    fs.utimesSync(path.join(meta, 'takeover'), old, old);
+    const taken = await deploy({
+      configPath: p.configPath,
+      phase: 'all',
+      ref: 'HEAD',
+      env,
+      redactor: new Redactor(),
+    });
+    expect(taken.status).toBe('success');
+    expect(taken.audit.find((a) => a.host === 'vps' && a.action === 'lock-taken-over')).toBeDefined();
+    expect(fs.existsSync(path.join(meta, 'takeover'))).toBe(false);
+    await dead.pool.closeAll();
+  });
+
   it('20 concurrent acquirers: exactly one wins', async () => {
     const p = await project();
     const ctxs = Array.from({ length: 20 }, (_, i) => ctxFor(p, `race${String(i).padStart(4, '0')}`));

@@ -51,6 +51,23 @@ const releaseLog = (p: Project, h: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
+/** What the action's post step does for a killed run: release the lock by the run's token (read off the lock). */
+async function postStepRelease(p: Project, host: string): Promise<boolean> {
+  const owner = JSON.parse(
+    fs.readFileSync(path.join(p.paths[host], '.homelab-deploy', 'lock', 'owner.json'), 'utf8'),
+  ) as { token: string };
+  const post = makeContext(loadConfig(p.configPath), {
+    runToken: owner.token,
+    env,
+    redactor: new Redactor(),
+  });
+  try {
+    return await releaseLock(post, post.config.hosts[host]);
+  } finally {
+    await post.pool.closeAll();
+  }
+}
+
 /** Kills a host's sshd and every session it serves: the host is gone mid-conversation, as on a power cut. */
 function dropHost(name: string): void {
   const pid = lab.sandbox.host(name).pid;
@@ -203,7 +220,10 @@ describe('failure rules under faults', () => {
     const tp = report.hosts.find((h) => h.host === 'thinkpad');
     expect(tp?.rollback).toMatchObject({ ok: false, pending: true, to: v1 });
     expect(tp?.rollback?.error?.message).toContain('it releases the deploy lock when it ends');
-    // The runner is gone; the host still holds the lock for the rollback it is running.
+    // The runner is gone; the host still holds the lock for the rollback it is running, and the action's post
+    // step (releasing this run's locks by its token) leaves it alone while it runs.
+    expect(lockHeld(p, 'thinkpad')).toBe(true);
+    expect(await postStepRelease(p, 'thinkpad')).toBe(false);
     expect(lockHeld(p, 'thinkpad')).toBe(true);
     expect(lockHeld(p, 'rtx1080')).toBe(false);
     const deadline = Date.now() + 20_000;
@@ -300,16 +320,7 @@ describe('failure rules under faults', () => {
     await lab.sandbox.startHost('rtx1080');
     expect(report.status).toBe('aborted');
     // The lock on the host that vanished could not be released by the run; its post step does that.
-    const owner = JSON.parse(
-      fs.readFileSync(path.join(p.paths.rtx1080, '.homelab-deploy', 'lock', 'owner.json'), 'utf8'),
-    ) as { token: string };
-    const post = makeContext(loadConfig(p.configPath), {
-      runToken: owner.token,
-      env,
-      redactor: new Redactor(),
-    });
-    expect(await releaseLock(post, post.config.hosts.rtx1080)).toBe(true);
-    await post.pool.closeAll();
+    expect(await postStepRelease(p, 'rtx1080')).toBe(true);
     expect(report.phase).toBe('secrets');
     expect(report.error?.host).toBe('rtx1080');
     expect(fs.readFileSync(path.join(shared, '.env'))).toEqual(before);

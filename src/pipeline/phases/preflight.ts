@@ -7,7 +7,7 @@ import { collectSecrets, renderEnvFile } from '../../secrets/env-file';
 import { sleep } from '../../util/duration';
 import type { RunContext } from '../context';
 import type { Heartbeats } from '../heartbeats';
-import { endPhase, firstFailure, hostResult, startPhase } from '../phase-report';
+import { abortingHostPhase, endPhase, startPhase } from '../phase-report';
 import type { Plan, PlannedPhase } from '../plan';
 import { hostRun, record, Stop, type HostRun, type RunState } from '../run-state';
 
@@ -28,8 +28,6 @@ export async function runPreflight(
 ): Promise<PreflightOutput> {
   const { ctx } = state;
   const { config } = ctx;
-  const t0 = Date.now();
-  const r = startPhase(state, p);
   const envFiles = new Map<string, string>();
   try {
     const secretsPhase = plan.phases.find((x) => x.kind === 'secrets');
@@ -51,16 +49,18 @@ export async function runPreflight(
     if (plan.phases.some((x) => x.kind === 'stage'))
       ctx.files = opts.files ?? filesAtCommit(config.source, ctx.release.commit);
   } catch (err) {
+    const t0 = Date.now();
     const info = ctx.errorInfo(err, { phase: p.name });
-    endPhase(state, r, t0, info);
+    endPhase(state, startPhase(state, p), t0, info);
     throw new Stop('aborted', info);
   }
 
-  r.hosts = await mapLimit(p.hosts, config.parallel, async (name) => {
-    const h0 = Date.now();
-    const h = hostRun(state, name);
-    h.attempted = true;
-    try {
+  await abortingHostPhase(
+    state,
+    p,
+    async (name) => {
+      const h = hostRun(state, name);
+      h.attempted = true;
       const st = await preflightWithWait(ctx, h, p.name);
       h.locked = true;
       opts.heartbeats.start(h.host);
@@ -70,20 +70,13 @@ export async function runPreflight(
       h.releaseComplete = st.releaseComplete;
       if (st.lock !== 'ours')
         record(state, st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
-      const rep = hostResult(state, p.name, name, h0, st.result);
-      rep.detail = { current: st.current, freeBytes: st.freeBytes, lock: st.lock, lockWaitMs: st.lockWaitMs };
-      return rep;
-    } catch (err) {
-      return hostResult(state, p.name, name, h0, undefined, err);
-    }
-  });
-  const failed = firstFailure(r);
-  if (failed) {
-    endPhase(state, r, t0, failed);
-    throw new Stop('aborted', failed);
-  }
-  await adoptRecordedRollbackPoints(state, plan);
-  endPhase(state, r, t0);
+      return {
+        res: st.result,
+        detail: { current: st.current, freeBytes: st.freeBytes, lock: st.lock, lockWaitMs: st.lockWaitMs },
+      };
+    },
+    () => adoptRecordedRollbackPoints(state, plan),
+  );
   return { envFiles };
 }
 

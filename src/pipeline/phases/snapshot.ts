@@ -1,22 +1,18 @@
 import { recordRollbackPoint, type RollbackPoint } from '../../deploy/host-ops';
-import { mapLimit } from '../../remote/semaphore';
 import { auditSnapshotActions } from '../../snapshot/audit';
 import { SnapshotActionError, snapshotName, snapshotProvider } from '../../snapshot/provider';
-import { endPhase, firstFailure, hostResult, startPhase } from '../phase-report';
+import { abortingHostPhase } from '../phase-report';
 import type { PlannedPhase } from '../plan';
-import { hostRun, record, Stop, type RunState } from '../run-state';
+import { hostRun, record, type RunState } from '../run-state';
 
 /**
  * Records each host's rollback point and, where configured, takes an infrastructure snapshot first (if that
  * fails, the host has not been changed by the deploy yet). A host already on this release keeps the point an
  * earlier job recorded, and gets no second infrastructure snapshot.
  */
-export async function runSnapshot(state: RunState, p: PlannedPhase): Promise<void> {
+export function runSnapshot(state: RunState, p: PlannedPhase): Promise<void> {
   const { ctx } = state;
-  const t0 = Date.now();
-  const r = startPhase(state, p);
-  r.hosts = await mapLimit(p.hosts, ctx.config.parallel, async (name) => {
-    const h0 = Date.now();
+  return abortingHostPhase(state, p, async (name) => {
     const h = hostRun(state, name);
     try {
       let infra: string | undefined;
@@ -42,16 +38,11 @@ export async function runSnapshot(state: RunState, p: PlannedPhase): Promise<voi
         name,
         `rollback point: ${h.noRollbackPoint ? '(none recorded)' : (h.before ?? '(none)')}`,
       );
-      const rep = hostResult(state, p.name, name, h0, res);
-      rep.detail = { rollbackTo: h.noRollbackPoint ? null : h.before };
-      return rep;
+      return { res, detail: { rollbackTo: h.noRollbackPoint ? null : h.before } };
     } catch (err) {
       if (err instanceof SnapshotActionError)
         await auditSnapshotActions(ctx, h.host, err.actions).catch(() => undefined);
-      return hostResult(state, p.name, name, h0, undefined, err);
+      throw err;
     }
   });
-  const failed = firstFailure(r);
-  endPhase(state, r, t0, failed);
-  if (failed) throw new Stop('aborted', failed);
 }

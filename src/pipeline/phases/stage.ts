@@ -20,6 +20,7 @@ import { backoffDelay } from '../retry';
 import { rollbackHosts } from '../rollback';
 import { hostRun, record, Stop, type HostRun, type RunState } from '../run-state';
 import { runTests } from '../tests-runner';
+import { HealthFailed, requireHealthy } from '../health-gate';
 
 export type StageOutcome = 'deployed' | 'continue-degraded';
 
@@ -204,20 +205,9 @@ async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Prom
           { host: h.host.name },
         );
       }
-      const health = await runHealthChecks(ctx, h.host, stage.health, stage.name);
-      report.health = health;
-      for (const x of health)
-        ctx.emit({ type: 'host-health', phase: stage.name, host: h.host.name, health: x });
-      const bad = health.filter((x) => !x.ok);
-      if (bad.length)
-        throw new DeployError(
-          'health-failed',
-          `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
-          {
-            host: h.host.name,
-          },
-        );
+      report.health = await requireHealthy(ctx, h.host, stage.health, stage.name, stage.name);
     } catch (e) {
+      if (e instanceof HealthFailed) report.health = e.health;
       err = toDeployError(e, 'command-failed').withContext({ host: h.host.name, phase: stage.name });
       // A dropped connection or a cancelled command leaves the host's state unknown: treat it as touched, so the
       // rollback looks (it leaves a host whose `current` was never switched as it is).

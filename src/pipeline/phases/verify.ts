@@ -1,7 +1,6 @@
-import { DeployError } from '../../errors';
-import { runHealthChecks } from '../../health/run';
 import { mapLimit } from '../../remote/semaphore';
 import type { ErrorInfo, HealthReport, HostPhaseReport } from '../../report/types';
+import { HealthFailed, requireHealthy } from '../health-gate';
 import { endPhase, startPhase } from '../phase-report';
 import type { PlannedPhase } from '../plan';
 import { rollbackHosts } from '../rollback';
@@ -45,18 +44,9 @@ async function verifyHost(state: RunState, h: HostRun, phase: string): Promise<H
   let health: HealthReport[] = [];
   let info: ErrorInfo | undefined;
   try {
-    health = await runHealthChecks(ctx, h.host, checks, h.stage ?? phase);
-    for (const x of health) ctx.emit({ type: 'host-health', phase, host: h.host.name, health: x });
-    const bad = health.filter((x) => !x.ok);
-    if (bad.length)
-      throw new DeployError(
-        'health-failed',
-        `${h.host.name}: ${bad.map((b) => `${b.check}: ${b.lastError}`).join('; ')}`,
-        {
-          host: h.host.name,
-        },
-      );
+    health = await requireHealthy(ctx, h.host, checks, h.stage ?? phase, phase);
   } catch (err) {
+    if (err instanceof HealthFailed) health = err.health;
     info = ctx.errorInfo(err, { phase, host: h.host.name });
   }
   const durationMs = Date.now() - h0;
