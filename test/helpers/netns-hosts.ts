@@ -1,8 +1,8 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { banner, keygen } from './sshd';
 
 /**
  * Real separate hosts on one machine, for the container e2e tests. Each host is
@@ -99,29 +99,6 @@ export function ensureContainerTooling(): void {
     if (!install()) throw new Error(`apt-get install ${PACKAGES.join(' ')} failed`);
   }
   if (!staticBusybox()) throw new Error('/bin/busybox is not statically linked: install busybox-static');
-}
-
-function keygen(file: string): string {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', file]);
-  return fs
-    .readFileSync(file + '.pub', 'utf8')
-    .trim()
-    .split(' ')
-    .slice(0, 2)
-    .join(' ');
-}
-
-function banner(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('data', (d) => done(d.toString().startsWith('SSH-')));
-    s.once('error', () => done(false));
-    s.setTimeout(1000, () => done(false));
-  });
 }
 
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
