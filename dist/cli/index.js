@@ -49260,6 +49260,8 @@ function rowOf({ final: f, phase: p }) {
             : '';
     return `| ${cell(f.host)} | ${cell(f.stage)} | ${cell(f.before)} → ${cell(f.after)} | ${p ? formatDuration(p.durationMs) : '—'} | ${p?.attempts.length || '—'} | ${checks} | ${result} | ${cell(err)} |`;
 }
+/** Beyond this many check results the per-check list is left to the report file (the summary has 1 MiB). */
+const MAX_CHECK_LINES = 3000;
 const TABLE_HEAD = [
     '| host | stage | release before → after | duration | attempts | checks | result | error |',
     '|---|---|---|---|---|---|---|---|',
@@ -49304,11 +49306,21 @@ function renderSummary(r, opts = {}) {
     }
     const checks = r.phases.flatMap((p) => p.hosts.flatMap((h) => h.health.map((c) => ({ phase: p.name, host: h.host, c }))));
     const failedChecks = checks.filter((x) => !x.c.ok);
+    const CHECK_HEAD = [
+        '| phase | host | check | result | duration | attempts | last error |',
+        '|---|---|---|---|---|---|---|',
+    ];
+    const checkRow = (x) => `| ${x.phase} | ${cell(x.host)} | ${cell(x.c.check)} | ${x.c.ok ? '✅' : '❌'} | ${formatDuration(x.c.durationMs)} | ${x.c.attempts} | ${cell(x.c.lastError)} |`;
     if (failedChecks.length) {
-        out.push('', '### Failed checks', '| phase | host | check | attempts | last error |', '|---|---|---|---|---|');
+        out.push('', '### Failed checks', ...CHECK_HEAD);
         for (const x of failedChecks.slice(0, 200))
-            out.push(`| ${x.phase} | ${cell(x.host)} | ${cell(x.c.check)} | ${x.c.attempts} | ${cell(x.c.lastError)} |`);
+            out.push(checkRow(x));
     }
+    // Every check, one line each (seed 003's smoke report), folded: at fleet scale this is the longest part.
+    if (checks.length && checks.length <= MAX_CHECK_LINES)
+        out.push('', `<details><summary>All checks (${checks.length})</summary>`, '', ...CHECK_HEAD, ...checks.map(checkRow), '', '</details>');
+    else if (checks.length)
+        out.push('', `_${checks.length} checks ran; the one-line-per-check list is in the \`report-file\` output._`);
     let text = out.join('\n') + '\n';
     if (Buffer.byteLength(text) > maxBytes) {
         const note = `\n\n_…summary truncated at ${Math.round(maxBytes / 1024)} KiB; the full report is in the \`report-file\` output._\n`;

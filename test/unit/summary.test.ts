@@ -97,6 +97,9 @@ describe('job summary', () => {
     expect(md).toContain(`| site-0001 | sites | ${OLD} → ${NEW} | 4.2s | 1 | 1/1 | ✅ |  |`);
     expect(md).toContain('### Tests (sites, on runner): ✅ passed — 11 passed, 0 failed, 1 skipped');
     expect(md).not.toMatch(/ok ```\n/);
+    // Every check, passed ones too, one line each with its result, duration and attempts.
+    expect(md).toContain('<details><summary>All checks (3)</summary>');
+    expect(md).toContain('| sites | site-0002 | app | ✅ | 600ms | 3 | — |');
   });
 
   it('failures: error class, failed checks with escaped cells, and a loud failed rollback', () => {
