@@ -44526,6 +44526,16 @@ async function preflight(ctx, host, phase) {
             script: lockScript(ctx, host, owner),
         },
     ];
+    const envFile = ctx.config.secrets?.file;
+    if (envFile) {
+        // Only once the lock is ours: a temp env file then belongs to a run that was killed mid-upload (it holds
+        // secrets and never a live config), not to one still writing it.
+        steps.push({
+            name: 'sweep',
+            display: `remove stale ${envFile}.tmp-*`,
+            script: `cd ${shQuote(`${host.path}/${LAYOUT.shared}`)} || exit 1\nfind . -maxdepth 1 -name ${shQuote(`${envFile}.tmp-*`)} -exec rm -f {} + 2>/dev/null; true`,
+        });
+    }
     const r = await runSteps(conn, steps, { timeoutMs: 60_000, signal: ctx.signal });
     if (!r.ok) {
         const f = r.failed;
@@ -44998,7 +45008,7 @@ async function cleanUp(state, status) {
         // The release log says where a cancelled run left each host it had started to change.
         await mapLimit([...state.hosts.values()].filter((h) => h.touched), config.parallel, (h) => appendReleaseLog(ctx, h.host, { event: 'cancelled', stage: h.stage, previous: h.before, result: 'cancelled' }, { timeoutMs: cleanupTimeout(state, 30_000, 500) }).catch(() => undefined));
     }
-    await mapLimit([...state.hosts.values()].filter((h) => h.attempted && !h.lockHandedOver), config.parallel, async (h) => {
+    await mapLimit([...state.hosts.values()].filter((h) => h.attempted && !h.lockHandedOver && !h.lockLost), config.parallel, async (h) => {
         const released = await releaseLock(ctx, h.host, { timeoutMs: cleanupTimeout(state, 30_000) }).catch(() => false);
         if (released)
             run_state_record(state, 'lock-released', h.host.name);
@@ -45424,7 +45434,7 @@ async function preflightWithWait(ctx, h, phase) {
 
 /**
  * Replaces a host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the host,
- * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run sweeps.
+ * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run's pre-flight sweeps.
  */
 async function syncEnvFile(ctx, host, file, content) {
     const conn = await ctx.pool.get(host.name);
@@ -45432,13 +45442,9 @@ async function syncEnvFile(ctx, host, file, content) {
     const dir = `${host.path}/${LAYOUT.shared}`;
     const target = `${dir}/${file}`;
     const tmp = `${file}.tmp-${ctx.runToken}`;
-    // Earlier runs killed mid-upload leave temp files; they never hold a live config, and they hold secrets.
-    const sweep = `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null; true`;
     const old = (await readFileIfExists(sftp, host.name, target, { signal: ctx.signal }))?.toString('utf8');
-    if (old !== undefined && sha256(old) === sha256(content)) {
-        await conn.exec(`cd ${shQuote(dir)} || exit 1\n${sweep}`, { timeoutMs: 30_000, signal: ctx.signal });
+    if (old !== undefined && sha256(old) === sha256(content))
         return { state: 'unchanged', changed: [] };
-    }
     const data = Buffer.from(content, 'utf8');
     await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
         exclusive: true,
@@ -45452,7 +45458,6 @@ async function syncEnvFile(ctx, host, file, content) {
             display: `verify and rename ${file}`,
             script: [
                 `cd ${shQuote(dir)} || exit 1`,
-                sweep,
                 `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
                 `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
                 // The copy kept for rollback is made like the file itself (temp, then rename), and only once per
@@ -46948,6 +46953,8 @@ async function rollbackOne(state, h, phaseName) {
     const stage = h.stage ?? phaseName;
     const r = { ok: false, to: h.before, durationMs: 0 };
     try {
+        if (h.lockLost)
+            throw new DeployError('lock-held', `not rolled back: the deploy lock on ${h.host.name} now belongs to another run or an operator, who decides what it runs`, { host: h.host.name });
         if (h.noRollbackPoint)
             throw new DeployError('precondition', `no rollback point is recorded on ${h.host.name} for release ${ctx.release.id} (it was deployed before this pipeline recorded one); roll back by deploying the release you want`, { host: h.host.name });
         const snap = h.host.snapshot;
@@ -47633,6 +47640,10 @@ async function runDeploy(opts) {
     let lostLock;
     const heartbeats = new Heartbeats(ctx, heartbeatInterval(config.lock.staleAfterMs), (host) => {
         lostLock ??= host;
+        // Not ours any more: the cleanup must not try to release it, nor warn that it could not.
+        const h = state.hosts.get(host);
+        if (h)
+            h.lockLost = true;
         controller.abort();
     });
     let status = 'success';
@@ -47693,7 +47704,8 @@ async function runDeploy(opts) {
         if (signal.aborted)
             await ctx.pool.killAll().catch(() => undefined);
     }
-    if (signal.aborted && error?.class !== 'cancelled') {
+    // A lost lock aborts like a cancellation, so its phase failed as `cancelled`: say why instead.
+    if (signal.aborted && (lostLock || error?.class !== 'cancelled')) {
         const why = lostLock
             ? `the deploy lock on ${lostLock} was taken away (released by an operator or taken over as stale)`
             : `cancelled during ${state.lastPhase}`;

@@ -15,7 +15,7 @@ export interface EnvSyncResult {
 
 /**
  * Replaces a host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the host,
- * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run sweeps.
+ * keep the old file for rollback, rename over. An interrupted run leaves only a temp file the next run's pre-flight sweeps.
  */
 export async function syncEnvFile(
   ctx: RunContext,
@@ -28,13 +28,8 @@ export async function syncEnvFile(
   const dir = `${host.path}/${LAYOUT.shared}`;
   const target = `${dir}/${file}`;
   const tmp = `${file}.tmp-${ctx.runToken}`;
-  // Earlier runs killed mid-upload leave temp files; they never hold a live config, and they hold secrets.
-  const sweep = `find . -maxdepth 1 -name ${shQuote(`${file}.tmp-*`)} ! -name ${shQuote(tmp)} -exec rm -f {} + 2>/dev/null; true`;
   const old = (await readFileIfExists(sftp, host.name, target, { signal: ctx.signal }))?.toString('utf8');
-  if (old !== undefined && sha256(old) === sha256(content)) {
-    await conn.exec(`cd ${shQuote(dir)} || exit 1\n${sweep}`, { timeoutMs: 30_000, signal: ctx.signal });
-    return { state: 'unchanged', changed: [] };
-  }
+  if (old !== undefined && sha256(old) === sha256(content)) return { state: 'unchanged', changed: [] };
 
   const data = Buffer.from(content, 'utf8');
   await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
@@ -51,7 +46,6 @@ export async function syncEnvFile(
         display: `verify and rename ${file}`,
         script: [
           `cd ${shQuote(dir)} || exit 1`,
-          sweep,
           `[ "$(wc -c < ${shQuote(tmp)} | tr -d ' ')" = ${data.length} ] || { echo "size mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
           `[ "$(sha256sum ${shQuote(tmp)} | cut -d' ' -f1)" = ${sha256(data)} ] || { echo "checksum mismatch"; rm -f ${shQuote(tmp)}; exit 1; }`,
           // The copy kept for rollback is made like the file itself (temp, then rename), and only once per

@@ -97,6 +97,16 @@ export async function preflight(ctx: RunContext, host: HostConfig, phase: string
       script: lockScript(ctx, host, owner),
     },
   ];
+  const envFile = ctx.config.secrets?.file;
+  if (envFile) {
+    // Only once the lock is ours: a temp env file then belongs to a run that was killed mid-upload (it holds
+    // secrets and never a live config), not to one still writing it.
+    steps.push({
+      name: 'sweep',
+      display: `remove stale ${envFile}.tmp-*`,
+      script: `cd ${shQuote(`${host.path}/${LAYOUT.shared}`)} || exit 1\nfind . -maxdepth 1 -name ${shQuote(`${envFile}.tmp-*`)} -exec rm -f {} + 2>/dev/null; true`,
+    });
+  }
   const r = await runSteps(conn, steps, { timeoutMs: 60_000, signal: ctx.signal });
   if (!r.ok) {
     const f = r.failed;

@@ -43,7 +43,7 @@ export async function cleanUp(state: RunState, status: DeployStatus): Promise<vo
     );
   }
   await mapLimit(
-    [...state.hosts.values()].filter((h) => h.attempted && !h.lockHandedOver),
+    [...state.hosts.values()].filter((h) => h.attempted && !h.lockHandedOver && !h.lockLost),
     config.parallel,
     async (h) => {
       const released = await releaseLock(ctx, h.host, { timeoutMs: cleanupTimeout(state, 30_000) }).catch(

@@ -66,6 +66,12 @@ async function rollbackOne(state: RunState, h: HostRun, phaseName: string): Prom
   const stage = h.stage ?? phaseName;
   const r: RollbackReport = { ok: false, to: h.before, durationMs: 0 };
   try {
+    if (h.lockLost)
+      throw new DeployError(
+        'lock-held',
+        `not rolled back: the deploy lock on ${h.host.name} now belongs to another run or an operator, who decides what it runs`,
+        { host: h.host.name },
+      );
     if (h.noRollbackPoint)
       throw new DeployError(
         'precondition',

@@ -21,6 +21,8 @@ export interface HostRun {
   infraSnapshot?: string;
   /** A detached rollback on the host owns the lock now and releases it when it ends. */
   lockHandedOver?: boolean;
+  /** The heartbeat found the lock in other hands (released by an operator, or taken over). */
+  lockLost?: boolean;
 }
 
 /** The mutable state of one run, passed to each phase; nothing of it is global. */

@@ -106,6 +106,9 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   let lostLock: string | undefined;
   const heartbeats = new Heartbeats(ctx, heartbeatInterval(config.lock.staleAfterMs), (host) => {
     lostLock ??= host;
+    // Not ours any more: the cleanup must not try to release it, nor warn that it could not.
+    const h = state.hosts.get(host);
+    if (h) h.lockLost = true;
     controller.abort();
   });
 
@@ -160,7 +163,8 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     await heartbeats.stopAll();
     if (signal.aborted) await ctx.pool.killAll().catch(() => undefined);
   }
-  if (signal.aborted && error?.class !== 'cancelled') {
+  // A lost lock aborts like a cancellation, so its phase failed as `cancelled`: say why instead.
+  if (signal.aborted && (lostLock || error?.class !== 'cancelled')) {
     const why = lostLock
       ? `the deploy lock on ${lostLock} was taken away (released by an operator or taken over as stale)`
       : `cancelled during ${state.lastPhase}`;

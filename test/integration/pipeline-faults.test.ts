@@ -246,6 +246,49 @@ describe('failure rules under faults', () => {
     ).toEqual(['rollback', 'lock-released']);
   }, 60_000);
 
+  it('a run whose lock is taken away stops, and leaves the new owner’s lock alone', async () => {
+    const secs = String(5000 + Math.floor(Math.random() * 99));
+    const { p, v1, v2 } = await v1Live((c) =>
+      slowUp(c).replace('hosts:\n', 'lock: { stale_after: 3s }\nhosts:\n'),
+    );
+    p.fault('thinkpad', secs, `SLOW-${v2}`);
+    const lockDir = path.join(p.paths.thinkpad, '.homelab-deploy', 'lock');
+    const intruder = JSON.stringify({
+      token: 'intruder0001',
+      actor: 'eve',
+      commit: '0'.repeat(40),
+      phase: 'x',
+    });
+    const watch = setInterval(() => {
+      if (
+        pgrep(`sleep ${secs}`) &&
+        !fs.readFileSync(path.join(lockDir, 'owner.json'), 'utf8').includes('intruder')
+      ) {
+        // What an operator's forced release followed by another run's acquisition leaves on the host.
+        fs.writeFileSync(path.join(lockDir, 'owner.json.new'), intruder + '\n');
+        fs.renameSync(path.join(lockDir, 'owner.json.new'), path.join(lockDir, 'owner.json'));
+      }
+    }, 50);
+    const report = await run(p).finally(() => clearInterval(watch));
+    expect(report.error?.class).toBe('lock-held');
+    expect(report.error?.message).toMatch(
+      /^ROLLBACK FAILED on thinkpad; the deploy lock on thinkpad was taken away/,
+    );
+    expect(pgrep(`sleep ${secs}`)).toBe(false);
+    // The intruder's lock is untouched; the hosts whose locks were ours are free again.
+    expect(fs.readFileSync(path.join(lockDir, 'owner.json'), 'utf8')).toContain('intruder0001');
+    expect(lockHeld(p, 'rtx1080')).toBe(false);
+    expect(lockHeld(p, 'vps')).toBe(false);
+    expect(p.current('rtx1080')).toBe(v1);
+    expect(report.phases.some((x) => x.name === 'production')).toBe(false);
+    // Nor does it roll back a host that is no longer its own: it says so instead of racing the new owner.
+    expect(report.hosts.find((h) => h.host === 'thinkpad')?.rollback).toMatchObject({
+      ok: false,
+      error: { class: 'lock-held' },
+    });
+    expect(p.current('thinkpad')).toBe(v2);
+  }, 60_000);
+
   it("deploy.yml's jobs one after another: a failure in the verify job rolls back what the earlier jobs deployed", async () => {
     const { p, v1, v2 } = await v1Live();
     const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: p.repo, encoding: 'utf8' }).trim();
