@@ -78441,7 +78441,10 @@ async function runHealthCheck(ctx, host, check, stage) {
         }
         else {
             streak = 0;
-            lastFailure = last.detail;
+            // An attempt the deadline cut short says only that time ran out (the verdict says so already); the error
+            // worth reporting is what the last full attempt saw.
+            if (timeoutMs >= check.timeoutMs || lastFailure === undefined)
+                lastFailure = last.detail;
             if (++failures > check.retries)
                 break;
         }

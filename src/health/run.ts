@@ -133,7 +133,9 @@ export async function runHealthCheck(
       if (++streak >= check.successes) break;
     } else {
       streak = 0;
-      lastFailure = last.detail;
+      // An attempt the deadline cut short says only that time ran out (the verdict says so already); the error
+      // worth reporting is what the last full attempt saw.
+      if (timeoutMs >= check.timeoutMs || lastFailure === undefined) lastFailure = last.detail;
       if (++failures > check.retries) break;
     }
     await sleep(Math.min(check.intervalMs, Math.max(0, deadline - Date.now())), ctx.signal);
