@@ -229,6 +229,9 @@ export async function startNetnsHosts(opts: { names: string[] }): Promise<NetnsS
       `mount --rbind /sys/fs/cgroup ${sq(cgroups)}`,
       'mount -t sysfs sysfs /sys',
       `mount --move ${sq(cgroups)} /sys/fs/cgroup`,
+      // podman keeps its lock table in /dev/shm/libpod_lock: shared, the first podman of each host races the
+      // others to create it on a fresh machine ("failed to open 2048 locks"). A real host has its own.
+      'mount -t tmpfs -o mode=1777,size=64m tmpfs /dev/shm',
       ...HOST_MOUNTS.map(([src, dst]) => {
         const from = path.join(hdir, src);
         fs.mkdirSync(from, { recursive: true });
