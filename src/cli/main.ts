@@ -14,7 +14,7 @@ import { Redactor } from '../secrets/redact';
 import { hostStatuses, readReleaseLogs, releaseLocks } from '../deploy/inspect';
 import { nearest } from '../config/suggest';
 import type { Config } from '../config/types';
-import type { RunInfo } from '../pipeline/context';
+import type { RunInfo } from '../run/context';
 import { parseDuration } from '../util/duration';
 import { renderLockStatus, renderRelease, renderStatus } from './operator';
 import { computeKpis, type DeployRecord } from '../history/kpi';

@@ -90,6 +90,7 @@ export function resolveConfig(
     project: input.project,
     source: path.resolve(dir, input.source ?? '.'),
     hosts,
+    targets: { ...hosts },
     secrets: input.secrets ? { file: input.secrets.file ?? '.env', keys: input.secrets.keys } : undefined,
     stages,
     verify: {
@@ -215,7 +216,10 @@ function resolveHost(
     envNames.set(env, k);
   }
   return {
+    kind: 'ssh',
     name,
+    stageTag: h.stage,
+    labels: {},
     address: h.address,
     ssh: resolveSsh(d.ssh ?? {}, h.ssh ?? {}, dir),
     path: h.path ?? d.path ?? `${DEFAULTS.basePath}/${project}`,

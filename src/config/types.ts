@@ -49,8 +49,19 @@ export type SnapshotSettings = {
   | { provider: 'command'; create: string; rollback: string; delete?: string }
 );
 
-export interface HostConfig {
+/** What every kind of target has: a name, the seed-pipeline stage tag, labels for selection, vars for templates. */
+export interface TargetBase {
   name: string;
+  /** `staging | production | public` when the seed pipeline is built from tags (no `stages:`). */
+  stageTag?: 'staging' | 'production' | 'public';
+  /** For `--targets key=value` selection and for grouping a fleet's report. */
+  labels: Record<string, string>;
+  vars: Record<string, string>;
+}
+
+/** An SSH host: release folders, a `current` link, compose or up/down commands, host-side lock and logs. */
+export interface HostConfig extends TargetBase {
+  kind: 'ssh';
   address: string;
   ssh: SshSettings;
   path: string;
@@ -58,10 +69,55 @@ export interface HostConfig {
   runtimeCheck: string;
   minFreeDiskBytes: number;
   keepReleases: number;
-  vars: Record<string, string>;
   snapshot?: SnapshotSettings;
   envDialect: 'compose' | 'python-dotenv';
 }
+
+/** Where targets without a host of their own keep their lock, release log and rollback points. */
+export type StateStoreSettings = { kind: 'dir'; path: string } | { kind: 'host'; host: string; path: string };
+
+/** A Vercel project, deployed through the Vercel REST API. */
+export interface VercelTargetConfig extends TargetBase {
+  kind: 'vercel';
+  /** Project id (prj_...) or name. */
+  project: string;
+  /** Team id (team_...) or slug, sent as teamId / slug. */
+  team?: string;
+  tokenEnv: string;
+  apiUrl: string;
+  /**
+   * `production`: create a production deployment without assigning its domains, check it on its own URL, then
+   * promote it. `preview`: create a preview deployment, check it, then promote it to production.
+   */
+  promote: 'production' | 'preview';
+  /** What is deployed: the commit through Vercel's git integration, or the source files uploaded. */
+  source: { type: 'git'; provider: 'github' | 'gitlab' | 'bitbucket'; repo: string } | { type: 'files' };
+  /** Domains that must point at the new deployment once it is promoted. */
+  domains: string[];
+  /** How long a build may take before the deploy counts as timed out. */
+  buildTimeoutMs: number;
+  pollIntervalMs: number;
+  state: StateStoreSettings;
+}
+
+/** A platform driven by commands on the runner (CDK, kubectl, helm, terraform, a script). */
+export interface RunnerTargetConfig extends TargetBase {
+  kind: 'runner';
+  /** Prints the live version (recorded as the rollback point). */
+  current: string;
+  /** Deploys the release. */
+  up: string;
+  /** Returns to $HD_PREVIOUS. */
+  rollback: string;
+  /** Taken before the target is changed (a database backup); its output is recorded. */
+  snapshot?: string;
+  /** Directory the commands run in (absolute; the config's directory by default). */
+  cwd: string;
+  timeoutMs: number;
+  state: StateStoreSettings;
+}
+
+export type TargetConfig = HostConfig | VercelTargetConfig | RunnerTargetConfig;
 
 export interface HealthCheck {
   name: string;
@@ -145,7 +201,10 @@ export interface Config {
   dir: string;
   project: string;
   source: string; // absolute directory whose files are deployed
+  /** The SSH hosts (a subset of `targets`). */
   hosts: Record<string, HostConfig>;
+  /** Every target of every kind, SSH hosts included; one namespace. */
+  targets: Record<string, TargetConfig>;
   secrets?: { file: string; keys: string[] };
   stages: StageConfig[];
   verify: { health: HealthCheck[]; onFailure: 'rollback-all' | 'none' };

@@ -1,5 +1,5 @@
 import type { HostConfig } from '../config/types';
-import type { RunContext } from '../pipeline/context';
+import type { RunContext } from '../run/context';
 import { shQuote } from '../remote/quote';
 import { readFileIfExists, writeFile } from '../remote/sftp';
 import { runSteps, type StepsResult } from '../remote/steps';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HostConfig } from '../config/types';
 import { DeployError } from '../errors';
-import type { RunContext } from '../pipeline/context';
+import type { RunContext } from '../run/context';
 import { shExports, shQuote } from '../remote/quote';
 import { uploadTree, writeFile } from '../remote/sftp';
 import { runSteps, type Step, type StepsResult } from '../remote/steps';

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import type { Config } from '../config/types';
 import { ConnectionPool } from '../remote/pool';
-import { mapLimit } from '../remote/semaphore';
+import { mapLimit } from '../util/concurrency';
 import { shQuote } from '../remote/quote';
 import type { Redactor } from '../secrets/redact';
 import { liveSnapshots, SNAPSHOT_RECORD, type SnapshotRecordLine } from '../snapshot/command';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { DeploySettings, HealthCheck, HostConfig } from '../config/types';
 import { releaseEnv } from '../deploy/commands';
-import type { RunContext } from '../pipeline/context';
+import type { RunContext } from '../run/context';
 import { shExports, shQuote } from '../remote/quote';
 import { excerpt, type ProbeOptions, type ProbeResult } from './http';
 

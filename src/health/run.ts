@@ -1,6 +1,6 @@
 import type { HealthCheck, HostConfig } from '../config/types';
 import { DeployError } from '../errors';
-import { templateVars, type RunContext } from '../pipeline/context';
+import { templateVars, type RunContext } from '../run/context';
 import type { HealthReport } from '../report/types';
 import { formatDuration, sleep } from '../util/duration';
 import { renderShellTemplate, renderTemplate } from '../util/template';

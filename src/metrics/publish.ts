@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { MetricsSettings } from '../config/types';
-import { mapLimit } from '../remote/semaphore';
+import { mapLimit } from '../util/concurrency';
 import type { Redactor } from '../secrets/redact';
 import type { ParsedSample } from './exposition';
 

@@ -1,7 +1,7 @@
 import type { Config } from '../config/types';
 import { releaseLock } from '../deploy/host-ops';
 import type { Redactor } from '../secrets/redact';
-import { makeContext } from './context';
+import { makeContext } from '../run/context';
 
 /**
  * Releases the locks a run holds, for the action's post step: a run that was killed before its own cleanup must

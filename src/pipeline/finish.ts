@@ -1,5 +1,5 @@
 import { appendReleaseLog, readCurrent, releaseLock, restoreEnvFile } from '../deploy/host-ops';
-import { mapLimit } from '../remote/semaphore';
+import { mapLimit } from '../util/concurrency';
 import type { DeployStatus, HostFinalState, HostState } from '../report/types';
 import { cleanupTimeout, record, type HostRun, type RunState } from './run-state';
 

@@ -2,7 +2,7 @@ import type { HealthCheck, HostConfig } from '../config/types';
 import { DeployError } from '../errors';
 import { runHealthChecks } from '../health/run';
 import type { HealthReport } from '../report/types';
-import type { RunContext } from './context';
+import type { RunContext } from '../run/context';
 
 /** A host's checks failed; the reports travel with the error so the phase can still show every check. */
 export class HealthFailed extends DeployError {

@@ -1,6 +1,6 @@
 import { heartbeat } from '../deploy/host-ops';
 import type { HostConfig } from '../config/types';
-import type { RunContext } from './context';
+import type { RunContext } from '../run/context';
 
 /**
  * Keeps each lock this run holds visibly alive from the moment it is taken, so no other run can call it stale

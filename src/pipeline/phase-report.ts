@@ -1,4 +1,4 @@
-import { mapLimit } from '../remote/semaphore';
+import { mapLimit } from '../util/concurrency';
 import type { StepsResult } from '../remote/steps';
 import type { ErrorInfo, HostPhaseReport, PhaseReport } from '../report/types';
 import type { PlannedPhase } from './plan';

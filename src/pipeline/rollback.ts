@@ -1,12 +1,12 @@
 import { handOverRollback, rollbackRelease } from '../deploy/host-ops';
 import { DeployError } from '../errors';
 import { runHealthChecks } from '../health/run';
-import { mapLimit } from '../remote/semaphore';
+import { mapLimit } from '../util/concurrency';
 import type { PhaseReport, RollbackReport } from '../report/types';
 import { auditSnapshotActions } from '../snapshot/audit';
 import { SnapshotActionError, snapshotProvider } from '../snapshot/provider';
 import { sleep } from '../util/duration';
-import type { RunContext } from './context';
+import type { RunContext } from '../run/context';
 import { cleanupTimeout, record, type HostRun, type RunState } from './run-state';
 
 /** How long a host may take to answer SSH again after its VM was rolled back (and booted). */

@@ -1,6 +1,6 @@
 import type { HostConfig } from '../config/types';
 import type { AuditRecord, DeployStatus, ErrorInfo, PhaseReport, RollbackReport } from '../report/types';
-import type { RunContext } from './context';
+import type { RunContext } from '../run/context';
 
 /** What the run knows about one host; the rollback decisions are made from these fields only. */
 export interface HostRun {

@@ -8,7 +8,7 @@ import { releaseEnv } from '../deploy/commands';
 import { shExports, shQuote } from '../remote/quote';
 import type { TestsReport } from '../report/types';
 import { renderShellTemplate } from '../util/template';
-import { templateVars, type RunContext } from './context';
+import { templateVars, type RunContext } from '../run/context';
 
 const TAIL = 4000;
 /** Grace for the test command after TERM before KILL, and for the SSH command around it on top of that. */

@@ -4,7 +4,8 @@ import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from
 import { DeployError } from '../errors';
 import { algorithmsForKeyTypes, HostKeyPolicy, knownHostsName } from './known-hosts';
 import { shQuote } from './quote';
-import { Semaphore } from './semaphore';
+import { Semaphore } from '../util/concurrency';
+import type { ExecOptions, ExecResult } from '../util/shell';
 
 export interface Endpoint {
   name: string; // host name in the config, for messages
@@ -25,24 +26,7 @@ export interface Credentials {
   passphrase?: string;
 }
 
-export interface ExecOptions {
-  /**
-   * Wall-clock limit for this command, enforced on the host too. Precedence: this value (the step's own limit,
-   * e.g. a health check's `timeout` or `deploy.timeout`), else the endpoint's `commandTimeoutMs` (the host's
-   * `ssh.command_timeout`, itself defaulting to `defaults.ssh.command_timeout`), else DEFAULT_COMMAND_TIMEOUT_MS.
-   */
-  timeoutMs?: number;
-  stdin?: string | Buffer;
-  signal?: AbortSignal;
-}
-
-export interface ExecResult {
-  code: number | null;
-  signal?: string;
-  stdout: string;
-  stderr: string;
-  durationMs: number;
-}
+export type { ExecOptions, ExecResult } from '../util/shell';
 
 /** Same as DEFAULTS.commandTimeoutMs in config/resolve.ts; endpoints built from a config always carry their own. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;

@@ -2,7 +2,7 @@ import * as path from 'node:path/posix';
 import type { SFTPWrapper } from 'ssh2';
 import { DeployError } from '../errors';
 import { discardSftp, type SshConnection } from './connection';
-import { mapLimit } from './semaphore';
+import { mapLimit } from '../util/concurrency';
 
 export interface UploadFile {
   path: string; // relative, POSIX separators

@@ -1,4 +1,4 @@
-import type { DeployEvent } from '../pipeline/events';
+import type { DeployEvent } from '../run/events';
 import { formatDuration } from '../util/duration';
 import type { Report } from './types';
 

@@ -1,6 +1,6 @@
 import type { HostConfig } from '../config/types';
 import { auditLine } from '../deploy/host-ops';
-import type { RunContext } from '../pipeline/context';
+import type { RunContext } from '../run/context';
 import { shQuote } from '../remote/quote';
 import type { SnapshotAction } from './action';
 

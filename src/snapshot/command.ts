@@ -1,6 +1,6 @@
 import type { HostConfig, SnapshotSettings } from '../config/types';
 import { DeployError } from '../errors';
-import type { RunContext } from '../pipeline/context';
+import type { RunContext } from '../run/context';
 import { shExports, shQuote } from '../remote/quote';
 import { act, type SnapshotAction, type SnapshotProvider } from './action';
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { HostConfig, SnapshotSettings } from '../config/types';
 import { DeployError } from '../errors';
-import type { RunContext } from '../pipeline/context';
+import type { RunContext } from '../run/context';
 import { act, type SnapshotAction, type SnapshotProvider } from './action';
 import { commandProvider } from './command';
 import { ProxmoxClient, SNAPSHOT_DESCRIPTION_MARK, type TaskOutcome } from './proxmox';

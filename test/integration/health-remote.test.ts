@@ -5,7 +5,7 @@ import { resolveHealth } from '../../src/config/resolve';
 import { healthCheckSchema, type HealthCheckInput } from '../../src/config/schema';
 import type { Config, TestsConfig } from '../../src/config/types';
 import { runHealthCheck } from '../../src/health/run';
-import { makeContext, type RunContext } from '../../src/pipeline/context';
+import { makeContext, type RunContext } from '../../src/run/context';
 import { runTests } from '../../src/pipeline/tests-runner';
 import { Redactor } from '../../src/secrets/redact';
 import { writeConfig } from '../fixtures/config';

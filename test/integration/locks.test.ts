@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import { preflight, releaseLock } from '../../src/deploy/host-ops';
 import { DeployError } from '../../src/errors';
-import { makeContext } from '../../src/pipeline/context';
+import { makeContext } from '../../src/run/context';
 import { deploy } from '../../src/engine';
 import { Redactor } from '../../src/secrets/redact';
 import { useHomelab, type Project } from '../fixtures/pipeline';

@@ -7,7 +7,7 @@ import type { HostStatus, LockReleaseResult } from '../../src/deploy/inspect';
 import { preflight } from '../../src/deploy/host-ops';
 import { releaseIdFor } from '../../src/deploy/layout';
 import { deploy } from '../../src/engine';
-import { makeContext } from '../../src/pipeline/context';
+import { makeContext } from '../../src/run/context';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
 import { useHomelab, type Project } from '../fixtures/pipeline';

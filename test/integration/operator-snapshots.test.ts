@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/load';
 import type { HostStatus } from '../../src/deploy/inspect';
 import { deploy } from '../../src/engine';
 import { DeployError } from '../../src/errors';
-import { makeContext } from '../../src/pipeline/context';
+import { makeContext } from '../../src/run/context';
 import { Redactor } from '../../src/secrets/redact';
 import { auditSnapshotActions } from '../../src/snapshot/audit';
 import { SNAPSHOT_RECORD } from '../../src/snapshot/command';

@@ -6,7 +6,7 @@ import { resolveHealth } from '../../src/config/resolve';
 import type { HealthCheckInput } from '../../src/config/schema';
 import { healthCheckSchema } from '../../src/config/schema';
 import { runHealthCheck } from '../../src/health/run';
-import { makeContext } from '../../src/pipeline/context';
+import { makeContext } from '../../src/run/context';
 import { parseJunit } from '../../src/pipeline/junit';
 import { renderEvent } from '../../src/report/text';
 import { Redactor } from '../../src/secrets/redact';

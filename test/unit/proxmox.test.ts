@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { parseConfig } from '../../src/config/load';
 import { DeployError } from '../../src/errors';
-import { makeContext } from '../../src/pipeline/context';
+import { makeContext } from '../../src/run/context';
 import { Redactor } from '../../src/secrets/redact';
 import { SnapshotActionError, snapshotProvider } from '../../src/snapshot/provider';
 import { ProxmoxClient, parseUpid, type ProxmoxTarget } from '../../src/snapshot/proxmox';

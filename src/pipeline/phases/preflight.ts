@@ -1,11 +1,11 @@
 import { preflight, readRollbackPoint, type PreflightState } from '../../deploy/host-ops';
 import { DeployError } from '../../errors';
 import { filesAtCommit } from '../../git/source';
-import { mapLimit } from '../../remote/semaphore';
+import { mapLimit } from '../../util/concurrency';
 import type { UploadFile } from '../../remote/sftp';
 import { collectSecrets, renderEnvFile } from '../../secrets/env-file';
 import { sleep } from '../../util/duration';
-import type { RunContext } from '../context';
+import type { RunContext } from '../../run/context';
 import type { Heartbeats } from '../heartbeats';
 import { abortingHostPhase, endPhase, startPhase } from '../phase-report';
 import type { Plan, PlannedPhase } from '../plan';

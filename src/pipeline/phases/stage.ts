@@ -2,7 +2,7 @@ import type { StageConfig } from '../../config/types';
 import { appendReleaseLog, deployRelease, pruneReleases } from '../../deploy/host-ops';
 import { DeployError, isRetryable, toDeployError } from '../../errors';
 import { runHealthChecks } from '../../health/run';
-import { mapLimit } from '../../remote/semaphore';
+import { mapLimit } from '../../util/concurrency';
 import type {
   AttemptReport,
   DeployStatus,

@@ -1,4 +1,4 @@
-import { mapLimit } from '../../remote/semaphore';
+import { mapLimit } from '../../util/concurrency';
 import type { ErrorInfo, HealthReport, HostPhaseReport } from '../../report/types';
 import { HealthFailed, requireHealthy } from '../health-gate';
 import { endPhase, startPhase } from '../phase-report';
