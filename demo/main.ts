@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { deploy } from '../src/engine';
-import { releaseIdFor } from '../src/deploy/layout';
+import { releaseIdFor } from '../src/run/release';
 import { renderEvent, renderReportText } from '../src/report/text';
 import type { DeployStatus, Report } from '../src/report/types';
 import { Redactor } from '../src/secrets/redact';

@@ -4,12 +4,12 @@ import type { Config } from './config/types';
 import { resolveRef } from './git/ref';
 import type { RunInfo } from './run/context';
 import type { EventListener } from './run/events';
-import { buildPlan, parsePhases, type Plan } from './pipeline/plan';
+import { buildPlan, parsePhases, type Plan } from './plan/plan';
 import { runDeploy } from './pipeline/runner';
 import type { Report } from './report/types';
 import { Redactor } from './secrets/redact';
 import { notifyStarted, observabilitySecrets, publishOutcome } from './observe';
-import { releaseIdFor } from './deploy/layout';
+import { releaseIdFor } from './run/release';
 
 export interface DeployRequest {
   configPath: string;

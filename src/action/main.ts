@@ -8,7 +8,7 @@ import { loadConfig } from '../config/load';
 import { deploy, isFailure, prepare } from '../engine';
 import { closeAbandoned, createStatusReporter, type OpenStatuses, type StatusMode } from '../github/statuses';
 import { releaseRunLocks } from '../pipeline/cleanup';
-import { renderPlan } from '../pipeline/plan';
+import { renderPlan } from '../plan/plan';
 import { mergePipelineReports, mergeReports } from '../report/merge';
 import { renderEvent } from '../report/text';
 import { renderSummary } from '../report/summary';

@@ -1,4 +1,4 @@
-import { describeHolder, type HostStatus, type LockReleaseResult, type LockState } from '../deploy/inspect';
+import { describeHolder, type HostStatus, type LockReleaseResult, type LockState } from '../targets/inspect';
 
 /** Whole seconds as an operator reads them: 42s, 3m05s, 2h10m. */
 export function formatAge(seconds: number): string {

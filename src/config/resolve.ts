@@ -323,7 +323,7 @@ function resolveRetry(r: StageInput['retry'], base: Partial<RetryPolicy> = {}): 
 function resolveStage(s: StageInput, dir: string): StageConfig {
   return {
     name: s.name,
-    hosts: s.hosts,
+    targets: s.hosts,
     health: (s.health ?? []).map((c) => resolveHealth(c, '', dir)),
     tests: s.tests ? resolveTests(s.tests, s.hosts) : undefined,
     retry: resolveRetry(s.retry),
@@ -384,7 +384,7 @@ function defaultStages(hosts: Record<string, HostInput>, tests?: StageInput['tes
     return [
       {
         name: stage,
-        hosts: members,
+        targets: members,
         health: [],
         tests: stage === 'staging' && tests ? resolveTests(tests, members) : undefined,
         retry: resolveRetry(undefined, isPublic ? DEFAULTS.publicRetry : {}),

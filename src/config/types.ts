@@ -163,7 +163,8 @@ export interface TestsConfig {
 
 export interface StageConfig {
   name: string;
-  hosts: string[];
+  /** Target names of any kind (the config file's `hosts:` list of the stage). */
+  targets: string[];
   health: HealthCheck[];
   tests?: TestsConfig;
   retry: RetryPolicy;

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import type { DeploySettings, HealthCheck, HostConfig } from '../config/types';
-import { releaseEnv } from '../deploy/commands';
-import type { RunContext } from '../run/context';
 import { shExports, shQuote } from '../remote/quote';
+import type { Shell } from '../util/shell';
 import { excerpt, type ProbeOptions, type ProbeResult } from './http';
 
 export interface ServiceState {
@@ -116,29 +115,28 @@ function servicesCommand(d: ComposeSettings, project: string, mark: string): str
  * code.
  */
 export async function probeCompose(
-  ctx: RunContext,
+  shell: Shell,
   host: HostConfig,
+  project: string,
+  env: Record<string, string>,
   check: HealthCheck,
-  stage: string,
   o: ProbeOptions,
 ): Promise<ProbeResult> {
   const d = host.deploy;
   if (d.strategy !== 'compose')
     return { ok: false, detail: 'compose check on a host whose deploy strategy is not compose' };
-  const project = ctx.config.project;
   const mark = `__hd_${randomBytes(6).toString('hex')}__`;
   const ps = psCommand(d, project);
   const script = [
     `cd ${shQuote(`${host.path}/current`)} 2>/dev/null || echo 'no current release on this host' >&2`,
-    shExports(releaseEnv(host, project, ctx.release, stage)),
+    shExports(env),
     `${ps}; printf '\\n%s\\n' "${mark}ps=$?"`,
     check.target ? 'true' : `${servicesCommand(d, project, mark)}; printf '\\n%s\\n' "${mark}services=$?"`,
   ].join('\n');
   const timer = AbortSignal.timeout(o.timeoutMs);
   let res;
   try {
-    const conn = await ctx.pool.get(host.name);
-    res = await conn.exec(script, { timeoutMs: o.timeoutMs, signal: AbortSignal.any([o.signal, timer]) });
+    res = await shell.exec(script, { timeoutMs: o.timeoutMs, signal: AbortSignal.any([o.signal, timer]) });
   } catch (err) {
     if (timer.aborted && !o.signal.aborted) return { ok: false, detail: `no result within ${o.timeoutMs}ms` };
     throw err;

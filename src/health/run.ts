@@ -1,25 +1,26 @@
-import type { HealthCheck, HostConfig } from '../config/types';
+import type { HealthCheck } from '../config/types';
 import { DeployError } from '../errors';
-import { templateVars, type RunContext } from '../run/context';
 import type { HealthReport } from '../report/types';
+import type { RunContext } from '../run/context';
 import { formatDuration, sleep } from '../util/duration';
 import { renderShellTemplate, renderTemplate } from '../util/template';
-import { probeCompose } from './compose';
 import { excerpt, probeHttp, type ProbeOptions, type ProbeResult } from './http';
+import type { HealthSubject } from './subject';
 import { probeTcp } from './tcp';
 
+/** What checks need of the run: its cancellation and its redactor. */
+export type HealthRun = Pick<RunContext, 'signal' | 'redactor'>;
+
 async function probeCommand(
-  ctx: RunContext,
-  host: HostConfig,
+  subject: HealthSubject,
   check: HealthCheck,
   command: string,
   o: ProbeOptions,
 ): Promise<ProbeResult> {
-  const conn = await ctx.pool.get(host.name);
-  // The remote `timeout` works in whole seconds and the client adds a grace period; this timer is the hard limit.
+  // Where the command runs enforces whole seconds and adds a grace period; this timer is the hard limit.
   const timer = AbortSignal.timeout(o.timeoutMs);
   try {
-    const res = await conn.exec(command, {
+    const res = await subject.exec(command, {
       timeoutMs: o.timeoutMs,
       signal: AbortSignal.any([o.signal, timer]),
     });
@@ -39,31 +40,47 @@ async function probeCommand(
       return { ok: false, detail: `output does not match /${x.outputRegex}/: ${excerpt(out, o.redact)}` };
     return { ok: true, detail: `exit ${res.code}` };
   } catch (err) {
-    // The attempt's own time limit fired (not the run's cancellation): a slow check, not a broken host.
+    // The attempt's own time limit fired (not the run's cancellation): a slow check, not a broken target.
     if (timer.aborted && !o.signal.aborted) return { ok: false, detail: `no result within ${o.timeoutMs}ms` };
-    // A lost connection is the host's problem, not the check's: let it fail the deploy with its own class.
+    // A lost connection is the target's problem, not the check's: let it fail the deploy with its own class.
     if (err instanceof DeployError && err.errorClass !== 'timeout') throw err;
     return { ok: false, detail: (err as Error).message };
   }
 }
 
+async function probeComposeOf(
+  subject: HealthSubject,
+  check: HealthCheck,
+  o: ProbeOptions,
+): Promise<ProbeResult> {
+  if (!subject.compose) return { ok: false, detail: `${subject.name} has no compose stack to check` };
+  const timer = AbortSignal.timeout(o.timeoutMs);
+  try {
+    return await subject.compose(check, {
+      timeoutMs: o.timeoutMs,
+      signal: AbortSignal.any([o.signal, timer]),
+    });
+  } catch (err) {
+    if (timer.aborted && !o.signal.aborted) return { ok: false, detail: `no result within ${o.timeoutMs}ms` };
+    throw err;
+  }
+}
+
 function probe(
-  ctx: RunContext,
-  host: HostConfig,
+  subject: HealthSubject,
   check: HealthCheck,
   target: string,
-  stage: string,
   o: ProbeOptions,
 ): Promise<ProbeResult> {
   switch (check.kind) {
     case 'http':
-      return probeHttp(check, target, ctx.release.id, o);
+      return probeHttp(check, target, subject.release, o);
     case 'tcp':
       return probeTcp(target, o.timeoutMs, o.signal);
     case 'command':
-      return probeCommand(ctx, host, check, target, o);
+      return probeCommand(subject, check, target, o);
     case 'compose':
-      return probeCompose(ctx, host, check, stage, o);
+      return probeComposeOf(subject, check, o);
   }
 }
 
@@ -85,13 +102,12 @@ export type HealthResult = HealthReport & { latency?: ProbeLatency };
  * never collects K passes in a row, so it cannot promote a release.
  */
 export async function runHealthCheck(
-  ctx: RunContext,
-  host: HostConfig,
+  ctx: HealthRun,
+  subject: HealthSubject,
   check: HealthCheck,
-  stage: string,
 ): Promise<HealthResult> {
   const started = Date.now();
-  const vars = templateVars(ctx, host, stage);
+  const vars = subject.vars;
   const where = `health check "${check.name}"`;
   // A command check is shell code: its values are quoted so an address or host var cannot inject commands.
   const target =
@@ -122,7 +138,7 @@ export async function runHealthCheck(
     // A hard limit per attempt: the check's timeout, and never past the overall deadline.
     const timeoutMs = Math.max(1, Math.min(check.timeoutMs, deadline - Date.now()));
     const t0 = performance.now();
-    last = await probe(ctx, host, check, target, stage, {
+    last = await probe(subject, check, target, {
       timeoutMs,
       signal: ctx.signal,
       redact: (text) => ctx.redactor.redact(text),
@@ -153,10 +169,9 @@ export async function runHealthCheck(
 
 /** All checks of a stage against one host; the checks run in parallel, each with its own timing. */
 export async function runHealthChecks(
-  ctx: RunContext,
-  host: HostConfig,
+  ctx: HealthRun,
+  subject: HealthSubject,
   checks: HealthCheck[],
-  stage: string,
 ): Promise<HealthResult[]> {
-  return Promise.all(checks.map((c) => runHealthCheck(ctx, host, c, stage)));
+  return Promise.all(checks.map((c) => runHealthCheck(ctx, subject, c)));
 }

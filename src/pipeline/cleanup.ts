@@ -1,12 +1,12 @@
 import type { Config } from '../config/types';
-import { releaseLock } from '../deploy/host-ops';
-import type { Redactor } from '../secrets/redact';
 import { makeContext } from '../run/context';
+import type { Redactor } from '../secrets/redact';
+import { createTargets } from '../targets';
 
 /**
  * Releases the locks a run holds, for the action's post step: a run that was killed before its own cleanup must
- * not leave hosts locked. Its remote commands are killed first (they would go on changing the host), then only
- * locks carrying this run's token are removed, and not while a rollback it handed over still runs there.
+ * not leave targets locked. Its remote commands are killed first (they would go on changing the target), then
+ * only locks carrying this run's token are removed, and not while a rollback it handed over still runs there.
  */
 export async function releaseRunLocks(
   config: Config,
@@ -14,17 +14,19 @@ export async function releaseRunLocks(
   hosts: string[],
   opts: { env: NodeJS.ProcessEnv; redactor: Redactor; fallbackKey?: string; fallbackKnownHosts?: string },
 ): Promise<{ host: string; released: boolean; error?: string }[]> {
-  const ctx = makeContext(config, { ...opts, runToken });
+  const ctx = makeContext(config, { runToken, env: opts.env, redactor: opts.redactor });
+  const targets = createTargets(ctx, opts);
   const results = await Promise.all(
     hosts.map(async (host) => {
       try {
-        await (await ctx.pool.get(host)).kill();
-        return { host, released: await releaseLock(ctx, config.hosts[host]) };
+        const t = targets.get(host);
+        await t.kill();
+        return { host, released: await t.releaseLock() };
       } catch (err) {
         return { host, released: false, error: opts.redactor.redact((err as Error).message) };
       }
     }),
   );
-  await ctx.pool.closeAll();
+  await targets.closeAll();
   return results;
 }

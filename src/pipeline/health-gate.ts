@@ -1,10 +1,11 @@
-import type { HealthCheck, HostConfig } from '../config/types';
+import type { HealthCheck } from '../config/types';
 import { DeployError } from '../errors';
 import { runHealthChecks } from '../health/run';
+import type { HealthSubject } from '../health/subject';
 import type { HealthReport } from '../report/types';
 import type { RunContext } from '../run/context';
 
-/** A host's checks failed; the reports travel with the error so the phase can still show every check. */
+/** A target's checks failed; the reports travel with the error so the phase can still show every check. */
 export class HealthFailed extends DeployError {
   constructor(
     host: string,
@@ -16,18 +17,17 @@ export class HealthFailed extends DeployError {
 }
 
 /**
- * Runs a host's checks for a phase, announces each result, and throws HealthFailed when any failed. Errors
+ * Runs a target's checks for a phase, announces each result, and throws HealthFailed when any failed. Errors
  * reaching the checks themselves (a lost connection) are thrown as they are, with their own class.
  */
 export async function requireHealthy(
   ctx: RunContext,
-  host: HostConfig,
+  subject: HealthSubject,
   checks: HealthCheck[],
-  stage: string,
   phase: string,
 ): Promise<HealthReport[]> {
-  const health = await runHealthChecks(ctx, host, checks, stage);
-  for (const x of health) ctx.emit({ type: 'host-health', phase, host: host.name, health: x });
-  if (health.some((x) => !x.ok)) throw new HealthFailed(host.name, health);
+  const health = await runHealthChecks(ctx, subject, checks);
+  for (const x of health) ctx.emit({ type: 'host-health', phase, host: subject.name, health: x });
+  if (health.some((x) => !x.ok)) throw new HealthFailed(subject.name, health);
   return health;
 }

@@ -1,6 +1,4 @@
-import { heartbeat } from '../deploy/host-ops';
-import type { HostConfig } from '../config/types';
-import type { RunContext } from '../run/context';
+import type { Target } from '../targets/target';
 
 /**
  * Keeps each lock this run holds visibly alive from the moment it is taken, so no other run can call it stale
@@ -12,15 +10,14 @@ export class Heartbeats {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
-    private readonly ctx: RunContext,
     private readonly everyMs: number,
     private readonly onLost: (host: string) => void,
   ) {}
 
-  start(host: HostConfig): void {
+  start(host: Target): void {
     if (this.timers.has(host.name)) return;
     const t = setInterval(() => {
-      const beat = heartbeat(this.ctx, host).then(
+      const beat = host.heartbeat().then(
         (ours) => {
           if (!ours && this.timers.has(host.name)) {
             this.stop(host.name);

@@ -1,7 +1,7 @@
 import { mapLimit } from '../util/concurrency';
-import type { StepsResult } from '../remote/steps';
+import type { StepsOutcome } from '../targets/target';
 import type { ErrorInfo, HostPhaseReport, PhaseReport } from '../report/types';
-import type { PlannedPhase } from './plan';
+import type { PlannedPhase } from '../plan/plan';
 import { Stop, type RunState } from './run-state';
 
 /** Opens a phase's report and announces it. */
@@ -35,7 +35,7 @@ export function hostResult(
   phase: string,
   host: string,
   t0: number,
-  res?: StepsResult,
+  res?: StepsOutcome,
   err?: unknown,
 ): HostPhaseReport {
   const { ctx } = state;
@@ -66,7 +66,7 @@ export function firstFailure(r: PhaseReport): ErrorInfo | undefined {
 }
 
 export interface HostStepOutcome {
-  res?: StepsResult;
+  res?: StepsOutcome;
   detail?: HostPhaseReport['detail'];
 }
 

@@ -1,25 +1,36 @@
-import type { HostConfig } from '../config/types';
 import type { AuditRecord, DeployStatus, ErrorInfo, PhaseReport, RollbackReport } from '../report/types';
 import type { RunContext } from '../run/context';
+import type { TargetSet } from '../targets';
+import type { Target } from '../targets/target';
 
-/** What the run knows about one host; the rollback decisions are made from these fields only. */
-export interface HostRun {
-  host: HostConfig;
+/** What the run knows about one target; the rollback decisions are made from these fields only. */
+export interface TargetRun {
+  target: Target;
   stage?: string;
-  before: string | null; // the rollback target
-  startCurrent: string | null; // what `current` named when pre-flight looked
-  /** Pre-flight started on this host, so it may hold our lock even if pre-flight did not finish. */
+  /** The rollback target: the version to return to. */
+  before: string | null;
+  /** What was live when pre-flight looked. */
+  startCurrent: string | null;
+  /** That was this run's release already (an earlier job or try deployed it). */
+  startedOnNew: boolean;
+  /** The version this run's release has on the target, once known (a Vercel deployment id, a release id). */
+  newVersion?: string;
+  /** Pre-flight started on this target, so it may hold our lock even if pre-flight did not finish. */
   attempted: boolean;
   locked: boolean;
-  releaseComplete: boolean;
-  touched: boolean; // this run moved `current` (or may have: the host dropped or the run was cancelled mid-step)
-  envWritten: boolean; // this run's secrets phase replaced the env file
-  onNew: boolean; // `current` names this run's release
-  /** The host is on the new release but no earlier job recorded where a rollback would go. */
+  /** The release is already prepared on the target (uploaded), so deploy skips that. */
+  prepared: boolean;
+  /** This run changed what is live (or may have: the target dropped or the run was cancelled mid-step). */
+  touched: boolean;
+  /** This run's secrets phase replaced the env file. */
+  envWritten: boolean;
+  /** What is live is this run's release. */
+  onNew: boolean;
+  /** Live on the new release, but no earlier job recorded where a rollback would go. */
   noRollbackPoint?: boolean;
   rollback?: RollbackReport;
   infraSnapshot?: string;
-  /** A detached rollback on the host owns the lock now and releases it when it ends. */
+  /** A detached rollback on the target owns the lock now and releases it when it ends. */
   lockHandedOver?: boolean;
   /** The heartbeat found the lock in other hands (released by an operator, or taken over). */
   lockLost?: boolean;
@@ -28,7 +39,8 @@ export interface HostRun {
 /** The mutable state of one run, passed to each phase; nothing of it is global. */
 export interface RunState {
   readonly ctx: RunContext;
-  readonly hosts: Map<string, HostRun>;
+  readonly targets: TargetSet;
+  readonly runs: Map<string, TargetRun>;
   readonly phases: PhaseReport[];
   readonly audit: AuditRecord[];
   lastPhase: string;
@@ -49,14 +61,19 @@ export class Stop extends Error {
   }
 }
 
-export function hostRun(state: RunState, name: string): HostRun {
-  const h = state.hosts.get(name);
-  if (!h) throw new Error(`internal: host ${name} is not part of this run`);
+export function targetRun(state: RunState, name: string): TargetRun {
+  const h = state.runs.get(name);
+  if (!h) throw new Error(`internal: target ${name} is not part of this run`);
   return h;
 }
 
-export function record(state: RunState, action: AuditRecord['action'], host: string, detail?: string): void {
-  state.audit.push({ time: new Date().toISOString(), action, host, detail });
+export function record(
+  state: RunState,
+  action: AuditRecord['action'],
+  target: string,
+  detail?: string,
+): void {
+  state.ctx.audit(action, target, detail);
 }
 
 /**

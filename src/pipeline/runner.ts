@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/types';
-import { releaseIdFor } from '../deploy/layout';
-import { toDeployError } from '../errors';
-import { ConnectionPool } from '../remote/pool';
 import type { UploadFile } from '../remote/sftp';
-import type { DeployStatus, ErrorInfo, Report } from '../report/types';
-import type { Redactor } from '../secrets/redact';
-import type { RunContext, RunInfo } from '../run/context';
+import type { AuditRecord, DeployStatus, ErrorInfo, Report } from '../report/types';
+import { errorInfoWith, type RunContext, type RunInfo } from '../run/context';
 import type { DeployEvent, EventListener } from '../run/events';
+import { releaseIdFor } from '../run/release';
+import type { Redactor } from '../secrets/redact';
+import { createTargets } from '../targets';
 import { cleanUp, finalStates } from './finish';
 import { Heartbeats, heartbeatInterval } from './heartbeats';
 import { runPreflight } from './phases/preflight';
@@ -15,7 +14,7 @@ import { runSecrets } from './phases/secrets';
 import { runSnapshot } from './phases/snapshot';
 import { runStage, skipRemainingStages } from './phases/stage';
 import { runVerify } from './phases/verify';
-import { buildPlan, type Plan } from './plan';
+import { buildPlan, type Plan } from '../plan/plan';
 import { Stop, type RunState } from './run-state';
 
 export interface RunOptions {
@@ -63,39 +62,31 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       /* a listener must never break a deploy */
     }
   };
+  const audit: AuditRecord[] = [];
   const ctx: RunContext = {
     config,
     release,
     run: opts.run ?? {},
     runToken,
-    pool: new ConnectionPool(config, {
-      env: opts.env ?? process.env,
-      redactor,
-      runToken,
-      fallbackKey: opts.fallbackKey,
-      fallbackKnownHosts: opts.fallbackKnownHosts,
-    }),
     redactor,
     signal,
     env: opts.env ?? process.env,
     files: [],
     emit,
-    errorInfo: (err, where = {}) => {
-      const e = toDeployError(err);
-      return {
-        class: e.errorClass,
-        message: redactor.redact(e.message),
-        phase: e.phase ?? where.phase,
-        host: e.host ?? where.host,
-      };
-    },
+    audit: (action, host, detail) =>
+      void audit.push({ time: new Date().toISOString(), action, host, detail }),
+    errorInfo: errorInfoWith(redactor),
     force: opts.force,
   };
   const state: RunState = {
     ctx,
-    hosts: new Map(),
+    targets: createTargets(ctx, {
+      fallbackKey: opts.fallbackKey,
+      fallbackKnownHosts: opts.fallbackKnownHosts,
+    }),
+    runs: new Map(),
     phases: [],
-    audit: [],
+    audit,
     lastPhase: 'preflight',
     rollbackFailed: false,
     random: opts.random,
@@ -104,10 +95,10 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
   let lostLock: string | undefined;
-  const heartbeats = new Heartbeats(ctx, heartbeatInterval(config.lock.staleAfterMs), (host) => {
+  const heartbeats = new Heartbeats(heartbeatInterval(config.lock.staleAfterMs), (host) => {
     lostLock ??= host;
     // Not ours any more: the cleanup must not try to release it, nor warn that it could not.
-    const h = state.hosts.get(host);
+    const h = state.runs.get(host);
     if (h) h.lockLost = true;
     controller.abort();
   });
@@ -123,13 +114,13 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       commit: release.commit,
       phases: plan.phases.map((p) => p.name),
     });
-    addHosts(state, plan);
+    addTargets(state, plan);
     let envFiles = new Map<string, string>();
     let degraded = false;
     for (const p of plan.phases) {
       if (signal.aborted) {
         // Between phases: what is deployed stays (it passed its checks); the report says where each host is.
-        const changed = [...state.hosts.values()].some((h) => h.touched);
+        const changed = [...state.runs.values()].some((h) => h.touched);
         throw new Stop(changed ? 'failed' : 'aborted', {
           class: 'cancelled',
           message: 'the run was cancelled',
@@ -156,12 +147,12 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       status = err.status;
       error = err.info;
     } else {
-      status = [...state.hosts.values()].some((h) => h.touched || h.onNew) ? 'failed' : 'aborted';
+      status = [...state.runs.values()].some((h) => h.touched || h.onNew) ? 'failed' : 'aborted';
       error = ctx.errorInfo(err, { phase: state.lastPhase });
     }
   } finally {
     await heartbeats.stopAll();
-    if (signal.aborted) await ctx.pool.killAll().catch(() => undefined);
+    if (signal.aborted) await state.targets.killAll().catch(() => undefined);
   }
   // A lost lock aborts like a cancellation, so its phase failed as `cancelled`: say why instead.
   if (signal.aborted && (lostLock || error?.class !== 'cancelled')) {
@@ -174,15 +165,15 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       message: `${why}${error ? `: ${error.message}` : ''}`,
     };
     if (status === 'success' || status === 'partial_success')
-      status = [...state.hosts.values()].some((h) => h.touched) ? 'failed' : 'aborted';
+      status = [...state.runs.values()].some((h) => h.touched) ? 'failed' : 'aborted';
   }
   await cleanUp(state, status);
 
   if (state.rollbackFailed) {
     status = 'failed';
-    const bad = [...state.hosts.values()].filter((h) => h.rollback && !h.rollback.ok);
-    const failedOn = bad.filter((h) => !h.rollback?.pending).map((h) => h.host.name);
-    const runningOn = bad.filter((h) => h.rollback?.pending).map((h) => h.host.name);
+    const bad = [...state.runs.values()].filter((h) => h.rollback && !h.rollback.ok);
+    const failedOn = bad.filter((h) => !h.rollback?.pending).map((h) => h.target.name);
+    const runningOn = bad.filter((h) => h.rollback?.pending).map((h) => h.target.name);
     const what = [
       failedOn.length ? `ROLLBACK FAILED on ${failedOn.join(', ')}` : '',
       runningOn.length ? `ROLLBACK STILL RUNNING on ${runningOn.join(', ')} (handed over to the host)` : '',
@@ -190,7 +181,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     error = { ...(error as ErrorInfo), message: `${what.join('; ')}; ${error?.message ?? ''}` };
   }
   const finals = await finalStates(state);
-  await ctx.pool.closeAll();
+  await state.targets.closeAll();
   const durationSeconds = Math.round((Date.now() - started) / 100) / 10;
   emit({ type: 'run-end', status, durationSeconds });
   const report: Report = {
@@ -199,7 +190,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     status,
     phase: state.lastPhase,
     systemsDeployed: finals
-      .filter((f) => f.after === release.id && f.stage && f.state !== 'unknown')
+      .filter((f) => (f.state === 'new' || f.state === 'unchanged') && f.stage)
       .map((f) => f.host),
     durationSeconds,
     startedAt: new Date(started).toISOString(),
@@ -216,19 +207,20 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   return redactor.redactDeep(report);
 }
 
-function addHosts(state: RunState, plan: Plan): void {
+function addTargets(state: RunState, plan: Plan): void {
   const { config } = state.ctx;
   const stageOf = new Map<string, string>();
-  for (const s of config.stages) for (const h of s.hosts) stageOf.set(h, s.name);
+  for (const s of config.stages) for (const h of s.targets) stageOf.set(h, s.name);
   for (const h of plan.hosts) {
-    state.hosts.set(h, {
-      host: config.hosts[h],
+    state.runs.set(h, {
+      target: state.targets.get(h),
       stage: stageOf.get(h),
       before: null,
       startCurrent: null,
+      startedOnNew: false,
       attempted: false,
       locked: false,
-      releaseComplete: false,
+      prepared: false,
       touched: false,
       envWritten: false,
       onNew: false,

@@ -366,6 +366,15 @@ export class SshConnection {
     await this.requestKill(token).sentPromise;
   }
 
+  /**
+   * Kills every command of this run on the host and resolves only once the kill script has ended (its later rounds
+   * would otherwise also hit commands started after this call), so what comes next runs alone.
+   */
+  async killAndWait(): Promise<void> {
+    if (this.closed) return;
+    await this.requestKill().finished;
+  }
+
   private requestKill(token?: string): { sentPromise: Promise<void>; finished: Promise<void> } {
     let sent!: () => void;
     let finished!: () => void;

@@ -99,7 +99,8 @@ export interface AuditRecord {
     | 'snapshot'
     | 'deploy'
     | 'rollback'
-    | 'env-restored';
+    | 'env-restored'
+    | 'needs-attention';
   host: string;
   detail?: string;
 }

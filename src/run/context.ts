@@ -1,12 +1,10 @@
-import type { Config, HostConfig } from '../config/types';
-import { ConnectionPool } from '../remote/pool';
+import type { Config } from '../config/types';
 import { toDeployError } from '../errors';
-import { releaseIdFor } from '../deploy/layout';
 import type { UploadFile } from '../remote/sftp';
-import type { ErrorInfo } from '../report/types';
+import type { AuditRecord, ErrorInfo } from '../report/types';
 import type { Redactor } from '../secrets/redact';
-import type { TemplateVars } from '../util/template';
 import type { DeployEvent } from './events';
+import { releaseIdFor } from './release';
 
 export interface Release {
   id: string;
@@ -21,35 +19,38 @@ export interface RunInfo {
   repository?: string;
 }
 
-/** Everything a phase needs; built once per run and passed down, never global. */
+/** Everything a phase or a target needs of the run; built once per run and passed down, never global. */
 export interface RunContext {
   config: Config;
   release: Release;
   run: RunInfo;
   runToken: string;
-  pool: ConnectionPool;
   redactor: Redactor;
   signal: AbortSignal;
   env: NodeJS.ProcessEnv;
+  /** The release's files, read from the commit in git (for targets that upload them). */
   files: UploadFile[];
   /** Redeploy even where the release is already current. */
   force?: boolean;
   emit(e: DeployEvent): void;
+  /** Adds an action to the run's audit trail (the report); targets also write their own audit log. */
+  audit(action: AuditRecord['action'], target: string, detail?: string): void;
   errorInfo(err: unknown, ctx?: { phase?: string; host?: string }): ErrorInfo;
 }
 
-export function templateVars(ctx: RunContext, host: HostConfig, stage?: string): TemplateVars {
-  const vars: TemplateVars = {
-    'host.name': host.name,
-    'host.address': host.address,
-    'host.path': host.path,
-    'release.id': ctx.release.id,
-    'release.commit': ctx.release.commit,
-    project: ctx.config.project,
-    'stage.name': stage,
+/** An ErrorInfo from any thrown value, its message redacted. */
+export function errorInfoWith(
+  redactor: Redactor,
+): (err: unknown, where?: { phase?: string; host?: string }) => ErrorInfo {
+  return (err, where = {}) => {
+    const e = toDeployError(err);
+    return {
+      class: e.errorClass,
+      message: redactor.redact(e.message),
+      phase: e.phase ?? where.phase,
+      host: e.host ?? where.host,
+    };
   };
-  for (const [k, v] of Object.entries(host.vars)) vars[`host.vars.${k}`] = v;
-  return vars;
 }
 
 /** A context for work outside a full run (post-step cleanup, operator commands, tests of single steps). */
@@ -61,31 +62,24 @@ export function makeContext(
     redactor: Redactor;
     commit?: string;
     run?: RunInfo;
-    fallbackKey?: string;
-    fallbackKnownHosts?: string;
     signal?: AbortSignal;
+    emit?: (e: DeployEvent) => void;
   },
 ): RunContext {
   const commit = opts.commit ?? '0'.repeat(40);
+  const audit: AuditRecord[] = [];
   return {
     config,
     release: { id: releaseIdFor(commit), commit, ref: commit },
     run: opts.run ?? {},
     runToken: opts.runToken,
-    pool: new ConnectionPool(config, opts),
     redactor: opts.redactor,
     signal: opts.signal ?? new AbortController().signal,
     env: opts.env,
     files: [],
-    emit: () => undefined,
-    errorInfo: (err, where = {}) => {
-      const e = toDeployError(err);
-      return {
-        class: e.errorClass,
-        message: opts.redactor.redact(e.message),
-        phase: e.phase ?? where.phase,
-        host: e.host ?? where.host,
-      };
-    },
+    emit: opts.emit ?? (() => undefined),
+    audit: (action, host, detail) =>
+      void audit.push({ time: new Date().toISOString(), action, host, detail }),
+    errorInfo: errorInfoWith(opts.redactor),
   };
 }

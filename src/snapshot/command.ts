@@ -1,6 +1,7 @@
 import type { HostConfig, SnapshotSettings } from '../config/types';
 import { DeployError } from '../errors';
 import type { RunContext } from '../run/context';
+import type { Shell } from '../util/shell';
 import { shExports, shQuote } from '../remote/quote';
 import { act, type SnapshotAction, type SnapshotProvider } from './action';
 
@@ -49,6 +50,7 @@ export function commandProvider(
   ctx: RunContext,
   host: HostConfig,
   s: Extract<SnapshotSettings, { provider: 'command' }>,
+  shell: Shell,
 ): SnapshotProvider {
   const record = `${host.path}/${SNAPSHOT_RECORD}`;
   const recordLine = (event: SnapshotRecordLine['event'], name: string) => {
@@ -66,8 +68,7 @@ export function commandProvider(
   };
   /** Runs a configured command with the snapshot's name in HD_SNAPSHOT; `after` runs only if it succeeded. */
   const run = async (what: string, key: string, script: string, name: string, after?: string) => {
-    const conn = await ctx.pool.get(host.name);
-    const res = await conn.exec(
+    const res = await shell.exec(
       [
         shExports({ HD_SNAPSHOT: name, HD_HOST: host.name, HD_PATH: host.path, HD_RELEASE: ctx.release.id }),
         // Its own shell: the configured script may `exit` or `cd` without skipping the bookkeeping after it.
@@ -103,8 +104,7 @@ export function commandProvider(
       // Without a delete command there is nothing to prune with; the record keeps what a later delete will need.
       if (!s.delete) return [];
       const del = s.delete;
-      const conn = await ctx.pool.get(host.name);
-      const res = await conn.exec(`cat ${shQuote(record)} 2>/dev/null; true`, {
+      const res = await shell.exec(`cat ${shQuote(record)} 2>/dev/null; true`, {
         timeoutMs: 30_000,
         signal: ctx.signal,
       });

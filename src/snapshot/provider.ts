@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { HostConfig, SnapshotSettings } from '../config/types';
 import { DeployError } from '../errors';
 import type { RunContext } from '../run/context';
+import type { Shell } from '../util/shell';
 import { act, type SnapshotAction, type SnapshotProvider } from './action';
 import { commandProvider } from './command';
 import { ProxmoxClient, SNAPSHOT_DESCRIPTION_MARK, type TaskOutcome } from './proxmox';
@@ -19,8 +20,14 @@ const fromTasks = (outcomes: TaskOutcome[]) => ({
   warnings: outcomes.flatMap((o) => o.warnings ?? []),
 });
 
-export function snapshotProvider(ctx: RunContext, host: HostConfig, s: SnapshotSettings): SnapshotProvider {
-  if (s.provider === 'command') return commandProvider(ctx, host, s);
+/** `shell` runs the command provider's commands on the host. */
+export function snapshotProvider(
+  ctx: RunContext,
+  host: HostConfig,
+  s: SnapshotSettings,
+  shell: Shell,
+): SnapshotProvider {
+  if (s.provider === 'command') return commandProvider(ctx, host, s, shell);
   const token = ctx.env[s.tokenEnv];
   if (!token)
     throw new DeployError(

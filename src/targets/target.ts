@@ -1,7 +1,8 @@
-import type { HealthCheck, TargetConfig } from '../config/types';
+import type { TargetConfig } from '../config/types';
+import type { HealthSubject } from '../health/subject';
 import type { HealthReport, StepReport } from '../report/types';
-import type { ExecResult } from '../util/shell';
-import type { TemplateVars } from '../util/template';
+
+export type { HealthSubject };
 
 /**
  * The one interface the pipeline talks to. A target is something a release is deployed to: an SSH host (release
@@ -110,25 +111,10 @@ export interface RollbackOutcome extends StepsOutcome {
   actions?: string[];
 }
 
-/** What a health check runs against: the template variables for one target, stage and release. */
-export interface HealthSubject {
-  /** Target name, for messages. */
-  name: string;
-  vars: TemplateVars;
-  /** The release id an `expect.release` check must see. */
-  release: string;
-  /** Runs a `command` check where the target's commands run (over SSH on a host, on the runner otherwise). */
-  exec(command: string, opts: { timeoutMs: number; signal: AbortSignal }): Promise<ExecResult>;
-  /** A `compose` check; only SSH hosts with the compose strategy have one. */
-  compose?(
-    check: HealthCheck,
-    opts: { timeoutMs: number; signal: AbortSignal },
-  ): Promise<{ ok: boolean; detail: string }>;
-}
-
 /** A target's state for `status` and `releases`, read without changing anything. */
 export interface TargetStatus {
-  target: string;
+  /** The target's name (called host in reports, for every kind). */
+  host: string;
   kind: TargetKind;
   reachable: boolean;
   error?: string;
@@ -143,7 +129,9 @@ export interface TargetStatus {
   rollbackPoints?: RollbackPoint[];
   /** Versions a rollback can return to, newest first. */
   releases?: string[];
-  /** Kind-specific extras (infrastructure snapshots, domains, ...). */
+  /** Infrastructure snapshots the command provider made and has not deleted, oldest first (SSH hosts). */
+  snapshots?: { name: string; time: string; release?: string }[];
+  /** Kind-specific extras (domains, the platform's own view, ...). */
   extra?: Record<string, unknown>;
   /** A record that a human must look at this target (a failed rollback); cleared by a later deploy or rollback. */
   needsAttention?: Record<string, unknown>;
@@ -174,7 +162,7 @@ export type LockState =
     };
 
 export interface OperatorLockRelease {
-  target: string;
+  host: string;
   outcome: 'released' | 'free' | 'refused-live' | 'changed' | 'error';
   lock?: LockState;
   error?: string;
@@ -217,7 +205,14 @@ export interface Target {
     previous: string | null;
     unchanged: boolean;
     durationMs?: number;
-  }): Promise<string[]>;
+    /** The infrastructure snapshot this release's rollback needs: never pruned. */
+    infraSnapshot?: string;
+  }): Promise<void>;
+  /**
+   * Records where the target lives that a human must look at it (a rollback that failed); `status` shows the
+   * record until a later deploy or rollback of the target clears it.
+   */
+  markNeedsAttention(record: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<void>;
   /** Appends a line to the target's release log (the record later jobs and `history` read). */
   appendLog(entry: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<void>;
   /** Reads back what is live, for the final report. */

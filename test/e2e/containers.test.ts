@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { deploy } from '../../src/engine';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseIdFor } from '../../src/run/release';
 import type { DeployEvent } from '../../src/run/events';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';

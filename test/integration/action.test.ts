@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseIdFor } from '../../src/run/release';
 import type { Report } from '../../src/report/types';
 import { runAction, type ActionRun } from '../helpers/action-runner';
 import { git, makeProject, type Project } from '../fixtures/pipeline';

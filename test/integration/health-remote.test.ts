@@ -6,6 +6,7 @@ import { healthCheckSchema, type HealthCheckInput } from '../../src/config/schem
 import type { Config, TestsConfig } from '../../src/config/types';
 import { runHealthCheck } from '../../src/health/run';
 import { makeContext, type RunContext } from '../../src/run/context';
+import { createTargets, type TargetSet } from '../../src/targets';
 import { runTests } from '../../src/pipeline/tests-runner';
 import { Redactor } from '../../src/secrets/redact';
 import { writeConfig } from '../fixtures/config';
@@ -39,9 +40,12 @@ esac
   );
 }, 60_000);
 afterAll(async () => {
-  for (const c of contexts) await c.pool.closeAll();
+  for (const c of contexts) await targetsOf(c).closeAll();
   await sandbox?.stop();
 });
+
+const sets = new WeakMap<RunContext, TargetSet>();
+const targetsOf = (ctx: RunContext): TargetSet => sets.get(ctx) as TargetSet;
 
 function context(compose: string, project = 'shop'): { ctx: RunContext; config: Config } {
   const box = sandbox.host('box');
@@ -62,6 +66,7 @@ hosts:
   );
   const ctx = makeContext(config, { runToken: 'hc', env: {}, redactor: new Redactor() });
   contexts.push(ctx);
+  sets.set(ctx, createTargets(ctx));
   return { ctx, config };
 }
 
@@ -82,10 +87,10 @@ describe('compose check over SSH', () => {
   });
 
   it('docker compose: a declared service that never got a container fails the check', async () => {
-    const { ctx, config } = context(`${dir}/fake-compose`);
+    const { ctx } = context(`${dir}/fake-compose`);
     fs.writeFileSync(path.join(dir, 'ps.json'), [line('web'), line('worker')].join('\n') + '\n');
     fs.writeFileSync(path.join(dir, 'services.txt'), 'web\nworker\ndb\n');
-    const r = await runHealthCheck(ctx, config.hosts.box, composeCheck(), 'staging');
+    const r = await runHealthCheck(ctx, targetsOf(ctx).get('box').healthSubject('staging'), composeCheck());
     expect(r.ok).toBe(false);
     expect(r.lastError).toContain('services not running/healthy: db: missing');
     // Both lists in one round trip, the service list with the release's compose files.
@@ -95,27 +100,28 @@ describe('compose check over SSH', () => {
     ]);
 
     fs.writeFileSync(path.join(dir, 'ps.json'), [line('web'), line('worker'), line('db')].join('\n'));
-    expect(await runHealthCheck(ctx, config.hosts.box, composeCheck(), 'staging')).toMatchObject({
+    expect(
+      await runHealthCheck(ctx, targetsOf(ctx).get('box').healthSubject('staging'), composeCheck()),
+    ).toMatchObject({
       ok: true,
       attempts: 1,
     });
   });
 
   it('docker compose: an unreadable service list fails the check with the reason', async () => {
-    const { ctx, config } = context(`${dir}/fake-compose`);
+    const { ctx } = context(`${dir}/fake-compose`);
     fs.writeFileSync(path.join(dir, 'ps.json'), line('web'));
-    const r = await runHealthCheck(ctx, config.hosts.box, composeCheck(), 'staging');
+    const r = await runHealthCheck(ctx, targetsOf(ctx).get('box').healthSubject('staging'), composeCheck());
     expect(r.lastError).toContain("cannot list the stack's services (exit 14): no such file: compose.yaml");
   });
 
   it('docker compose: listed services are checked without asking for the service list', async () => {
-    const { ctx, config } = context(`${dir}/fake-compose`);
+    const { ctx } = context(`${dir}/fake-compose`);
     fs.writeFileSync(path.join(dir, 'ps.json'), `[${line('web')},${line('db', 'running', 'unhealthy')}]`);
     const r = await runHealthCheck(
       ctx,
-      config.hosts.box,
+      targetsOf(ctx).get('box').healthSubject('staging'),
       composeCheck({ compose: ['web', 'db'] }),
-      'staging',
     );
     expect(r.lastError).toContain('services not running/healthy: db: unhealthy');
     expect(fs.readFileSync(path.join(dir, 'calls.log'), 'utf8')).not.toContain('config');
@@ -125,14 +131,14 @@ describe('compose check over SSH', () => {
     if (!fs.existsSync('/usr/bin/podman'))
       throw new Error('this test lists containers with the real podman: apt-get install -y podman');
     // A project nobody runs: podman has no containers for it, so every declared service is missing.
-    const { ctx, config } = context('podman-compose', `hc-none-${process.pid}`);
+    const { ctx } = context('podman-compose', `hc-none-${process.pid}`);
     const cur = path.join(dir, 'srv', 'current');
     fs.writeFileSync(
       path.join(cur, 'compose.yaml'),
       'services:\n  web: { image: localhost/app:1 }\n  batch: { image: localhost/app:1, deploy: { replicas: 0 } }\n',
     );
     fs.writeFileSync(path.join(cur, 'compose.prod.yaml'), 'services:\n  cache: { image: localhost/app:1 }\n');
-    const r = await runHealthCheck(ctx, config.hosts.box, composeCheck(), 'staging');
+    const r = await runHealthCheck(ctx, targetsOf(ctx).get('box').healthSubject('staging'), composeCheck());
     expect(r.lastError).toContain('services not running/healthy: web: missing, cache: missing');
     expect(r.lastError).not.toContain('batch');
   }, 60_000);
@@ -152,6 +158,7 @@ describe('tests phase', () => {
     fs.mkdirSync(path.dirname(junit), { recursive: true });
     const r = await runTests(
       ctx,
+      targetsOf(ctx),
       tests({
         run: `pwd; printf '<testsuites tests="4" failures="1"><testsuite tests="4"/></testsuites>' > reports/junit.xml; exit 3`,
         junit: 'reports/junit.xml',
@@ -167,7 +174,9 @@ describe('tests phase', () => {
   it("on the runner: a JUnit file left by an earlier run is deleted, never reported as this run's", async () => {
     const { ctx, config } = context(`${dir}/fake-compose`);
     fs.writeFileSync(path.join(config.dir, 'junit.xml'), '<testsuite tests="99" failures="0"/>');
-    const r = await runTests(ctx, tests({ run: 'exit 0', junit: 'junit.xml' }), 'staging', ['box']);
+    const r = await runTests(ctx, targetsOf(ctx), tests({ run: 'exit 0', junit: 'junit.xml' }), 'staging', [
+      'box',
+    ]);
     expect(r.junit).toBeUndefined();
     expect(fs.existsSync(path.join(config.dir, 'junit.xml'))).toBe(false);
     expect(r.outputTail).toContain(
@@ -179,6 +188,7 @@ describe('tests phase', () => {
     const { ctx } = context(`${dir}/fake-compose`);
     const r = await runTests(
       ctx,
+      targetsOf(ctx),
       tests({ run: 'echo step-1-done; echo step-2-hangs; sleep 30', timeoutMs: 800 }),
       'staging',
       ['box'],
@@ -209,6 +219,7 @@ describe('tests phase', () => {
     fs.writeFileSync(path.join(dir, 'junit.src'), xml);
     const r = await runTests(
       ctx,
+      targetsOf(ctx),
       tests({
         on: 'box',
         run: `test ! -e out/junit.xml && cp ${dir}/junit.src out/junit.xml && echo "host={{host.name}} note={{host.vars.note}} release=$HD_RELEASE"`,
@@ -227,6 +238,7 @@ describe('tests phase', () => {
     const t0 = Date.now();
     const r = await runTests(
       ctx,
+      targetsOf(ctx),
       tests({ on: 'box', run: 'echo started; echo waiting-for-db >&2; sleep 60', timeoutMs: 1000 }),
       'staging',
       ['box'],

@@ -3,9 +3,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
-import { preflight, releaseLock } from '../../src/deploy/host-ops';
+import { preflight, releaseLock, testContext } from '../helpers/targets';
 import { DeployError } from '../../src/errors';
-import { makeContext } from '../../src/run/context';
 import { deploy } from '../../src/engine';
 import { Redactor } from '../../src/secrets/redact';
 import { useHomelab, type Project } from '../fixtures/pipeline';
@@ -19,7 +18,7 @@ async function project(config?: (c: string) => string): Promise<Project> {
 }
 
 function ctxFor(p: Project, token: string, actor = 'alice') {
-  return makeContext(loadConfig(p.configPath), {
+  return testContext(loadConfig(p.configPath), {
     runToken: token,
     env,
     redactor: new Redactor(),
@@ -61,8 +60,8 @@ describe('deploy locks on real hosts', () => {
     expect(fs.existsSync(path.join(p.paths.rtx1080, '.homelab-deploy', 'lock'))).toBe(true);
     expect(await releaseLock(holder, host)).toBe(true);
     expect(fs.existsSync(path.join(p.paths.rtx1080, '.homelab-deploy', 'lock'))).toBe(false);
-    await holder.pool.closeAll();
-    await other.pool.closeAll();
+    await holder.targets.closeAll();
+    await other.targets.closeAll();
   });
 
   it('a stale lock is kept unless the config allows takeover; a takeover is audited with the old owner', async () => {
@@ -103,7 +102,7 @@ describe('deploy locks on real hosts', () => {
     const takeover = auditOf(p, 'vps').find((a) => a.action === 'lock-taken-over');
     expect(takeover?.previous_owner).toMatchObject({ actor: 'bob', token: 'dead0000' });
     expect(fs.existsSync(path.join(p.paths.vps, '.homelab-deploy', 'lock'))).toBe(false);
-    await dead.pool.closeAll();
+    await dead.targets.closeAll();
   });
 
   it('a takeover mutex left by a killed run expires instead of blocking every later takeover', async () => {
@@ -127,7 +126,7 @@ describe('deploy locks on real hosts', () => {
     expect(taken.status).toBe('success');
     expect(taken.audit.find((a) => a.host === 'vps' && a.action === 'lock-taken-over')).toBeDefined();
     expect(fs.existsSync(path.join(meta, 'takeover'))).toBe(false);
-    await dead.pool.closeAll();
+    await dead.targets.closeAll();
   });
 
   it('20 concurrent acquirers: exactly one wins', async () => {
@@ -147,7 +146,7 @@ describe('deploy locks on real hosts', () => {
         fs.readFileSync(path.join(p.paths.thinkpad, '.homelab-deploy', 'lock', 'owner.json'), 'utf8'),
       ).token,
     ).toBe(winner.runToken);
-    await Promise.all(ctxs.map((c) => c.pool.closeAll()));
+    await Promise.all(ctxs.map((c) => c.targets.closeAll()));
   });
 
   it('SIGTERM mid-stage: the CLI stops within 7 s, kills its remote commands, releases every lock, leaves a record', async () => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { deploy } from '../../src/engine';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseIdFor } from '../../src/run/release';
 import { loadConfig } from '../../src/config/load';
 import { pushGroups, readGroup } from '../../src/metrics/publish';
 import { publishOutcome } from '../../src/observe';

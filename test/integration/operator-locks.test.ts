@@ -3,11 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 import { loadConfig } from '../../src/config/load';
-import type { HostStatus, LockReleaseResult } from '../../src/deploy/inspect';
-import { preflight } from '../../src/deploy/host-ops';
-import { releaseIdFor } from '../../src/deploy/layout';
+import type { HostStatus, LockReleaseResult } from '../../src/targets/inspect';
+import { preflight, testContext } from '../helpers/targets';
+import { releaseIdFor } from '../../src/run/release';
 import { deploy } from '../../src/engine';
-import { makeContext } from '../../src/run/context';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
 import { useHomelab, type Project } from '../fixtures/pipeline';
@@ -32,7 +31,7 @@ async function cli(argv: string[], extraEnv: NodeJS.ProcessEnv = {}) {
 }
 
 function holdLock(p: Project, host: string, token: string, actor: string) {
-  const ctx = makeContext(loadConfig(p.configPath), {
+  const ctx = testContext(loadConfig(p.configPath), {
     runToken: token,
     env,
     redactor: new Redactor(),
@@ -166,7 +165,7 @@ describe('operator commands against real hosts', () => {
         }),
       ]);
     } finally {
-      await holder.pool.closeAll();
+      await holder.targets.closeAll();
     }
   });
 
@@ -175,7 +174,7 @@ describe('operator commands against real hosts', () => {
       config: (c) => c.replace('hosts:\n', 'lock: { stale_after: 2s }\nhosts:\n'),
     });
     const dead = await holdLock(p, 'vps', 'dead0000', 'bob');
-    await dead.pool.closeAll();
+    await dead.targets.closeAll();
     const owner = path.join(lockDir(p, 'vps'), 'owner.json');
     const old = new Date(Date.now() - 120_000);
     fs.utimesSync(owner, old, old);
@@ -215,7 +214,7 @@ describe('operator commands against real hosts', () => {
     const t0 = Date.now();
     const res = await cli(['run', '--config', p.configPath, '--lock-wait', '30s', '--json']);
     clearTimeout(release);
-    await holder.pool.closeAll();
+    await holder.targets.closeAll();
     const report = JSON.parse(res.out) as Report;
     expect(res.code).toBe(0);
     expect(report.status).toBe('success');
@@ -228,7 +227,7 @@ describe('operator commands against real hosts', () => {
     const again = await holdLock(p, 'vps', 'cccc3333', 'alice');
     const t1 = Date.now();
     const refused = await cli(['run', '--config', p.configPath, '--json']);
-    await again.pool.closeAll();
+    await again.targets.closeAll();
     expect(refused.code).toBe(1);
     expect((JSON.parse(refused.out) as Report).error?.class).toBe('lock-held');
     expect(Date.now() - t1).toBeLessThan(10_000);

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseIdFor } from '../../src/run/release';
 import { deploy } from '../../src/engine';
 import { Redactor } from '../../src/secrets/redact';
 import { useHomelab, type Project } from '../fixtures/pipeline';

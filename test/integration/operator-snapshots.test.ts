@@ -3,17 +3,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 import { loadConfig } from '../../src/config/load';
-import type { HostStatus } from '../../src/deploy/inspect';
+import type { HostStatus } from '../../src/targets/inspect';
 import { deploy } from '../../src/engine';
 import { DeployError } from '../../src/errors';
-import { makeContext } from '../../src/run/context';
+import { ConnectionPool } from '../../src/remote/pool';
 import { Redactor } from '../../src/secrets/redact';
-import { auditSnapshotActions } from '../../src/snapshot/audit';
+import type { ExecOptions } from '../../src/util/shell';
+import { auditSnapshotActions } from '../../src/targets/ssh/snapshot-audit';
 import { SNAPSHOT_RECORD } from '../../src/snapshot/command';
 import { SnapshotActionError, snapshotProvider } from '../../src/snapshot/provider';
 import { useHomelab, type Project } from '../fixtures/pipeline';
+import { testContext } from '../helpers/targets';
 
 const env = { ...process.env, HD_TEST_SECRET: 'snapshot-secret' };
+const pools: ConnectionPool[] = [];
+afterAll(() => Promise.all(pools.map((p) => p.closeAll())));
 const lab = useHomelab();
 
 /** Adds a command snapshot provider to one host of the project's config. */
@@ -47,7 +51,7 @@ async function failure(p: Promise<unknown>): Promise<DeployError> {
 
 function providerFor(p: Project, host: string, token = 'feedc0de0001') {
   const config = loadConfig(p.configPath);
-  const ctx = makeContext(config, {
+  const ctx = testContext(config, {
     runToken: token,
     env,
     redactor: new Redactor(),
@@ -56,7 +60,10 @@ function providerFor(p: Project, host: string, token = 'feedc0de0001') {
   });
   const h = config.hosts[host];
   fs.mkdirSync(path.join(h.path, 'shared'), { recursive: true });
-  return { ctx, host: h, provider: snapshotProvider(ctx, h, h.snapshot!) };
+  const shell = { exec: async (script: string, o?: ExecOptions) => (await pool.get(host)).exec(script, o) };
+  const pool = new ConnectionPool(config, { env, redactor: ctx.redactor, runToken: token });
+  pools.push(pool);
+  return { ctx, host: h, shell, provider: snapshotProvider(ctx, h, h.snapshot!, shell) };
 }
 
 const recordOf = (p: Project, host: string) =>
@@ -70,7 +77,7 @@ describe('command snapshot provider on a real host', () => {
   it('prunes the snapshots it made (from its record on the host) beyond keep, never protected or foreign ones', async () => {
     const dir = fs.mkdtempSync('/tmp/hd-cmd-snaps-');
     const p = await lab.project({ config: withSnapshot('thinkpad', dirSnapshots(dir, { keep: 2 })) });
-    const { ctx, host, provider } = providerFor(p, 'thinkpad');
+    const { ctx, host, shell, provider } = providerFor(p, 'thinkpad');
     fs.mkdirSync(path.join(dir, 'manual-before-upgrade'));
     for (const n of ['hd-1', 'hd-2', 'hd-3', 'hd-4']) {
       const a = await provider.create(n);
@@ -106,7 +113,7 @@ describe('command snapshot provider on a real host', () => {
     expect(await provider.prune(['hd-4'])).toEqual([]);
 
     // What the runner will write to the host's audit log from the returned actions.
-    await auditSnapshotActions(ctx, host, pruned);
+    await auditSnapshotActions(ctx, host, shell, pruned);
     const audit = fs
       .readFileSync(path.join(p.paths.thinkpad, '.homelab-deploy', 'audit.log'), 'utf8')
       .trim()
@@ -116,7 +123,7 @@ describe('command snapshot provider on a real host', () => {
       ['snapshot-deleted', 'hd-2', true, 'command', 'alice'],
       ['snapshot-deleted', 'hd-1', true, 'command', 'alice'],
     ]);
-    await ctx.pool.closeAll();
+    await ctx.targets.closeAll();
   });
 
   it('a failing command is an error naming host, key and exit code; a failed delete stays recorded and is retried', async () => {
@@ -156,7 +163,7 @@ describe('command snapshot provider on a real host', () => {
       /^snapshot create of hd-c on rtx1080 \(hosts\.rtx1080\.snapshot\.command\.create\) exited 1, expected 0: cp: cannot stat/,
     );
     expect(recordOf(p, 'rtx1080').map((r) => r.name)).not.toContain('hd-c');
-    await ctx.pool.closeAll();
+    await ctx.targets.closeAll();
   });
 
   it('a script that exits early or changes directory is still recorded; without a delete command nothing is pruned', async () => {
@@ -177,7 +184,7 @@ describe('command snapshot provider on a real host', () => {
     expect(recordOf(p, 'vps').map((r) => r.name)).toEqual(['hd-x', 'hd-y', 'hd-z']);
     expect(await provider.prune(['hd-z'])).toEqual([]);
     expect(fs.readdirSync(dir).sort()).toEqual(['hd-x', 'hd-y', 'hd-z']);
-    await ctx.pool.closeAll();
+    await ctx.targets.closeAll();
   });
 
   it('in the pipeline: every deploy snapshots, old ones are pruned to keep, and `status` lists what is kept', async () => {

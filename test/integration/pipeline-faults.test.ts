@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
-import { releaseLock } from '../../src/deploy/host-ops';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseLock, testContext } from '../helpers/targets';
+import { releaseIdFor } from '../../src/run/release';
 import { deploy } from '../../src/engine';
-import { makeContext } from '../../src/run/context';
 import type { DeployEvent } from '../../src/run/events';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
@@ -56,7 +55,7 @@ async function postStepRelease(p: Project, host: string): Promise<boolean> {
   const owner = JSON.parse(
     fs.readFileSync(path.join(p.paths[host], '.homelab-deploy', 'lock', 'owner.json'), 'utf8'),
   ) as { token: string };
-  const post = makeContext(loadConfig(p.configPath), {
+  const post = testContext(loadConfig(p.configPath), {
     runToken: owner.token,
     env,
     redactor: new Redactor(),
@@ -64,7 +63,7 @@ async function postStepRelease(p: Project, host: string): Promise<boolean> {
   try {
     return await releaseLock(post, post.config.hosts[host]);
   } finally {
-    await post.pool.closeAll();
+    await post.targets.closeAll();
   }
 }
 

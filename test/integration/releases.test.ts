@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseIdFor } from '../../src/run/release';
 import { deploy } from '../../src/engine';
 import { Redactor } from '../../src/secrets/redact';
 import { useHomelab, type Project } from '../fixtures/pipeline';

@@ -6,7 +6,10 @@ import { resolveHealth } from '../../src/config/resolve';
 import type { HealthCheckInput } from '../../src/config/schema';
 import { healthCheckSchema } from '../../src/config/schema';
 import { runHealthCheck } from '../../src/health/run';
+import type { HostConfig } from '../../src/config/types';
+import { ConnectionPool } from '../../src/remote/pool';
 import { makeContext } from '../../src/run/context';
+import { SshTarget } from '../../src/targets/ssh/target';
 import { parseJunit } from '../../src/pipeline/junit';
 import { renderEvent } from '../../src/report/text';
 import { Redactor } from '../../src/secrets/redact';
@@ -20,6 +23,8 @@ const host = { ...config.hosts.thinkpad, address: '127.0.0.1' };
 const redactor = new Redactor();
 redactor.add('hunter2-secret-token');
 const ctx = makeContext(config, { runToken: 'health', env: {}, redactor, commit: COMMIT });
+const pool = new ConnectionPool(config, { env: {}, redactor, runToken: 'health' });
+const subject = (h: HostConfig, stage: string) => new SshTarget(ctx, h, { pool }).healthSubject(stage);
 
 type Handler = (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
 const servers: (http.Server | https.Server)[] = [];
@@ -58,19 +63,17 @@ describe('health checks against real local servers', () => {
     );
     const good = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 'staging'),
       check({
         http: `http://{{host.address}}:${port}/h`,
         expect: { status: [200, 204], json: { status: 'ok', 'items.0.id': 7 } },
       }),
-      'staging',
     );
     expect(good).toMatchObject({ ok: true, attempts: 1 });
     const bad = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 'staging'),
       check({ http: `http://127.0.0.1:${port}/h`, retries: 1, expect: { json: { 'checks.db': 'up' } } }),
-      'staging',
     );
     expect(bad.ok).toBe(false);
     expect(bad.lastError).toBe(
@@ -84,9 +87,8 @@ describe('health checks against real local servers', () => {
     );
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 'staging'),
       check({ http: `http://127.0.0.1:${port}/`, retries: 0 }),
-      'staging',
     );
     expect(r.lastError).toContain('expected status 200, got 500');
     expect(r.lastError).toContain('token *** rejected');
@@ -102,16 +104,14 @@ describe('health checks against real local servers', () => {
     );
     const impatient = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, retries: 0 }),
-      's',
     );
     expect(impatient.ok).toBe(false);
     const patient = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, retries: 0, start_period: '900ms' }),
-      's',
     );
     expect(patient).toMatchObject({ ok: true, attempts: 1 });
   });
@@ -120,16 +120,19 @@ describe('health checks against real local servers', () => {
     const port = await serve((n, _q, res) => json(res, n % 2 ? 200 : 500, {}));
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, successes: 2, retries: 3 }),
-      's',
     );
     expect(r.ok).toBe(false);
     expect(r.attempts).toBe(8);
     expect(r.lastError).toMatch(/^failed 4 times/);
     const steady = await serve((_n, _q, res) => json(res, 200, {}));
     expect(
-      await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${steady}/`, successes: 3 }), 's'),
+      await runHealthCheck(
+        ctx,
+        subject(host, 's'),
+        check({ http: `http://127.0.0.1:${steady}/`, successes: 3 }),
+      ),
     ).toMatchObject({ ok: true, attempts: 3 });
   });
 
@@ -139,18 +142,16 @@ describe('health checks against real local servers', () => {
     );
     const viaHeader = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'header:X-Release' } }),
-      's',
     );
     expect(viaHeader.lastError).toContain(
       `release marker header:X-Release is "oldoldoldold", expected "${RELEASE}" (an old release is answering)`,
     );
     const viaJson = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${old}/`, retries: 0, expect: { release: 'json:release' } }),
-      's',
     );
     expect(viaJson.ok).toBe(false);
     const fresh = await serve((_n, _q, res) =>
@@ -160,9 +161,8 @@ describe('health checks against real local servers', () => {
       (
         await runHealthCheck(
           ctx,
-          host,
+          subject(host, 's'),
           check({ http: `http://127.0.0.1:${fresh}/`, expect: { release: 'json:release' } }),
-          's',
         )
       ).ok,
     ).toBe(true);
@@ -173,9 +173,8 @@ describe('health checks against real local servers', () => {
     const t0 = Date.now();
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, retries: 1000, deadline: '600ms', interval: '100ms' }),
-      's',
     );
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(r.ok).toBe(false);
@@ -194,21 +193,19 @@ describe('health checks against real local servers', () => {
     });
     const slow = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, retries: 0, expect: { max_response_time: '50ms' } }),
-      's',
     );
     expect(slow.lastError).toMatch(/answered in \d+ms, limit 50ms/);
     const ok = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({
         http: `http://127.0.0.1:${port}/`,
         method: 'POST',
         headers: { 'X-Probe': 'hd' },
         expect: { body_regex: '"version":"2\\.\\d+' },
       }),
-      's',
     );
     expect(ok.ok).toBe(true);
     expect(method).toBe('POST');
@@ -223,24 +220,24 @@ describe('health checks against real local servers', () => {
     });
     const withCa = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `https://127.0.0.1:${port}/`, ca_file: tls.certFile }),
-      's',
     );
     expect(withCa.ok).toBe(true);
     const without = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `https://127.0.0.1:${port}/`, retries: 0 }),
-      's',
     );
     expect(without.lastError).toContain('DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 
   it('checks TCP ports', async () => {
     const port = await serve((_n, _q, res) => res.end());
-    expect((await runHealthCheck(ctx, host, check({ tcp: `{{host.address}}:${port}` }), 's')).ok).toBe(true);
-    const closed = await runHealthCheck(ctx, host, check({ tcp: '127.0.0.1:1', retries: 0 }), 's');
+    expect(
+      (await runHealthCheck(ctx, subject(host, 's'), check({ tcp: `{{host.address}}:${port}` }))).ok,
+    ).toBe(true);
+    const closed = await runHealthCheck(ctx, subject(host, 's'), check({ tcp: '127.0.0.1:1', retries: 0 }));
     expect(closed.lastError).toContain('tcp 127.0.0.1:1: ECONNREFUSED');
   });
 });
@@ -259,9 +256,8 @@ describe('HTTP checks have a hard limit per attempt', () => {
     const t0 = Date.now();
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, timeout: '500ms', retries: 1, interval: '50ms' }),
-      's',
     );
     const elapsed = Date.now() - t0;
     expect(r.ok).toBe(false);
@@ -277,9 +273,8 @@ describe('HTTP checks have a hard limit per attempt', () => {
     const t0 = Date.now();
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, timeout: '30s', retries: 5, deadline: '700ms' }),
-      's',
     );
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(r.ok).toBe(false);
@@ -304,9 +299,8 @@ describe('HTTP checks have a hard limit per attempt', () => {
     const t0 = Date.now();
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, timeout: '20s', retries: 0 }),
-      's',
     );
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.lastError).toContain('expected status 200, got 500');
@@ -320,9 +314,8 @@ describe('HTTP checks have a hard limit per attempt', () => {
     const port = await serve((n, _q, res) => setTimeout(() => json(res, n < 3 ? 503 : 200, {}), 120));
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://127.0.0.1:${port}/`, interval: '300ms', retries: 5 }),
-      's',
     );
     expect(r).toMatchObject({ ok: true, attempts: 3 });
     expect(r.latency?.lastMs).toBeGreaterThanOrEqual(110);
@@ -340,7 +333,11 @@ describe('health check errors and secrets', () => {
       res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('x'.repeat(190) + 'hunter2-secret-token' + 'y'.repeat(1000));
     });
-    const r = await runHealthCheck(ctx, host, check({ http: `http://127.0.0.1:${port}/`, retries: 0 }), 's');
+    const r = await runHealthCheck(
+      ctx,
+      subject(host, 's'),
+      check({ http: `http://127.0.0.1:${port}/`, retries: 0 }),
+    );
     expect(r.lastError).toContain('got 500: ' + 'x'.repeat(190) + '***');
     expect(r.lastError).not.toMatch(/hunter|hunt|2-se/);
   });
@@ -349,9 +346,8 @@ describe('health check errors and secrets', () => {
     const port = await serve((_n, req, res) => json(res, req.headers.authorization ? 503 : 401, {}));
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ http: `http://probe:pr0be-pass@127.0.0.1:${port}/`, retries: 0 }),
-      's',
     );
     expect(r.lastError).toContain(`GET http://***@127.0.0.1:${port}/: expected status 200, got 503`);
     expect(r.lastError).not.toContain('pr0be-pass');
@@ -363,9 +359,8 @@ describe('health check summary line', () => {
     const port = await serve((_n, _q, res) => json(res, 503, { status: 'down' }));
     const r = await runHealthCheck(
       ctx,
-      host,
+      subject(host, 's'),
       check({ name: 'app', http: `http://127.0.0.1:${port}/`, retries: 1, interval: '400ms' }),
-      's',
     );
     const line = renderEvent({ type: 'host-health', phase: 's', host: 'thinkpad', health: r });
     expect(line).toMatch(

@@ -268,7 +268,9 @@ hosts:
       run: { url: 'https://github.example/o/r/actions/runs/7' },
     });
     const host = config.hosts.rtx1080;
-    return snapshotProvider(ctx, host, host.snapshot!);
+    // Proxmox works through its HTTPS API; nothing runs on the host.
+    const noShell = { exec: () => Promise.reject(new Error('no commands on the host')) };
+    return snapshotProvider(ctx, host, host.snapshot!, noShell);
   };
 
   it('create, rollback and prune return actions with their task ids and warnings', async () => {

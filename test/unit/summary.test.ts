@@ -1,6 +1,6 @@
 import { renderSummary } from '../../src/report/summary';
 import { mergePipelineReports, mergeReports } from '../../src/report/merge';
-import { shardTargets } from '../../src/pipeline/shards';
+import { shardTargets } from '../../src/plan/shards';
 import { loadConfig } from '../../src/config/load';
 import type { HostFinalState, HostPhaseReport, Report } from '../../src/report/types';
 import { writeConfig } from '../fixtures/config';

@@ -1,5 +1,4 @@
 import type { StageConfig } from '../../config/types';
-import { appendReleaseLog, deployRelease, pruneReleases } from '../../deploy/host-ops';
 import { DeployError, isRetryable, toDeployError } from '../../errors';
 import { runHealthChecks } from '../../health/run';
 import { mapLimit } from '../../util/concurrency';
@@ -11,14 +10,12 @@ import type {
   PhaseReport,
   TestsReport,
 } from '../../report/types';
-import { auditSnapshotActions } from '../../snapshot/audit';
-import { SnapshotActionError, snapshotProvider, type SnapshotAction } from '../../snapshot/provider';
 import { sleep } from '../../util/duration';
 import { endPhase, startPhase } from '../phase-report';
-import type { Plan, PlannedPhase } from '../plan';
+import type { Plan, PlannedPhase } from '../../plan/plan';
 import { backoffDelay } from '../retry';
 import { rollbackHosts } from '../rollback';
-import { hostRun, record, Stop, type HostRun, type RunState } from '../run-state';
+import { record, Stop, targetRun, type RunState, type TargetRun } from '../run-state';
 import { runTests } from '../tests-runner';
 import { HealthFailed, requireHealthy } from '../health-gate';
 
@@ -33,8 +30,8 @@ export async function runStage(state: RunState, p: PlannedPhase, stage: StageCon
   const { ctx } = state;
   const t0 = Date.now();
   const r = startPhase(state, p);
-  r.hosts = await mapLimit(stage.hosts, stage.parallel, (name) =>
-    deployHost(state, hostRun(state, name), stage),
+  r.hosts = await mapLimit(stage.targets, stage.parallel, (name) =>
+    deployTarget(state, targetRun(state, name), stage),
   );
   for (const hr of r.hosts)
     if (!hr.detail?.unchanged && hr.steps.some((st) => st.name === 'switch' && st.ok))
@@ -50,15 +47,15 @@ export async function runStage(state: RunState, p: PlannedPhase, stage: StageCon
   if (failure) {
     const info = { ...failure, phase: stage.name };
     endPhase(state, r, t0, info);
-    const scope = stage.onFailure === 'rollback-all' ? rollbackAllScope(state, stage) : stage.hosts;
+    const scope = stage.onFailure === 'rollback-all' ? rollbackAllScope(state, stage) : stage.targets;
     await rollbackHosts(state, scope, stage.name, r);
     r.status = 'rolled_back';
     if (stage.onFailure === 'rollback-all') throw new Stop(statusAfterRollbackAll(state, stage), info);
     // rollback-stage: earlier stages stay live; deploy nothing further, but verify what is live.
-    if (![...state.hosts.values()].some((h) => h.onNew)) throw new Stop('failed', info);
+    if (![...state.runs.values()].some((h) => h.onNew)) throw new Stop('failed', info);
     return 'continue-degraded';
   }
-  await mapLimit(stage.hosts, stage.parallel, (name) => settle(state, hostRun(state, name), stage, r));
+  await mapLimit(stage.targets, stage.parallel, (name) => settle(targetRun(state, name), stage, r));
   endPhase(state, r, t0);
   return 'deployed';
 }
@@ -70,7 +67,7 @@ async function gate(state: RunState, r: PhaseReport, stage: StageConfig): Promis
   if (!tests) return undefined;
   let report: TestsReport;
   try {
-    report = await runTests(ctx, tests, stage.name, stage.hosts);
+    report = await runTests(ctx, state.targets, tests, stage.name, stage.targets);
   } catch (err) {
     const info = ctx.errorInfo(err, {
       phase: stage.name,
@@ -97,33 +94,18 @@ async function gate(state: RunState, r: PhaseReport, stage: StageConfig): Promis
   };
 }
 
-/** A live stage's bookkeeping on each host: the release log line, pruning, old infrastructure snapshots. */
-async function settle(state: RunState, h: HostRun, stage: StageConfig, r: PhaseReport): Promise<void> {
-  const { ctx } = state;
-  const hr = r.hosts.find((x) => x.host === h.host.name);
-  await appendReleaseLog(ctx, h.host, {
-    event: 'deploy',
-    stage: stage.name,
-    previous: h.before,
-    result: hr?.detail?.unchanged ? 'unchanged' : 'deployed',
-    durationMs: hr?.durationMs,
-  }).catch(() => undefined);
-  await pruneReleases(ctx, h.host, [ctx.release.id, h.before ?? '']).catch(() => undefined);
-  if (h.host.snapshot && h.infraSnapshot) {
-    let pruned: SnapshotAction[] = [];
-    try {
-      pruned = await snapshotProvider(ctx, h.host, h.host.snapshot).prune([h.infraSnapshot]);
-    } catch (err) {
-      if (err instanceof SnapshotActionError) pruned = err.actions;
-      ctx.emit({
-        type: 'log',
-        level: 'warn',
-        message: `${h.host.name}: pruning old snapshots failed: ${ctx.errorInfo(err).message}`,
-      });
-    }
-    for (const a of pruned) record(state, 'snapshot', h.host.name, a.detail);
-    await auditSnapshotActions(ctx, h.host, pruned).catch(() => undefined);
-  }
+/** A live stage's bookkeeping on each target: the release log line, pruning, old infrastructure snapshots. */
+async function settle(h: TargetRun, stage: StageConfig, r: PhaseReport): Promise<void> {
+  const hr = r.hosts.find((x) => x.host === h.target.name);
+  await h.target
+    .settle({
+      stage: stage.name,
+      previous: h.before,
+      unchanged: hr?.detail?.unchanged === true,
+      durationMs: hr?.durationMs,
+      infraSnapshot: h.infraSnapshot,
+    })
+    .catch(() => undefined);
 }
 
 /**
@@ -134,9 +116,9 @@ async function settle(state: RunState, h: HostRun, stage: StageConfig, r: PhaseR
 function rollbackAllScope(state: RunState, stage: StageConfig): string[] {
   const order = state.ctx.config.stages.map((s) => s.name);
   const upTo = new Set(order.slice(0, order.indexOf(stage.name) + 1));
-  return [...state.hosts.values()]
+  return [...state.runs.values()]
     .filter((h) => h.touched || (h.onNew && h.stage !== undefined && upTo.has(h.stage)))
-    .map((h) => h.host.name);
+    .map((h) => h.target.name);
 }
 
 /**
@@ -145,20 +127,19 @@ function rollbackAllScope(state: RunState, stage: StageConfig): string[] {
  * back it is `rolled_back`; otherwise `failed`.
  */
 function statusAfterRollbackAll(state: RunState, failedStage: StageConfig): DeployStatus {
-  const runs = [...state.hosts.values()];
-  const release = state.ctx.release.id;
-  const deployedHere = (h: HostRun) => h.onNew && h.startCurrent !== release && !h.rollback;
+  const runs = [...state.runs.values()];
+  const deployedHere = (h: TargetRun) => h.onNew && !h.startedOnNew && !h.rollback;
   if (runs.some((h) => h.stage !== failedStage.name && deployedHere(h))) return 'partial_success';
   return runs.some((h) => h.rollback && h.stage !== failedStage.name) ? 'rolled_back' : 'failed';
 }
 
-/** Deploys to one host with the stage's retry policy; health failures count as deploy failures of that attempt. */
-async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Promise<HostPhaseReport> {
+/** Deploys to one target with the stage's retry policy; health failures count as deploy failures of that attempt. */
+async function deployTarget(state: RunState, h: TargetRun, stage: StageConfig): Promise<HostPhaseReport> {
   const { ctx } = state;
   const t0 = Date.now();
   const attempts: AttemptReport[] = [];
   const report: HostPhaseReport = {
-    host: h.host.name,
+    host: h.target.name,
     ok: false,
     durationMs: 0,
     attempts,
@@ -167,8 +148,10 @@ async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Prom
   };
   // Already current (a re-run, or a later job): deploying again would restart the stack for nothing, unless its
   // env file changed, which only a new `up` applies.
-  if (h.startCurrent === ctx.release.id && !ctx.force && !h.envWritten) {
-    const health = await runHealthChecks(ctx, h.host, stage.health, stage.name).catch(() => undefined);
+  if (h.startedOnNew && !ctx.force && !h.envWritten) {
+    const health = await runHealthChecks(ctx, h.target.healthSubject(stage.name), stage.health).catch(
+      () => undefined,
+    );
     if (health?.every((x) => x.ok)) {
       report.ok = true;
       report.health = health;
@@ -177,7 +160,7 @@ async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Prom
       ctx.emit({
         type: 'log',
         level: 'info',
-        message: `${h.host.name}: release ${ctx.release.id} is already current and healthy; not redeployed (use --force to redeploy)`,
+        message: `${h.target.name}: release ${ctx.release.id} is already current and healthy; not redeployed (use --force to redeploy)`,
       });
       report.durationMs = Date.now() - t0;
       return report;
@@ -188,32 +171,39 @@ async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Prom
     const a0 = Date.now();
     let err: DeployError | undefined;
     try {
-      const res = await deployRelease(ctx, h.host, stage.name, h.before, !h.releaseComplete);
+      const res = await h.target.deploy({
+        stage: stage.name,
+        previous: h.before,
+        prepared: h.prepared,
+        checkBeforeActivate: (subject) => requireHealthy(ctx, subject, stage.health, stage.name),
+      });
       report.steps = res.steps;
       for (const s of res.steps)
-        ctx.emit({ type: 'host-step', phase: stage.name, host: h.host.name, step: s });
-      if (res.steps.some((s) => s.name === 'switch' && s.ok)) {
+        ctx.emit({ type: 'host-step', phase: stage.name, host: h.target.name, step: s });
+      if (res.health) report.health = res.health;
+      if (res.switched) {
         h.touched = true;
         h.onNew = true;
-        h.releaseComplete = true;
+        h.prepared = true;
+        if (res.version) h.newVersion = res.version;
       }
       if (!res.ok) {
         const f = res.failed;
         throw new DeployError(
           'command-failed',
-          `${f?.name} failed on ${h.host.name} (exit ${f?.exitCode ?? 'none'}): ${(f?.output ?? '').trim().split('\n').slice(-3).join(' | ')}`,
-          { host: h.host.name },
+          `${f?.name} failed on ${h.target.name} (exit ${f?.exitCode ?? 'none'}): ${(f?.output ?? '').trim().split('\n').slice(-3).join(' | ')}`,
+          { host: h.target.name },
         );
       }
-      report.health = await requireHealthy(ctx, h.host, stage.health, stage.name, stage.name);
+      report.health = await requireHealthy(ctx, h.target.healthSubject(stage.name), stage.health, stage.name);
     } catch (e) {
       if (e instanceof HealthFailed) report.health = e.health;
-      err = toDeployError(e, 'command-failed').withContext({ host: h.host.name, phase: stage.name });
+      err = toDeployError(e, 'command-failed').withContext({ host: h.target.name, phase: stage.name });
       // A dropped connection or a cancelled command leaves the host's state unknown: treat it as touched, so the
       // rollback looks (it leaves a host whose `current` was never switched as it is).
       if (['unreachable', 'timeout', 'cancelled'].includes(err.errorClass)) h.touched = true;
     }
-    const info = err ? ctx.errorInfo(err, { host: h.host.name, phase: stage.name }) : undefined;
+    const info = err ? ctx.errorInfo(err, { host: h.target.name, phase: stage.name }) : undefined;
     attempts.push({
       attempt,
       ok: !err,
@@ -224,7 +214,7 @@ async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Prom
     ctx.emit({
       type: 'host-end',
       phase: stage.name,
-      host: h.host.name,
+      host: h.target.name,
       ok: !err,
       durationMs: Date.now() - a0,
       error: info,
@@ -236,21 +226,23 @@ async function deployHost(state: RunState, h: HostRun, stage: StageConfig): Prom
     }
     report.error = info;
     if (h.touched) {
-      await appendReleaseLog(ctx, h.host, {
-        event: 'deploy',
-        stage: stage.name,
-        previous: h.before,
-        result: err.errorClass === 'cancelled' ? 'cancelled' : 'failed',
-        attempt,
-        error: info?.class,
-      }).catch(() => undefined);
+      await h.target
+        .appendLog({
+          event: 'deploy',
+          stage: stage.name,
+          previous: h.before,
+          result: err.errorClass === 'cancelled' ? 'cancelled' : 'failed',
+          attempt,
+          error: info?.class,
+        })
+        .catch(() => undefined);
     }
     if (attempt >= stage.retry.attempts || !isRetryable(err, stage.retry.on) || ctx.signal.aborted) break;
     delayBefore = backoffDelay(stage.retry, attempt + 1, state.random);
     ctx.emit({
       type: 'retry',
       phase: stage.name,
-      host: h.host.name,
+      host: h.target.name,
       attempt: attempt + 1,
       delayMs: delayBefore,
       error: info as ErrorInfo,

@@ -19,7 +19,7 @@ export function shardTargets(config: Config, shards: number, targets?: string[])
       `--shards must be a whole number from 1 to ${MAX_SHARDS} (GitHub's matrix limit), got ${shards}`,
     );
   }
-  const hosts = [...new Set(config.stages.flatMap((s) => s.hosts))].filter(
+  const hosts = [...new Set(config.stages.flatMap((s) => s.targets))].filter(
     (h) => !targets || targets.length === 0 || targets.includes(h),
   );
   const n = Math.min(shards, hosts.length);

@@ -1,14 +1,14 @@
-import type { HostConfig } from '../config/types';
-import { auditLine } from '../deploy/host-ops';
-import type { RunContext } from '../run/context';
-import { shQuote } from '../remote/quote';
-import type { SnapshotAction } from './action';
+import type { HostConfig } from '../../config/types';
+import { shQuote } from '../../remote/quote';
+import type { SnapshotAction } from '../../snapshot/action';
+import type { Shell } from '../../util/shell';
+import { auditLine, type ScriptRun } from './scripts/common';
 
 /** The audit-log line(s) for snapshot actions, as a script fragment; it runs in the host's deploy path. */
-export function snapshotAuditScript(ctx: RunContext, host: HostConfig, actions: SnapshotAction[]): string {
+export function snapshotAuditScript(run: ScriptRun, host: HostConfig, actions: SnapshotAction[]): string {
   return actions
     .map((a) =>
-      auditLine(ctx, host, a.action, undefined, {
+      auditLine(run, host, a.action, undefined, {
         time: a.time,
         provider: a.provider,
         target: a.target,
@@ -28,17 +28,17 @@ export function snapshotAuditScript(ctx: RunContext, host: HostConfig, actions: 
  * written to: after a VM rollback that is once the guest is back, and after it, since the rollback rewound the disk.
  */
 export async function auditSnapshotActions(
-  ctx: RunContext,
+  run: ScriptRun,
   host: HostConfig,
+  shell: Shell,
   actions: SnapshotAction[],
 ): Promise<void> {
   if (actions.length === 0) return;
-  const conn = await ctx.pool.get(host.name);
-  const res = await conn.exec(
+  const res = await shell.exec(
     [
       `cd ${shQuote(host.path)} || exit 1`,
       'mkdir -p .homelab-deploy || exit 1',
-      snapshotAuditScript(ctx, host, actions),
+      snapshotAuditScript(run, host, actions),
     ].join('\n'),
     { timeoutMs: 30_000 },
   );

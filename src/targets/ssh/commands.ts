@@ -1,5 +1,5 @@
-import type { DeploySettings, HostConfig } from '../config/types';
-import { shQuote } from '../remote/quote';
+import type { DeploySettings, HostConfig } from '../../config/types';
+import { shQuote } from '../../remote/quote';
 
 /** The shell command that brings the stack up in the release directory (the cwd when it runs). */
 export function upCommand(d: DeploySettings, project: string): string {

@@ -8,13 +8,8 @@ export const LAYOUT = {
   lockOwner: '.homelab-deploy/lock/owner.json',
   releaseLog: '.homelab-deploy/releases.log',
   auditLog: '.homelab-deploy/audit.log',
+  /** Written when a rollback failed: the host needs a human; `status` shows it until a deploy or rollback clears it. */
+  needsAttention: '.homelab-deploy/needs-attention.json',
   releaseMarker: '.release.json',
   rollbackPoint: (releaseId: string) => `.homelab-deploy/rollback-point-${releaseId}.json`,
 } as const;
-
-/** A release id is derived from the commit so every job of a multi-job workflow names the same release. */
-export function releaseIdFor(commit: string): string {
-  return commit.slice(0, 12);
-}
-
-export const RELEASE_ID_RE = /^[0-9a-f]{12}$/;

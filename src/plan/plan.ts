@@ -1,5 +1,5 @@
-import type { Config, StageConfig } from '../config/types';
-import { upCommand } from '../deploy/commands';
+import type { Config, HostConfig, StageConfig } from '../config/types';
+import { upCommand } from '../targets/ssh/commands';
 import { DeployError } from '../errors';
 import { formatBytes, formatDuration } from '../util/duration';
 
@@ -54,20 +54,20 @@ export function parsePhases(config: Config, spec: string): string[] {
  */
 export function buildPlan(config: Config, phases: string[], targets?: string[]): Plan {
   if (targets && targets.length) {
-    const unknown = targets.filter((t) => !config.hosts[t]);
+    const unknown = targets.filter((t) => !config.targets[t]);
     if (unknown.length)
       throw new DeployError(
         'config',
-        `targets: unknown host ${unknown.join(', ')}; hosts are ${Object.keys(config.hosts).join(', ')}`,
+        `targets: unknown host ${unknown.join(', ')}; hosts are ${Object.keys(config.targets).join(', ')}`,
       );
   }
   const inTargets = (h: string) => !targets || targets.length === 0 || targets.includes(h);
   const stages = config.stages
-    .map((s) => ({ ...s, hosts: s.hosts.filter(inTargets) }))
-    .filter((s) => s.hosts.length > 0);
+    .map((s) => ({ ...s, targets: s.targets.filter(inTargets) }))
+    .filter((s) => s.targets.length > 0);
   const runStages = stages.filter((s) => phases.includes(s.name));
-  const deployHosts = runStages.flatMap((s) => s.hosts);
-  const allStageHosts = stages.flatMap((s) => s.hosts);
+  const deployHosts = runStages.flatMap((s) => s.targets);
+  const allStageHosts = stages.flatMap((s) => s.targets);
 
   // Without stages to deploy, fixed phases and verify work on every host in the targets.
   const scope = runStages.length > 0 ? deployHosts : allStageHosts;
@@ -75,7 +75,7 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
   for (const s of runStages) {
     if (s.onFailure !== 'rollback-all') continue;
     for (const earlier of stages.slice(0, stages.indexOf(s)))
-      if (!phases.includes(earlier.name)) earlier.hosts.forEach((h) => rollbackScope.add(h));
+      if (!phases.includes(earlier.name)) earlier.targets.forEach((h) => rollbackScope.add(h));
   }
   const verifying = phases.includes('verify');
   const hosts = [...new Set([...scope, ...rollbackScope, ...(verifying ? allStageHosts : [])])];
@@ -88,8 +88,8 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
     hosts: checkHosts,
     steps: [
       'connect, verify host key',
-      ...uniq(checkHosts.map((h) => `runtime: ${config.hosts[h].runtimeCheck}`)),
-      ...uniq(checkHosts.map((h) => `free disk >= ${formatBytes(config.hosts[h].minFreeDiskBytes)}`)),
+      ...uniq(sshOf(config, checkHosts).map((h) => `runtime: ${h.runtimeCheck}`)),
+      ...uniq(sshOf(config, checkHosts).map((h) => `free disk >= ${formatBytes(h.minFreeDiskBytes)}`)),
       'take deploy lock',
     ],
   });
@@ -114,7 +114,7 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
     const steps = [
       'upload release files (SFTP) → releases/<id>',
       'switch current → releases/<id>',
-      ...uniq(s.hosts.map((h) => `up: ${upCommand(config.hosts[h].deploy, config.project)}`)),
+      ...uniq(sshOf(config, s.targets).map((h) => `up: ${upCommand(h.deploy, config.project)}`)),
       ...s.health.map((c) => `health: ${c.name}`),
     ];
     if (s.tests)
@@ -128,7 +128,7 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
     out.push({
       name: s.name,
       kind: 'stage',
-      hosts: s.hosts,
+      hosts: s.targets,
       steps,
       stage: s,
       rollbackScope: [...rollbackScope],
@@ -146,6 +146,11 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
     });
   }
   return { project: config.project, phases: out, hosts, requested: phases };
+}
+
+/** The SSH hosts among `names`. */
+function sshOf(config: Config, names: string[]): HostConfig[] {
+  return names.flatMap((n) => (config.hosts[n] ? [config.hosts[n]] : []));
 }
 
 function uniq(a: string[]): string[] {

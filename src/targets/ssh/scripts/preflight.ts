@@ -1,0 +1,63 @@
+import type { HostConfig } from '../../../config/types';
+import { shQuote } from '../../../remote/quote';
+import type { Step } from '../../../remote/steps';
+import { formatBytes } from '../../../util/duration';
+import { LAYOUT } from '../layout';
+import { cd, type ScriptRun } from './common';
+import { lockScript } from './lock';
+
+/**
+ * Pre-flight on one host, in one round trip: the runtime answers, the disk has room, what `current` names and
+ * whether this release is already complete there, then the lock, taken last and only if the checks passed. Once
+ * the lock is ours, temp files a killed run left behind are swept (they hold secrets and never a live config).
+ * Each step prints `key=value` lines the caller reads back.
+ */
+export function preflightSteps(run: ScriptRun, host: HostConfig, owner: string): Step[] {
+  const p = shQuote(host.path);
+  const steps: Step[] = [
+    { name: 'runtime', script: host.runtimeCheck, display: host.runtimeCheck },
+    {
+      name: 'disk',
+      display: `df ${host.path} >= ${formatBytes(host.minFreeDiskBytes)}`,
+      script: [
+        `mkdir -p ${p}/${LAYOUT.releases} ${p}/${LAYOUT.shared} ${p}/${LAYOUT.meta} || exit 1`,
+        // `set --` splits df's second line into fields without a pipe to awk.
+        `set -- $(df -Pk ${p} | { read -r _; read -r l; echo "$l"; })`,
+        'free=$(( $4 * 1024 ))',
+        'echo "free=$free"',
+        `[ "$free" -ge ${host.minFreeDiskBytes} ] || exit 1`,
+      ].join('\n'),
+    },
+    {
+      name: 'state',
+      display: 'readlink current',
+      script: [
+        cd(host),
+        `t=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "current=\${t##*/}" || echo "current="`,
+        `[ -f ${LAYOUT.releases}/${run.release.id}/${LAYOUT.releaseMarker} ] && echo complete=yes || echo complete=no`,
+      ].join('\n'),
+    },
+    { name: 'lock', display: `mkdir ${LAYOUT.lock}`, script: lockScript(run, host, owner) },
+  ];
+  const envFile = run.config.secrets?.file;
+  steps.push({
+    name: 'sweep',
+    display: envFile ? `remove stale ${envFile}.tmp-* and lock.tmp-*` : 'remove stale lock.tmp-*',
+    script: [
+      cd(host),
+      `find ${LAYOUT.shared} ${LAYOUT.meta} -maxdepth 1 \\( ${envFile ? `-name ${shQuote(`${envFile}.tmp-*`)} -o ` : ''}\\( -name 'lock.tmp-*' -mmin +1 \\) \\) -exec rm -rf {} + 2>/dev/null; true`,
+    ].join('\n'),
+  });
+  return steps;
+}
+
+/** The `key=value` lines of a pre-flight's output. */
+export function preflightValues(outputs: Record<string, string>): Record<string, string> {
+  const kv: Record<string, string> = {};
+  for (const text of Object.values(outputs))
+    for (const line of text.split('\n')) {
+      const i = line.indexOf('=');
+      if (i > 0) kv[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+  return kv;
+}

@@ -1,0 +1,261 @@
+import type { HostConfig } from '../../../config/types';
+import { DeployError } from '../../../errors';
+import { shExports, shQuote } from '../../../remote/quote';
+import type { Step } from '../../../remote/steps';
+import { RELEASE_ID_RE } from '../../../run/release';
+import type { RollbackPoint } from '../../target';
+import { downCommand, releaseEnv, upCommand } from '../commands';
+import { LAYOUT } from '../layout';
+import { auditLine, cd, logLine, type ScriptRun } from './common';
+import { HANDOVER_PID, releaseLockScript } from './lock';
+
+/** Where a release is uploaded before it is placed; per run, so two runs never write into each other's upload. */
+export const incomingDir = (run: ScriptRun): string =>
+  `${LAYOUT.releases}/.incoming-${run.release.id}-${run.runToken}`;
+
+/**
+ * Makes the uploaded release current: place it (a complete release has its marker), link the env file into it,
+ * write a "started" line to the release log before `current` moves (so a host is never between two releases
+ * without a record), switch `current` atomically, then run the stack's up command in the release directory.
+ */
+export function deploySteps(
+  run: ScriptRun,
+  host: HostConfig,
+  stage: string,
+  previous: string | null,
+): Step[] {
+  const id = run.release.id;
+  const tmp = incomingDir(run);
+  const envFile = run.config.secrets?.file;
+  return [
+    {
+      name: 'place',
+      display: `releases/${id}`,
+      script: [
+        cd(host),
+        `if [ -d ${shQuote(tmp)} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
+        `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
+        envFile
+          ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
+          : 'true',
+      ].join('\n'),
+    },
+    {
+      name: 'switch',
+      display: `current -> releases/${id}`,
+      script: [
+        cd(host),
+        logLine(run, host, { event: 'deploy', stage, previous, result: 'started' }),
+        auditLine(run, host, 'deploy', undefined, { stage, previous }),
+        // A deploy or rollback that reaches the switch supersedes an earlier failed rollback's warning.
+        `rm -f ${LAYOUT.needsAttention}`,
+        `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
+      ].join('\n'),
+    },
+    {
+      name: 'up',
+      display: upCommand(host.deploy, run.config.project),
+      script: [
+        `cd ${shQuote(host.path)}/${LAYOUT.releases}/${id} || exit 1`,
+        shExports(releaseEnv(host, run.config.project, run.release, stage)),
+        upCommand(host.deploy, run.config.project),
+      ].join('\n'),
+    },
+  ];
+}
+
+/**
+ * Returns a host to `to` (a release id) or, when this was the first deploy, stops the stack and removes `current`.
+ * Restores the env file saved by this run's secrets phase. A host whose `current` already names `to` (the run
+ * stopped before switching it) keeps its stack as it runs: nothing of the new release was started there.
+ */
+export function rollbackSteps(run: ScriptRun, host: HostConfig, stage: string, to: string | null): Step[] {
+  if (to !== null && !RELEASE_ID_RE.test(to))
+    throw new DeployError(
+      'precondition',
+      `rollback target ${JSON.stringify(to)} on ${host.name} is not a release id`,
+      { host: host.name },
+    );
+  const envFile = run.config.secrets?.file;
+  const clock = shQuote(`${LAYOUT.meta}/.rollback-${run.runToken}`);
+  const switched = shQuote(`${LAYOUT.meta}/.switched-${run.runToken}`);
+  const steps: Step[] = [
+    { name: 'start', display: 'rollback', script: `${cd(host)}\nrm -f ${switched}; date +%s%N > ${clock}` },
+  ];
+  if (envFile)
+    steps.push({
+      name: 'restore-env',
+      display: `restore ${envFile}`,
+      script: restoreEnvScript(run, host, envFile),
+    });
+  if (to) {
+    steps.push(
+      {
+        name: 'switch',
+        display: `current -> releases/${to}`,
+        script: [
+          cd(host),
+          `[ -f ${LAYOUT.releases}/${to}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host (releases/${to} has no ${LAYOUT.releaseMarker})"; exit 1; }`,
+          `[ "$(readlink ${LAYOUT.current} 2>/dev/null)" = ${LAYOUT.releases}/${to} ] && { echo "already on ${to}"; exit 0; }`,
+          `ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}`,
+        ].join('\n'),
+      },
+      {
+        name: 'up',
+        display: upCommand(host.deploy, run.config.project),
+        script: [
+          cd(host),
+          `[ -f ${switched} ] || { echo "the stack of ${to} was never replaced; left running"; exit 0; }`,
+          `rm -f ${switched}`,
+          `cd ${LAYOUT.releases}/${to} || exit 1`,
+          shExports(releaseEnv(host, run.config.project, { id: to, commit: '' }, stage)),
+          upCommand(host.deploy, run.config.project),
+        ].join('\n'),
+      },
+    );
+  } else {
+    const down = downCommand(host.deploy, run.config.project);
+    steps.push({
+      name: 'down',
+      display: down ?? 'remove current',
+      script: [
+        cd(host),
+        down
+          ? `if [ -d ${LAYOUT.current}/ ]; then (cd ${LAYOUT.current}/ && ${shExports(releaseEnv(host, run.config.project, run.release, stage))}\n${down}) || exit 1; fi`
+          : 'true',
+        `rm -f ${LAYOUT.current}`,
+      ].join('\n'),
+    });
+  }
+  steps.push({
+    name: 'log',
+    display: 'release log',
+    script: [
+      cd(host),
+      `t0=$(cat ${clock} 2>/dev/null); rm -f ${clock}`,
+      `dur=$(( ( $(date +%s%N) - \${t0:-0} ) / 1000000 )); [ -n "$t0" ] || dur=null`,
+      `rm -f ${LAYOUT.needsAttention}`,
+      logLine(run, host, { event: 'rollback', stage, to, result: 'rolled_back' }, '"durationMs":'),
+      auditLine(run, host, 'rollback', undefined, { stage, to }),
+    ].join('\n'),
+  });
+  return steps;
+}
+
+/**
+ * The rollback of a cancelled run, detached on the host: the runner is about to be killed, and killing a stack's
+ * `up` half way would leave the host worse off than either release. It runs in its own session, outside our
+ * commands' process groups (which the cancellation kills), releases the lock itself when done, and the caller
+ * waits only `waitS` seconds for its result.
+ */
+export function handOverScript(
+  run: ScriptRun,
+  host: HostConfig,
+  stage: string,
+  to: string | null,
+  waitS: number,
+): { script: string; logPath: string } {
+  const logPath = `${LAYOUT.meta}/rollback-${run.runToken}.log`;
+  const logFile = shQuote(logPath);
+  const rcFile = shQuote(`${LAYOUT.meta}/rollback-${run.runToken}.rc`);
+  const body = [...rollbackSteps(run, host, stage, to).map((st) => `( ${st.script}\n) || exit 1`), ''].join(
+    '\n',
+  );
+  // `( ... & )`: the subshell exits at once, so the detached shell is nobody's child and no kill of ours finds it.
+  const detached = [
+    `cd ${shQuote(host.path)} && echo $$ > ${HANDOVER_PID}`,
+    `sh -c ${shQuote(body)}`,
+    `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}; rm -f ${HANDOVER_PID}`,
+    releaseLockScript(run, host),
+  ].join('\n');
+  const script = [
+    cd(host),
+    `rm -f ${rcFile}`,
+    `(setsid nohup sh -c ${shQuote(detached)} > ${logFile} 2>&1 < /dev/null &)`,
+    `i=0; while [ ! -s ${rcFile} ] && [ $i -lt ${waitS * 5} ]; do sleep 0.2; i=$((i + 1)); done`,
+    `if [ -s ${rcFile} ]; then echo "rc=$(cat ${rcFile})"; else echo rc=running; fi`,
+    `tail -c 2000 ${logFile} 2>/dev/null`,
+  ].join('\n');
+  return { script, logPath };
+}
+
+/** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
+export function restoreEnvScript(run: ScriptRun, host: HostConfig, envFile: string): string {
+  const file = `${LAYOUT.shared}/${envFile}`;
+  const saved = `${file}.before-${run.release.id}`;
+  return [
+    cd(host),
+    `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${file}.restore`)} && mv -f ${shQuote(`${file}.restore`)} ${shQuote(file)} && ${auditLine(run, host, 'env-restored', undefined, { file: envFile })}; fi`,
+  ].join('\n');
+}
+
+/**
+ * Keeps the newest `keep_releases` releases; never removes the current release or one in `protect` (the rollback
+ * target). A pruned release takes its bookkeeping with it: its rollback point and the env file kept for its
+ * rollback (which holds secrets nobody will need again).
+ */
+export function pruneScript(run: ScriptRun, host: HostConfig, protect: string[]): string {
+  const keep = protect
+    .filter(Boolean)
+    .map((k) => `-e ${shQuote(`^${k}$`)}`)
+    .join(' ');
+  const envFile = run.config.secrets?.file;
+  const forget = [
+    `rm -rf -- "$r"`,
+    `rm -f -- ../${LAYOUT.rollbackPoint('"$r"')}`,
+    envFile ? `rm -f -- ../${LAYOUT.shared}/${shQuote(`${envFile}.before-`)}"$r"` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return [
+    cd(host),
+    `cd ${LAYOUT.releases} || exit 0`,
+    // Oldest first by marker mtime; the newest keep_releases survive.
+    `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${keep ? `grep -v ${keep}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
+    `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
+  ].join('\n');
+}
+
+/**
+ * Records what a rollback of this release returns to; later jobs of the workflow read it back. `point` undefined
+ * means the host already runs this release (a later job, or a re-run after a partial deploy): then the record an
+ * earlier run wrote is kept, because the release it names is the one to go back to. Otherwise a fresh deploy
+ * starts and any old record of the same release id (from a deploy weeks ago) is replaced. Prints the record.
+ */
+export function rollbackPointScript(
+  run: ScriptRun,
+  host: HostConfig,
+  point: RollbackPoint | undefined,
+): string {
+  const file = LAYOUT.rollbackPoint(run.release.id);
+  if (point === undefined)
+    return [cd(host), `[ -f ${file} ] && { cat ${file}; exit 0; }`, `echo '{}'`].join('\n');
+  return [
+    cd(host),
+    `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
+    auditLine(run, host, 'snapshot', undefined, {
+      kind: 'release',
+      previous: point.previous,
+      infraSnapshot: point.infraSnapshot,
+    }),
+  ].join('\n');
+}
+
+export const readRollbackPointScript = (run: ScriptRun, host: HostConfig): string =>
+  `${cd(host)}\ncat ${LAYOUT.rollbackPoint(run.release.id)} 2>/dev/null || true`;
+
+export const readCurrentScript = (host: HostConfig): string =>
+  `${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`;
+
+/** A host whose rollback failed is marked for a human; `status` shows the record until a deploy or rollback. */
+export function needsAttentionScript(
+  run: ScriptRun,
+  host: HostConfig,
+  record: Record<string, unknown>,
+): string {
+  return [
+    cd(host),
+    `printf '%s\\n' ${shQuote(JSON.stringify(record))} > ${LAYOUT.needsAttention}.tmp && mv -f ${LAYOUT.needsAttention}.tmp ${LAYOUT.needsAttention}`,
+    auditLine(run, host, 'needs-attention', undefined, record),
+  ].join('\n');
+}
