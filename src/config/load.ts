@@ -2,11 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, type ConfigIssue } from './errors';
+import { ConfigError, quoteValue, type ConfigIssue } from './errors';
+import { expectation, schemaAt } from './expected';
 import { configSchema, type ConfigInput } from './schema';
 import { nearest } from './suggest';
 import { crossReferenceIssues } from './references';
 import { resolveConfig } from './resolve';
+import { templateIssues } from './template-checks';
 import type { Config } from './types';
 
 type PathKey = string | number;
@@ -51,7 +53,7 @@ export function parseConfig(text: string, file: string, dir: string): Config {
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const schemaIssues = parsed.error.issues.flatMap((i) => describeIssue(i, doc, lineCounter));
+    const schemaIssues = parsed.error.issues.flatMap((i) => describeIssue(i, raw, doc, lineCounter));
     // Cross-references do not need a valid file, so report them now too; one under a path the schema already
     // rejected would only repeat it in other words.
     const covered = (p: string) =>
@@ -62,6 +64,8 @@ export function parseConfig(text: string, file: string, dir: string): Config {
   const issues: ConfigIssue[] = [];
   const notes: ConfigIssue[] = [];
   const config = resolveConfig(parsed.data as ConfigInput, file, dir, issues, notes);
+  // Templates are checked for every target they are rendered for, so a typo fails here, not after staging switched.
+  issues.push(...templateIssues(parsed.data as ConfigInput, config));
   if (issues.length > 0) throw new ConfigError(file, placed(issues, doc, lineCounter));
   config.notes = placed(notes, doc, lineCounter);
   return config;
@@ -75,7 +79,7 @@ function placed(issues: ConfigIssue[], doc: Document, lc: LineCounter): ConfigIs
 
 const asKey = (k: string): PathKey => (/^\d+$/.test(k) ? Number(k) : k);
 
-function describeIssue(issue: z.core.$ZodIssue, doc: Document, lc: LineCounter): ConfigIssue[] {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, doc: Document, lc: LineCounter): ConfigIssue[] {
   const p = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     const valid = keysAt(configSchema, p);
@@ -88,13 +92,132 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lc: LineCounter):
       };
     });
   }
-  let message = issue.message;
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
-    message = `required key is missing (expected ${issue.expected})`;
-  } else if (issue.code === 'invalid_value' && 'values' in issue) {
-    message = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'invalid_key') {
+    // A record key (a host name) that breaks the naming rule: the key is the value to quote.
+    const key = p[p.length - 1];
+    const record = schemaAt(configSchema, p.slice(0, -1))?.node;
+    const keyType =
+      record && (record as unknown as { _zod: { def: { keyType?: z.core.$ZodType } } })._zod.def.keyType;
+    const want = (keyType && expectation(keyType)) ?? issue.issues[0]?.message?.replace(/^expected /, '');
+    return [
+      {
+        path: p.join('.'),
+        ...locate(doc, lc, p, true),
+        message: `${want ? `expected ${want}, got` : 'invalid name'} ${quoteValue(key)}`,
+      },
+    ];
   }
-  return [{ path: p.join('.'), ...locate(doc, lc, p), message }];
+  return [{ path: p.join('.'), ...locate(doc, lc, p), message: issueMessage(issue, p, raw) }];
+}
+
+/** zod's issue in the user's terms: what the key expects (from the schema) and the value it got, quoted. */
+function issueMessage(issue: z.core.$ZodIssue, p: PathKey[], raw: unknown): string {
+  const at = valueAt(raw, p);
+  const found = schemaAt(configSchema, p);
+  const want = found?.node && expectation(found.node);
+  const meaning = found?.description ? ` (${found.description})` : '';
+  const got = gotText(p, at.value);
+  switch (issue.code) {
+    case 'invalid_type':
+    case 'invalid_union':
+    case 'invalid_value':
+      if (!at.present)
+        return `required key is missing (expected ${want ?? ('expected' in issue ? String(issue.expected) : 'a value')}${meaning})`;
+  }
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${want ?? withArticle(issue.expected)}${meaning}, got ${got}`;
+    case 'invalid_union': {
+      const branches = [
+        ...new Set(
+          issue.errors.flatMap((e) =>
+            e.filter((i) => i.code === 'invalid_type').map((i) => withArticle(String(i.expected))),
+          ),
+        ),
+      ];
+      const alt = branches.length ? branches.join(' or ') : undefined;
+      return `expected ${want ?? alt ?? 'a different value'}${meaning}, got ${got}`;
+    }
+    case 'invalid_value': {
+      const values = issue.values.map((v) => JSON.stringify(v));
+      const hint =
+        typeof at.value === 'string'
+          ? nearest(
+              at.value,
+              issue.values.filter((v): v is string => typeof v === 'string'),
+            )
+          : undefined;
+      const list = values.length === 1 ? values[0] : `one of ${values.join(', ')}`;
+      return `expected ${list}, got ${got}${hint && hint !== at.value ? `; did you mean "${hint}"?` : ''}`;
+    }
+    case 'too_small':
+    case 'too_big':
+      return `expected ${want ?? boundText(issue)}${meaning}, got ${got}`;
+    case 'invalid_format':
+      if (want) return `expected ${want}${meaning}, got ${got}`;
+      return `${issue.message}, got ${got}`;
+    case 'custom':
+    default: {
+      // Custom messages written in the schema often quote the value already (got "soon"); say it once.
+      const quoted = at.value !== undefined && issue.message.includes(JSON.stringify(at.value) ?? '');
+      if (quoted || /\bgot\b/.test(issue.message) || !at.present) return issue.message;
+      return `${issue.message}; got ${got}`;
+    }
+  }
+}
+
+function withArticle(t: string): string {
+  const names: Record<string, string> = {
+    int: 'an integer',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'a boolean (true or false)',
+    array: 'a list',
+    object: 'a mapping of keys to values',
+    record: 'a mapping of keys to values',
+  };
+  return names[t] ?? t;
+}
+
+function boundText(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'too_small' && issue.code !== 'too_big') return 'a different value';
+  const small = issue.code === 'too_small';
+  const n = Number(small ? issue.minimum : issue.maximum);
+  const op = small ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
+  switch (issue.origin) {
+    case 'string':
+      return `${op} ${n} character${n === 1 ? '' : 's'}`;
+    case 'array':
+    case 'set':
+      return `${op} ${n} item${n === 1 ? '' : 's'}`;
+    default:
+      return `a number ${small ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<'} ${n}`;
+  }
+}
+
+/**
+ * The received value as a message shows it. Keys that name an environment variable (`*_env`, secrets.keys) are
+ * where a pasted secret lands by mistake, so their text is never repeated.
+ */
+function gotText(p: PathKey[], value: unknown): string {
+  const last = String(p[p.length - 1] ?? '');
+  const namesEnv = /_env$/.test(last) || (p[0] === 'secrets' && p[1] === 'keys');
+  if (namesEnv && typeof value === 'string')
+    return `a value of ${value.length} characters, not shown as it may be a secret (give the variable's name, not its value)`;
+  if (value === null) return 'an empty value';
+  if (Array.isArray(value)) return `${quoteValue(value)} (a list)`;
+  if (typeof value === 'object') return `${quoteValue(value)} (a mapping)`;
+  return quoteValue(value);
+}
+
+function valueAt(raw: unknown, p: PathKey[]): { present: boolean; value: unknown } {
+  let cur: unknown = raw;
+  for (const k of p) {
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, k))
+      return { present: false, value: undefined };
+    cur = (cur as Record<PathKey, unknown>)[k];
+  }
+  return { present: true, value: cur };
 }
 
 /** Line/column of the node at a path (or of its key, for unknown keys); falls back to the nearest parent. */

@@ -13,7 +13,10 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** The closest candidate, if it is close enough to be a plausible typo. */
+/**
+ * The closest candidate, if it is close enough to be a plausible typo; else the one candidate the word abbreviates
+ * (`prod` for `production`), since people shorten names they know.
+ */
 export function nearest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestScore = Infinity;
@@ -25,5 +28,8 @@ export function nearest(word: string, candidates: readonly string[]): string | u
     }
   }
   if (best === undefined) return undefined;
-  return bestScore <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+  if (bestScore <= Math.max(2, Math.floor(best.length / 3))) return best;
+  if (word.length < 3) return undefined;
+  const longer = candidates.filter((c) => c.toLowerCase().startsWith(word.toLowerCase()));
+  return longer.length === 1 ? longer[0] : undefined;
 }

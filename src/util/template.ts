@@ -14,6 +14,16 @@ function lookup(vars: TemplateVars, key: string, where: string): string {
   return v;
 }
 
+/** The placeholder names a template uses, in order of appearance, each once. */
+export function placeholderNames(text: string): string[] {
+  return [...new Set(Array.from(text.matchAll(PLACEHOLDER), (m) => m[1]))];
+}
+
+/** Replaces each placeholder with what `fill` returns for its name; for showing a template, not for running it. */
+export function fillPlaceholders(text: string, fill: (name: string) => string): string {
+  return text.replace(PLACEHOLDER, (_m, key: string) => fill(key));
+}
+
 /**
  * Fills `{{host.address}}`-style placeholders. Unknown names are an error, not an empty string:
  * a health check aimed at "http://:8080/" would otherwise fail in a confusing way.

@@ -146,9 +146,13 @@ stages:
     const got = err.issues.map((i) => [i.path, i.line, i.message]);
     expect(got).toEqual(
       expect.arrayContaining([
-        ['hosts.thinkpad.ssh.port', 5, expect.stringContaining('65535')],
-        ['stages.1.retry.attempts', 9, expect.stringContaining('>=1')],
-        ['stages.2.hosts.1', 10, expect.stringContaining('expected a host name')],
+        ['hosts.thinkpad.ssh.port', 5, 'expected an integer from 1 to 65535, got 70000'],
+        ['stages.1.retry.attempts', 9, 'expected an integer from 1 to 20, got 0'],
+        [
+          'stages.2.hosts.1',
+          10,
+          `expected a host name of lower-case letters, digits, '-' or '_' (max 63), got "Bad"`,
+        ],
         ['hosts.vps.ssh.jump', 6, 'unknown host "thinkpda"; did you mean "thinkpad"?'],
         ['stages.0.hosts.0', 8, 'unknown host "thinkpd"; did you mean "thinkpad"?'],
         ['stages.0.tests.on', 8, 'expected "runner" or a host of stage "staging" (thinkpd), got "vps"'],
