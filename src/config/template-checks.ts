@@ -39,7 +39,7 @@ interface Site {
 
 export function templateIssues(input: ConfigInput, config: Config): ConfigIssue[] {
   const known = (t: string) => config.targets[t] !== undefined || config.hosts[t] !== undefined;
-  const stageUses = (s: StageConfig | undefined, targets = s?.hosts ?? []): Use[] =>
+  const stageUses = (s: StageConfig | undefined, targets = s?.targets ?? []): Use[] =>
     s ? targets.filter(known).map((target) => ({ target, stage: s.name })) : [];
   // Global and verify checks run on every host of every stage, with that host's stage (verify: the host's stage).
   const everyUse = config.stages.flatMap((s) => stageUses(s));

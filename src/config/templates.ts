@@ -3,7 +3,7 @@ import type { Config, HealthCheck, StageConfig, TargetConfig } from './types';
 
 /**
  * The `{{...}}` placeholders a config may use, per target and stage, and where templates appear. The run fills the
- * same names (run/context.ts templateVars); `validate` and `plan` use this module to check and show them before any
+ * same names (each target's health subject); `validate` and `plan` use this module to check and show them before any
  * target is touched.
  */
 
@@ -50,12 +50,18 @@ export function templateVariableNames(
 export function targetVariables(target: TargetConfig): TemplateVars {
   switch (target.kind) {
     case 'ssh': {
+      // target.* names the same values as host.*, so a check can be written once for every kind of target.
       const vars: TemplateVars = {
         'host.name': target.name,
         'host.address': target.address,
         'host.path': target.path,
+        'target.name': target.name,
+        'target.address': target.address,
       };
-      for (const [k, v] of Object.entries(target.vars)) vars[`host.vars.${k}`] = v;
+      for (const [k, v] of Object.entries(target.vars)) {
+        vars[`host.vars.${k}`] = v;
+        vars[`target.vars.${k}`] = v;
+      }
       return vars;
     }
     case 'runner': {
@@ -117,7 +123,7 @@ export function checkTemplates(check: HealthCheck): TemplateSite[] {
  */
 export function testsTargets(stage: StageConfig): string[] {
   if (!stage.tests) return [];
-  return stage.tests.on === 'runner' ? stage.hosts : [stage.tests.on];
+  return stage.tests.on === 'runner' ? stage.targets : [stage.tests.on];
 }
 
 export interface RenderedTemplate {
@@ -140,7 +146,7 @@ export function renderedTemplates(
   release?: TemplateRelease,
 ): RenderedTemplate[] {
   const st = config.stages.find((s) => s.name === stage);
-  if (!st || !st.hosts.includes(targetName)) return [];
+  if (!st || !st.targets.includes(targetName)) return [];
   const vars = templateVariables(config, targetName, stage, release);
   const out: RenderedTemplate[] = [];
   const add = (where: string, template: string) =>

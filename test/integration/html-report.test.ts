@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { releaseIdFor } from '../../src/deploy/layout';
+import { releaseIdFor } from '../../src/run/release';
 import { deploy } from '../../src/engine';
 import { renderHistoryHtml } from '../../src/history/html';
 import { computeKpis, type DeployRecord } from '../../src/history/kpi';

@@ -2,7 +2,8 @@ import { loadConfig } from '../../src/config/load';
 import { ConfigError } from '../../src/config/errors';
 import { renderedTemplates, templateVariableNames, templateVariables } from '../../src/config/templates';
 import type { Config, RunnerTargetConfig } from '../../src/config/types';
-import { makeContext, templateVars } from '../../src/run/context';
+import { makeContext } from '../../src/run/context';
+import { sshTemplateVars } from '../../src/targets/ssh/vars';
 import { Redactor } from '../../src/secrets/redact';
 import { writeConfig } from '../fixtures/config';
 
@@ -245,12 +246,16 @@ health:
       'host.name',
       'host.address',
       'host.path',
+      'target.name',
+      'target.address',
       'release.id',
       'release.commit',
       'project',
       'stage.name',
       'host.vars.port',
+      'target.vars.port',
       'host.vars.token',
+      'target.vars.token',
     ]);
     expect(templateVariableNames(config, 'vps', 'public')).toContain('host.vars.prot');
     expect(templateVariableNames(config, 'vps', 'public')).not.toContain('host.vars.port');
@@ -295,7 +300,7 @@ health:
       ['vps', 'public'],
     ] as const) {
       expect(templateVariables(config, host, stage, ctx.release)).toEqual(
-        templateVars(ctx, config.hosts[host], stage),
+        sshTemplateVars(ctx, config.hosts[host], stage),
       );
     }
   });
