@@ -116,6 +116,19 @@ export async function runHealthCheck(
       : check.kind === 'command'
         ? renderShellTemplate(check.target, vars, where)
         : renderTemplate(check.target, vars, where);
+  // Header values are templates too (validate checks them per target); the probe gets a rendered copy.
+  const probed: HealthCheck =
+    check.kind === 'http' && Object.keys(check.headers).length > 0
+      ? {
+          ...check,
+          headers: Object.fromEntries(
+            Object.entries(check.headers).map(([k, v]) => [
+              k,
+              renderTemplate(v, vars, `${where} header ${k}`),
+            ]),
+          ),
+        }
+      : check;
   const deadline = check.deadlineMs !== undefined ? started + check.deadlineMs : Infinity;
   if (check.startPeriodMs > 0) await sleep(Math.min(check.startPeriodMs, deadline - Date.now()), ctx.signal);
   let attempts = 0;
@@ -138,7 +151,7 @@ export async function runHealthCheck(
     // A hard limit per attempt: the check's timeout, and never past the overall deadline.
     const timeoutMs = Math.max(1, Math.min(check.timeoutMs, deadline - Date.now()));
     const t0 = performance.now();
-    last = await probe(subject, check, target, {
+    last = await probe(subject, probed, target, {
       timeoutMs,
       signal: ctx.signal,
       redact: (text) => ctx.redactor.redact(text),

@@ -391,3 +391,24 @@ describe('junit', () => {
     expect(parseJunit('not xml')).toBeUndefined();
   });
 });
+
+describe('http check headers', () => {
+  it('renders placeholders in header values per target', async () => {
+    let seen: http.IncomingHttpHeaders = {};
+    const port = await serve((_n, req, res) => {
+      seen = req.headers;
+      json(res, 200, {});
+    });
+    const r = await runHealthCheck(
+      ctx,
+      subject(host, 'staging'),
+      check({
+        http: `http://127.0.0.1:${port}/h`,
+        headers: { 'X-Host': '{{host.name}}', 'X-Release': '{{release.id}}' },
+      }),
+    );
+    expect(r.ok).toBe(true);
+    expect(seen['x-host']).toBe('thinkpad');
+    expect(seen['x-release']).toBe(RELEASE);
+  });
+});
