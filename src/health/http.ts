@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { HealthCheck } from '../config/types';
-import { stripUserinfo } from '../metrics/publish';
+import { stripUserinfo } from '../util/url';
 
 export interface ProbeResult {
   ok: boolean;

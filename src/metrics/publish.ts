@@ -4,16 +4,9 @@ import type { MetricsSettings } from '../config/types';
 import { mapLimit } from '../util/concurrency';
 import type { Redactor } from '../secrets/redact';
 import type { ParsedSample } from './exposition';
+import { stripUserinfo } from '../util/url';
 
 type PushgatewaySettings = NonNullable<MetricsSettings['pushgateway']>;
-
-/**
- * Removes `user:password@` from every URL in a text. fetch (undici) puts the whole URL, credentials included,
- * into some of its error messages, and a URL's password is not necessarily registered as a secret.
- */
-export function stripUserinfo(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
-}
 
 /**
  * Pushgateway grouping-key path. A value with '/' (or an empty one) uses the documented `@base64` form, the job

@@ -1,7 +1,7 @@
 import type { NotifyEvent, NotifySettings } from '../config/types';
 import type { Report } from '../report/types';
 import type { Redactor } from '../secrets/redact';
-import { stripUserinfo } from '../metrics/publish';
+import { stripUserinfo } from '../util/url';
 import { sleep } from '../util/duration';
 import { buildMessage, type NotifyContext } from './message';
 import { discord, slack, telegram, webhook, type Outgoing } from './services';

@@ -1,5 +1,5 @@
 import { DeployError } from '../errors';
-import { shQuote } from '../remote/quote';
+import { shQuote } from './quote';
 
 export type TemplateVars = Record<string, string | undefined>;
 
