@@ -257,7 +257,7 @@ describe('directory state store', () => {
     const store = new DirStateStore(root);
     const op = (force: boolean) =>
       store.releaseAsOperator('shop', { operator: 'carol', force, staleAfterMs: 5000 });
-    expect(await op(false)).toEqual({ target: 'shop', outcome: 'free', lock: { held: false } });
+    expect(await op(false)).toEqual({ host: 'shop', outcome: 'free', lock: { held: false } });
     await store.lock('shop', owner('live0001'), { staleAfterMs: 5000, takeoverStale: false });
     expect(await op(false)).toMatchObject({
       outcome: 'refused-live',

@@ -427,9 +427,16 @@ class RunnerTarget implements Target {
       vars[`target.vars.${k}`] = val;
       vars[`host.vars.${k}`] = val;
     }
+    // Only the HD_* values: the run's own environment is added where a command runs, never copied into reports.
+    const env = Object.fromEntries(
+      Object.entries(this.env({ stage, previous, version: v, release })).filter(
+        (e): e is [string, string] => e[0].startsWith('HD_') && typeof e[1] === 'string',
+      ),
+    );
     return {
       name: this.name,
       vars,
+      env,
       release: release.id,
       exec: (command, o) => this.execCheck(command, o, { stage, previous, version: v, release }),
     };
@@ -535,7 +542,7 @@ class RunnerTarget implements Target {
     previous: string | null;
     unchanged: boolean;
     durationMs?: number;
-  }): Promise<string[]> {
+  }): Promise<void> {
     const version = opts.unchanged ? this.startVersion : (this.deployedVersion ?? this.startVersion);
     await this.appendLog({
       event: 'deploy',
@@ -545,7 +552,10 @@ class RunnerTarget implements Target {
       result: opts.unchanged ? 'unchanged' : 'deployed',
       durationMs: opts.durationMs,
     });
-    return [];
+  }
+
+  async markNeedsAttention(record: Record<string, unknown>): Promise<void> {
+    await this.store.setNeedsAttention(this.name, this.record(record));
   }
 
   appendLog(entry: Record<string, unknown>): Promise<void> {
@@ -579,7 +589,7 @@ class RunnerTarget implements Target {
       this.store.getNeedsAttention(this.name),
     ]);
     const base: TargetStatus = {
-      target: this.name,
+      host: this.name,
       kind: this.kind,
       reachable: true,
       lock,

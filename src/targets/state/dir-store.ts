@@ -380,14 +380,15 @@ export class DirStateStore implements StateStore {
       const dir = this.targetDir(target);
       const seen = await this.seeLock(path.join(dir, DIR_LAYOUT.lock));
       lock = stateOf(seen, opts.staleAfterMs);
-      if (!seen || !lock.held) return { target, outcome: 'free', lock };
-      if (!lock.stale && !opts.force) return { target, outcome: 'refused-live', lock };
+      if (!seen || !lock.held) return { host: target, outcome: 'free', lock };
+      if (!lock.stale && !opts.force) return { host: target, outcome: 'refused-live', lock };
       const moved = await this.moveAside(
         dir,
         'operator',
         (m) => m.text === seen.text && (opts.force || m.ageMs >= opts.staleAfterMs),
       );
-      if (!moved.ok) return { target, outcome: moved.error ? 'error' : 'changed', lock, error: moved.error };
+      if (!moved.ok)
+        return { host: target, outcome: moved.error ? 'error' : 'changed', lock, error: moved.error };
       await fs.promises.rm(moved.aside, { recursive: true, force: true });
       await this.audit(dir, {
         time: new Date().toISOString(),
@@ -402,9 +403,9 @@ export class DirStateStore implements StateStore {
         via: 'homelab-deploy lock release',
         previous_owner: moved.moved.owner ?? (moved.moved.text.trim() || null),
       });
-      return { target, outcome: 'released', lock };
+      return { host: target, outcome: 'released', lock };
     } catch (err) {
-      return { target, outcome: 'error', lock, error: `${this.describe}: ${(err as Error).message}` };
+      return { host: target, outcome: 'error', lock, error: `${this.describe}: ${(err as Error).message}` };
     }
   }
 
