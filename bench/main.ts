@@ -1,0 +1,258 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { coldStartTable, measureColdStart, type ColdStart } from './coldstart';
+import { createKeys, ensureSshd, hostSideDelta, killFleetsNow, SSHD, startFleet } from './fleet/fleet';
+import { createRunState, removeRunState, sweepStaleRuns } from './fleet/state';
+import { loadAverage } from './measure/proc';
+import { runTool } from './measure/run-tool';
+import { parseOptions, USAGE, type BenchOptions } from './options';
+import { environmentLines, resultsFile } from './report/results';
+import { measurementTable, renderMarkdown, renderText, timingTable } from './report/table';
+import { SCENARIOS } from './scenarios';
+import { Interrupted, type Scenario, type ScenarioContext, type ScenarioResult } from './scenarios/types';
+import { baselineTool } from './tools/baseline';
+import { assertCli, homelabTool } from './tools/homelab';
+import type { DeployTool } from './tools/tool';
+
+interface Section {
+  scenario: Scenario;
+  result: ScenarioResult;
+}
+
+const METHOD = [
+  'Timed run: a redeploy of a new release after an untimed first deploy, on freshly emptied host folders; each tool in turn on the same fleet (one OpenSSH sshd serving N loopback addresses, all on this machine).',
+  "wall s: from spawning the tool to its exit. s/host = wall / N. vs baseline = wall / the ssh2 baseline's wall in the same invocation.",
+  "peak RSS MB: the largest VmHWM of any process in the tool's process tree, polled every 100 ms (VmHWM only grows; a poll misses at most the last interval), not a sum.",
+  "client CPU s: user + system CPU of the tool and what it waited for (the benchmark's reaped-children times around the run).",
+  "sshd CPU s: growth of the sshd listener's own and reaped children's CPU (utime+stime+cutime+cstime): per-connection sshd, shells, sftp-server, everything they started.",
+  "host procs/host: processes created on the host side during the timed run, divided by N. The sshd is the first process of its own pid namespace, so the growth of that namespace's last pid counts exactly what sshd and everything under it started (about 3 sshd processes per connection, one per channel, plus what each remote shell forks), and nothing of the client or of other users of this machine.",
+  'load: the 1-minute load average when the timed run started (2 shared cores: above ~2, other work competes with the tool and the sshd).',
+  "verified: hosts whose end state was read back from the filesystem and found right (current -> releases/<id>, REVISION, the env file 0600 with the release's values, the previous release recorded, no lock, no temp files).",
+];
+
+function stampOf(d: Date): string {
+  const p = (v: number) => String(v).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+function failures(sections: Section[]): string[] {
+  return sections.flatMap((s) =>
+    s.result.measurements.filter((m) => m.failure).map((m) => `${s.scenario.name} / ${m.tool}: ${m.failure}`),
+  );
+}
+
+function markdown(
+  n: number,
+  when: Date,
+  env: string[],
+  sections: Section[],
+  cold: ColdStart | undefined,
+  options: BenchOptions,
+  minutes: number,
+): string {
+  const parts = [
+    `# homelab-deploy benchmark, N = ${n} (${when.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
+    '',
+  ];
+  parts.push(...env.map((l) => `- ${l}`));
+  parts.push(
+    `- invocation: sizes ${options.sizes.join(' ')}, parallel ${options.parallel.map((p) => p ?? 'default').join(',')}${options.only ? `, only ${options.only}` : ''}, timeout ${options.timeoutMs / 1000} s; this N took ${minutes.toFixed(1)} min`,
+    '',
+    renderMarkdown(measurementTable(sections.flatMap((s) => s.result.measurements))),
+    '',
+  );
+  const timings = sections.flatMap((s) => s.result.timings);
+  if (timings.length) parts.push('## Timings', '', renderMarkdown(timingTable(timings)), '');
+  const notes = sections.flatMap((s) => s.result.notes);
+  const failed = failures(sections);
+  if (notes.length || failed.length) {
+    parts.push('## Notes', '');
+    for (const line of [...notes, ...failed]) parts.push(`- ${line.replace(/\n/g, '\n  ')}`);
+    parts.push('');
+  }
+  if (cold) {
+    parts.push(
+      `## Cold start (same invocation): ${cold.hosts} hosts, ${(cold.configBytes / 1024).toFixed(0)} KiB of config`,
+      '',
+      renderMarkdown(coldStartTable(cold)),
+      '',
+    );
+  }
+  parts.push('## How the figures are taken', '', ...METHOD.map((m) => `- ${m}`), '');
+  return parts.join('\n');
+}
+
+export async function main(argv: string[], { root }: { root: string }): Promise<number> {
+  let options: BenchOptions;
+  try {
+    const parsed = parseOptions(
+      argv,
+      SCENARIOS.map((s) => s.name),
+    );
+    if (parsed === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    options = parsed;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(
+      'bench: needs root: the sshd binds to the loopback device (rdomain lo, CAP_NET_RAW) and runs in a pid namespace of its own (CAP_SYS_ADMIN)\n',
+    );
+    return 2;
+  }
+  const cli = path.resolve(process.env.HD_CLI ?? path.join(root, 'dist/cli/index.js'));
+  try {
+    if (options.only !== 'baseline') assertCli(cli);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const baselineEntry = path.join(__dirname, 'baseline', 'deploy.js');
+  const scenarios = options.scenarios.length
+    ? SCENARIOS.filter((s) => options.scenarios.includes(s.name))
+    : SCENARIOS.filter((s) => s.byDefault);
+  const t0 = Date.now();
+  const log = (line: string) =>
+    process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+
+  const abort = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals === 1) {
+      log(`${sig}: stopping the running tool, then tearing the fleet down (again to stop at once)`);
+      abort.abort();
+    } else {
+      killFleetsNow();
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killFleetsNow);
+
+  const started = new Date();
+  const resultsDir = path.join(root, 'bench', 'results');
+  const logDir = path.join(resultsDir, 'logs', stampOf(started));
+  fs.mkdirSync(logDir, { recursive: true });
+  sweepStaleRuns(log);
+  const state = createRunState();
+  let exitCode = 0;
+  try {
+    await ensureSshd(log);
+    await createKeys(state);
+    const env = await environmentLines(root, cli, SSHD);
+    log(`logs: ${path.relative(root, logDir)}; load ${loadAverage()}`);
+
+    let cold: ColdStart | undefined;
+    if (options.coldStartHosts > 0 && options.only !== 'baseline') {
+      log(
+        `cold start: validate and plan on ${options.coldStartHosts} hosts, ${options.coldStartRuns} runs each`,
+      );
+      cold = await measureColdStart(
+        state,
+        cli,
+        options.coldStartHosts,
+        options.coldStartRuns,
+        logDir,
+        abort.signal,
+      );
+      process.stdout.write(
+        `\nCold start (${cold.hosts} hosts, config ${(cold.configBytes / 1024).toFixed(0)} KiB):\n`,
+      );
+      process.stdout.write(`${renderText(coldStartTable(cold))}\n`);
+      for (const r of cold.rows) if (r.failure) process.stdout.write(`${r.label}: ${r.failure}\n`);
+    }
+
+    const timedOut = new Map<string, number>();
+    const all: Section[] = [];
+    for (const n of options.sizes) {
+      const nStarted = Date.now();
+      const fleet = await startFleet(state, n, log);
+      const sections: Section[] = [];
+      try {
+        const workdir = path.join(state.dir, `work-N${n}`);
+        const tools: DeployTool[] = [];
+        if (options.only !== 'homelab') tools.push(baselineTool(fleet, workdir, baselineEntry));
+        if (options.only !== 'baseline')
+          for (const parallel of options.parallel) tools.push(homelabTool(fleet, workdir, { cli, parallel }));
+        const ctx: ScenarioContext = {
+          n,
+          fleet,
+          options,
+          cli,
+          tools,
+          homelab: (o) => homelabTool(fleet, workdir, { cli, parallel: options.parallel[0], ...o }),
+          timedOut,
+          workdir,
+          signal: abort.signal,
+          log: (line) => log(`N=${n} ${line}`),
+          async measure(command, logName) {
+            const logFile = path.join(logDir, `N${n}-${logName}.log`);
+            await fleet.waitIdle(10_000);
+            const before = await fleet.sample();
+            const load1 = loadAverage();
+            const figures = await runTool(
+              { ...command, logFile, timeoutMs: options.timeoutMs },
+              abort.signal,
+            );
+            const left = abort.signal.aborted ? 0 : await fleet.waitIdle(10_000);
+            const delta = hostSideDelta(before, await fleet.sample());
+            return {
+              ...figures,
+              hostProcesses: delta.processes,
+              sshdCpuSeconds: delta.sshdCpuSeconds,
+              load1,
+              connectionsLeft: left,
+              logFile,
+            };
+          },
+        };
+        for (const scenario of scenarios) {
+          if (scenario.appliesTo && !scenario.appliesTo(n)) continue;
+          log(`N=${n}: scenario ${scenario.name}`);
+          sections.push({ scenario, result: await scenario.run(ctx) });
+        }
+      } finally {
+        await fleet.stop(path.join(logDir, `N${n}-sshd.log`));
+        log(`N=${n}: fleet down`);
+      }
+      all.push(...sections);
+      const minutes = (Date.now() - nStarted) / 60_000;
+      process.stdout.write(
+        `\nN = ${n}:\n${renderText(measurementTable(sections.flatMap((s) => s.result.measurements)))}\n`,
+      );
+      const timings = sections.flatMap((s) => s.result.timings);
+      if (timings.length) process.stdout.write(`\n${renderText(timingTable(timings))}\n`);
+      for (const line of [...sections.flatMap((s) => s.result.notes), ...failures(sections)])
+        process.stdout.write(`${line}\n`);
+      const file = resultsFile(resultsDir, n, started);
+      fs.writeFileSync(file, markdown(n, started, env, sections, cold, options, minutes));
+      process.stdout.write(`written: ${path.relative(root, file)}\n`);
+      if (failures(sections).length) exitCode = 1;
+    }
+    if (options.sizes.length > 1) {
+      process.stdout.write(
+        `\nAll sizes:\n${renderText(measurementTable(all.flatMap((s) => s.result.measurements)))}\n`,
+      );
+    }
+    if (cold?.rows.some((r) => r.failure)) exitCode = 1;
+  } catch (err) {
+    if (err instanceof Interrupted || abort.signal.aborted) {
+      log('interrupted: fleet torn down, nothing left running');
+      exitCode = 130;
+    } else {
+      log(`error: ${(err as Error).stack ?? String(err)}`);
+      exitCode = 1;
+    }
+  } finally {
+    killFleetsNow();
+    removeRunState(state);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}

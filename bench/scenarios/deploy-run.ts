@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import type { DeployTool, PreparedRelease } from '../tools/tool';
+import type { Measurement, RunFigures, ScenarioContext } from './types';
+import { Interrupted } from './types';
+
+/** The last lines a tool printed, to say why it failed. */
+export function logTail(file: string, lines = 6): string {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `    ${l}`)
+      .join('\n');
+  } catch {
+    return '    (no output)';
+  }
+}
+
+export function slug(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]+/g, '-');
+}
+
+export interface DeployOutcome {
+  prepared: PreparedRelease;
+  figures: RunFigures;
+  /** why the run or its end state is wrong; undefined when every host is right */
+  failure?: string;
+  verifiedHosts: number;
+}
+
+/** Deploys one release with a tool, measured, then checks every host against the expected end state. */
+export async function deployAndVerify(
+  ctx: ScenarioContext,
+  tool: DeployTool,
+  release: string,
+  previous: PreparedRelease | undefined,
+): Promise<DeployOutcome> {
+  const prepared = await tool.prepare(release);
+  const figures = await ctx.measure(prepared.command, release);
+  if (figures.interrupted) throw new Interrupted();
+  const bad = prepared.verify(previous).filter((h) => h.problems.length);
+  const verifiedHosts = ctx.n - bad.length;
+  let failure: string | undefined;
+  if (figures.timedOut) failure = `timed out after ${Math.round(ctx.options.timeoutMs / 1000)} s`;
+  else if (figures.exitCode !== 0)
+    failure = `exit ${figures.exitCode ?? figures.signal} (log ${figures.logFile}):\n${logTail(figures.logFile)}`;
+  if (bad.length) {
+    const shown = bad
+      .slice(0, 5)
+      .map((h) => `    ${h.host}: ${h.problems.join('; ')}`)
+      .join('\n');
+    failure = `${failure ? `${failure}\n  ` : ''}${bad.length} of ${ctx.n} hosts wrong after release ${release}:\n${shown}`;
+  }
+  if (figures.connectionsLeft > 0)
+    failure = `${failure ? `${failure}\n  ` : ''}${figures.connectionsLeft} sshd connection processes still alive 10 s after the tool exited`;
+  return { prepared, figures, failure, verifiedHosts };
+}
+
+export function noteTimeout(ctx: ScenarioContext, label: string): void {
+  ctx.timedOut.set(label, Math.min(ctx.n, ctx.timedOut.get(label) ?? Infinity));
+}
+
+export function measurement(
+  ctx: ScenarioContext,
+  tool: DeployTool,
+  what: string,
+  o?: DeployOutcome,
+): Measurement {
+  return {
+    tool: tool.label,
+    family: tool.family,
+    what,
+    n: ctx.n,
+    figures: o?.figures,
+    verifiedHosts: o?.verifiedHosts,
+    failure: o?.failure,
+  };
+}

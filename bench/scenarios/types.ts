@@ -1,0 +1,83 @@
+import type { Fleet } from '../fleet/fleet';
+import type { CommandSpec, ToolFigures } from '../measure/run-tool';
+import type { BenchOptions } from '../options';
+import type { HomelabToolOptions } from '../tools/homelab';
+import type { DeployTool } from '../tools/tool';
+
+/** A tool run measured from outside, with the server side's share. */
+export interface RunFigures extends ToolFigures {
+  /** processes started on the host side during the run (exact: see fleet.ts hostSideDelta) */
+  hostProcesses: number;
+  sshdCpuSeconds: number;
+  /** 1-minute load average when the run started: the machine is shared */
+  load1: number;
+  /** sshd connection processes still alive 10 s after the tool exited */
+  connectionsLeft: number;
+}
+
+export interface Measurement {
+  tool: string;
+  family: DeployTool['family'];
+  /** what was measured when a scenario has several timed runs per tool (e.g. "rollout", "rollback") */
+  what: string;
+  n: number;
+  figures?: RunFigures;
+  /** hosts whose end state was checked and found right; undefined when nothing was checked */
+  verifiedHosts?: number;
+  failure?: string;
+}
+
+/** A named duration inside a run, such as one wave of a rollout. */
+export interface Timing {
+  tool: string;
+  label: string;
+  seconds: number;
+}
+
+export interface ScenarioResult {
+  measurements: Measurement[];
+  timings: Timing[];
+  notes: string[];
+}
+
+export interface ScenarioContext {
+  n: number;
+  fleet: Fleet;
+  options: BenchOptions;
+  /** the homelab-deploy CLI being measured (HD_CLI or dist/cli/index.js) */
+  cli: string;
+  /** the tools chosen for this invocation (--only, --parallel), in the order they run */
+  tools: DeployTool[];
+  /** a homelab-deploy tool with scenario-specific config or CLI arguments */
+  homelab(o: Partial<HomelabToolOptions>): DeployTool;
+  /** tool label -> the smallest N at which it timed out in this invocation; larger fleets skip it */
+  timedOut: Map<string, number>;
+  workdir: string;
+  signal: AbortSignal;
+  log(line: string): void;
+  /** Runs one command with the fleet's host-side counters around it; the log lands in the run's log folder. */
+  measure(
+    command: Omit<CommandSpec, 'logFile' | 'timeoutMs'>,
+    logName: string,
+  ): Promise<RunFigures & { logFile: string }>;
+}
+
+/**
+ * One entry of the scenario table (scenarios/index.ts). A scenario gets a fleet of N hosts that it may
+ * reset and deploy as it likes, and returns rows for the results table, named timings and notes.
+ */
+export interface Scenario {
+  name: string;
+  description: string;
+  /** runs without --scenario naming it */
+  byDefault: boolean;
+  /** fleet sizes it makes sense for; others skip it */
+  appliesTo?(n: number): boolean;
+  run(ctx: ScenarioContext): Promise<ScenarioResult>;
+}
+
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}

@@ -1,0 +1,79 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BaselineJob } from '../baseline/job';
+import { ENV_FILE, LOCK, PREVIOUS } from '../baseline/steps';
+import type { Fleet } from '../fleet/fleet';
+import { MIN_FREE_KIB, renderEnvFile } from '../workload';
+import { exists, fileMode, leftoverTempFiles, readLink, readText } from './host-checks';
+import type { DeployTool, PreparedRelease } from './tool';
+
+/** The reference client's concurrency: hosts deployed at once. */
+export const BASELINE_CONCURRENCY = 100;
+
+export function baselineTool(fleet: Fleet, workdir: string, entry: string): DeployTool {
+  const dir = path.join(workdir, 'baseline');
+  fs.mkdirSync(dir, { recursive: true });
+  return {
+    label: 'ssh2 baseline',
+    family: 'baseline',
+    async prepare(release) {
+      const envText = renderEnvFile(release);
+      const envFile = path.join(dir, `${release}.env`);
+      fs.writeFileSync(envFile, envText, { mode: 0o600 });
+      const job: BaselineJob = {
+        user: fleet.user,
+        privateKeyFile: fleet.clientKey,
+        knownHostsFile: fleet.knownHosts,
+        concurrency: BASELINE_CONCURRENCY,
+        release,
+        envFile,
+        minFreeKib: MIN_FREE_KIB,
+        connectTimeoutMs: 60_000,
+        hosts: fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, dir: h.dir })),
+      };
+      const jobFile = path.join(dir, `${release}.job.json`);
+      fs.writeFileSync(jobFile, JSON.stringify(job));
+      const prepared: PreparedRelease = {
+        release,
+        id: release,
+        command: { command: process.execPath, args: [entry, jobFile] },
+        verify(previous) {
+          return fleet.hosts.map((h) => ({
+            host: h.name,
+            problems: checkBaselineHost(h.dir, release, envText, previous?.release),
+          }));
+        },
+      };
+      return prepared;
+    },
+  };
+}
+
+export function checkBaselineHost(
+  dir: string,
+  release: string,
+  envText: string,
+  previous: string | undefined,
+): string[] {
+  const why: string[] = [];
+  const link = readLink(path.join(dir, 'current'));
+  if (link !== `releases/${release}`) why.push(`current -> ${link ?? '(missing)'}`);
+  const rev = readText(path.join(dir, 'current/REVISION'));
+  if (rev?.trim() !== release)
+    why.push(`REVISION ${rev === undefined ? 'missing' : JSON.stringify(rev.trim())}`);
+  const env = readText(path.join(dir, ENV_FILE));
+  if (env === undefined) why.push('.env missing');
+  else {
+    if (env !== envText) why.push('.env differs from the release env file');
+    const mode = fileMode(path.join(dir, ENV_FILE));
+    if (mode !== 0o600) why.push(`.env mode ${mode?.toString(8)}`);
+  }
+  const prev = readText(path.join(dir, PREVIOUS));
+  if (prev === undefined) why.push('previous release not recorded');
+  else if (prev.trim() !== (previous ?? ''))
+    why.push(`previous is ${JSON.stringify(prev.trim())}, expected ${JSON.stringify(previous ?? '')}`);
+  if (exists(path.join(dir, LOCK))) why.push('lock left behind');
+  const temp = leftoverTempFiles(dir, ['releases']);
+  if (temp.length) why.push(`temp files left: ${temp.join(' ')}`);
+  return why;
+}
