@@ -1,4 +1,5 @@
 import type { ConfigIssue } from './errors';
+import { isPattern } from './select';
 import { nearest } from './suggest';
 
 /**
@@ -27,8 +28,17 @@ export function crossReferenceIssues(raw: unknown): ConfigIssue[] {
   if (!root) return issues;
   const hosts = obj(root.hosts);
   const hostNames = hosts ? Object.keys(hosts) : [];
-  if (hosts && hostNames.length === 0)
-    issues.push({ path: 'hosts', message: 'at least one host is required' });
+  const others = obj(root.targets);
+  const otherNames = others ? Object.keys(others) : [];
+  const allNames = [...hostNames, ...otherNames];
+  if (allNames.length === 0 && (hosts || others || root.inventory === undefined))
+    issues.push({ path: hosts ? 'hosts' : '', message: 'at least one host (or target) is required' });
+  for (const n of otherNames)
+    if (hosts && has(hosts, n))
+      issues.push({
+        path: `targets.${n}`,
+        message: `"${n}" is also a host; hosts and targets share one set of names`,
+      });
 
   if (hosts) {
     const defaultJump = str(obj(obj(root.defaults)?.ssh)?.jump);
@@ -61,12 +71,11 @@ export function crossReferenceIssues(raw: unknown): ConfigIssue[] {
     });
     list.forEach(({ st, name, members, rawHosts }, i) => {
       if (!st) return;
-      if (hosts) {
-        rawHosts.forEach((h, j) => {
-          if (typeof h === 'string' && !has(hosts, h))
-            issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, hostNames) });
-        });
-      }
+      // Plain names are checked here, with a suggestion; globs and label selectors once targets are resolved.
+      rawHosts.forEach((h, j) => {
+        if (typeof h === 'string' && !isPattern(h) && !allNames.includes(h))
+          issues.push({ path: `stages.${i}.hosts.${j}`, message: unknownHost(h, allNames) });
+      });
       const on = str(obj(st.tests)?.on);
       if (on !== undefined && on !== 'runner' && !members.includes(on)) {
         issues.push({
@@ -82,7 +91,8 @@ export function crossReferenceIssues(raw: unknown): ConfigIssue[] {
       if (seenStage.has(name))
         issues.push({ path: `stages.${i}.name`, message: `stage "${name}" is declared twice` });
       seenStage.add(name);
-      for (const h of members) {
+      // Named twice; a target a selector puts in two stages is found once the targets are resolved.
+      for (const h of members.filter((m) => !isPattern(m))) {
         const other = hostStage.get(h);
         if (other !== undefined)
           issues.push({
@@ -99,18 +109,25 @@ export function crossReferenceIssues(raw: unknown): ConfigIssue[] {
           message: `"${name}" is a phase name; choose another stage name`,
         });
     });
-  } else if (stages === undefined && hosts) {
+  } else if (stages === undefined) {
     const on = obj(root.tests)?.on;
-    if (typeof on === 'string' && on !== 'runner' && obj(hosts[on])?.stage !== 'staging')
+    if (typeof on === 'string' && on !== 'runner' && obj(hosts?.[on])?.stage !== 'staging')
       issues.push({
         path: 'tests.on',
         message: `tests run on "runner" or a staging host; ${JSON.stringify(on)} is not one${hostNames.includes(on) ? '' : ` (${unknownHost(on, hostNames)})`}`,
       });
     for (const name of hostNames) {
-      if (obj(hosts[name])?.stage === undefined)
+      if (obj(hosts?.[name])?.stage === undefined)
         issues.push({
           path: `hosts.${name}.stage`,
           message: 'no "stages" are declared, so every host needs "stage: staging | production | public"',
+        });
+    }
+    for (const name of otherNames) {
+      if (obj(others?.[name])?.stage === undefined)
+        issues.push({
+          path: `targets.${name}.stage`,
+          message: 'no "stages" are declared, so every target needs "stage: staging | production | public"',
         });
     }
   }

@@ -14,6 +14,16 @@ import type {
   StageInput,
 } from './schema';
 import { crossReferenceIssues } from './references';
+import {
+  resolveLabels,
+  resolveRollout,
+  resolveTarget,
+  resolveWindow,
+  overlapIssues,
+  stageTargets,
+  TARGET_DEFAULTS,
+  targetIssues,
+} from './resolve-targets';
 import type {
   Config,
   DeploySettings,
@@ -23,6 +33,7 @@ import type {
   SnapshotSettings,
   SshSettings,
   StageConfig,
+  TargetConfig,
   TestsConfig,
 } from './types';
 
@@ -64,9 +75,15 @@ export function resolveConfig(
   issues.push(...crossReferenceIssues(input));
 
   const hosts: Record<string, HostConfig> = {};
-  for (const [name, h] of Object.entries(input.hosts)) {
+  for (const [name, h] of Object.entries(input.hosts ?? {})) {
     hosts[name] = resolveHost(name, h, defaults, input.project, dir, issues);
   }
+  const targets: Record<string, TargetConfig> = { ...hosts };
+  for (const [name, t] of Object.entries(input.targets ?? {})) {
+    targets[name] = resolveTarget(name, t, input, dir);
+    issues.push(...targetIssues(name, targets[name]));
+  }
+  const selectable = Object.values(targets);
   const format = input.secrets?.format ?? 'auto';
   for (const h of Object.values(hosts)) {
     h.envDialect =
@@ -79,10 +96,13 @@ export function resolveConfig(
   notes.push(...fallbackNotes(hosts));
 
   const globalHealth = (input.health ?? []).map((c, i) => resolveHealth(c, `health.${i}`, dir));
+  // A stage without its own `parallel` works through its targets as wide as the config's default.
+  const parallel = defaults.parallel ?? DEFAULTS.parallel;
   const stages = input.stages
-    ? input.stages.map((s) => resolveStage(s, dir))
-    : defaultStages(input.hosts, input.tests);
+    ? input.stages.map((s, i) => resolveStage(s, stageTargets(s, i, selectable, issues), parallel, dir))
+    : defaultStages(selectable, parallel, input.tests);
   for (const s of stages) s.health = [...globalHealth, ...s.health];
+  issues.push(...overlapIssues(stages, input));
 
   return {
     file,
@@ -90,7 +110,7 @@ export function resolveConfig(
     project: input.project,
     source: path.resolve(dir, input.source ?? '.'),
     hosts,
-    targets: { ...hosts },
+    targets,
     secrets: input.secrets ? { file: input.secrets.file ?? '.env', keys: input.secrets.keys } : undefined,
     stages,
     verify: {
@@ -102,7 +122,9 @@ export function resolveConfig(
       takeoverStale: input.lock?.takeover_stale ?? DEFAULTS.lock.takeoverStale,
       waitMs: input.lock?.wait ?? DEFAULTS.lock.waitMs,
     },
-    parallel: defaults.parallel ?? DEFAULTS.parallel,
+    parallel,
+    checkpointAbove: input.checkpoint?.above ?? TARGET_DEFAULTS.checkpointAbove,
+    window: resolveWindow(input.window, issues),
     notify: input.notify && {
       events: input.notify.events ?? [...NOTIFY_EVENTS],
       timeoutMs: input.notify.timeout ?? 5_000,
@@ -219,7 +241,7 @@ function resolveHost(
     kind: 'ssh',
     name,
     stageTag: h.stage,
-    labels: {},
+    labels: resolveLabels(d, h.labels),
     address: h.address,
     ssh: resolveSsh(d.ssh ?? {}, h.ssh ?? {}, dir),
     path: h.path ?? d.path ?? `${DEFAULTS.basePath}/${project}`,
@@ -320,15 +342,16 @@ function resolveRetry(r: StageInput['retry'], base: Partial<RetryPolicy> = {}): 
   };
 }
 
-function resolveStage(s: StageInput, dir: string): StageConfig {
+function resolveStage(s: StageInput, targets: string[], parallel: number, dir: string): StageConfig {
   return {
     name: s.name,
-    targets: s.hosts,
+    targets,
     health: (s.health ?? []).map((c) => resolveHealth(c, '', dir)),
-    tests: s.tests ? resolveTests(s.tests, s.hosts) : undefined,
+    tests: s.tests ? resolveTests(s.tests, targets) : undefined,
     retry: resolveRetry(s.retry),
     onFailure: s.on_failure ?? 'rollback-all',
-    parallel: s.parallel ?? DEFAULTS.parallel,
+    parallel: s.parallel ?? parallel,
+    rollout: resolveRollout(s.rollout, targets.length),
   };
 }
 
@@ -373,12 +396,10 @@ function fallbackNotes(hosts: Record<string, HostConfig>): ConfigIssue[] {
   ];
 }
 
-/** Without a `stages` list, hosts tagged staging/production/public form the seed pipeline. */
-function defaultStages(hosts: Record<string, HostInput>, tests?: StageInput['tests']): StageConfig[] {
+/** Without a `stages` list, targets tagged staging/production/public form the default pipeline. */
+function defaultStages(all: TargetConfig[], parallel: number, tests?: StageInput['tests']): StageConfig[] {
   return STAGE_ORDER.flatMap((stage) => {
-    const members = Object.entries(hosts)
-      .filter(([, h]) => h.stage === stage)
-      .map(([n]) => n);
+    const members = all.filter((t) => t.stageTag === stage).map((t) => t.name);
     if (members.length === 0) return [];
     const isPublic = stage === 'public';
     return [
@@ -389,7 +410,8 @@ function defaultStages(hosts: Record<string, HostInput>, tests?: StageInput['tes
         tests: stage === 'staging' && tests ? resolveTests(tests, members) : undefined,
         retry: resolveRetry(undefined, isPublic ? DEFAULTS.publicRetry : {}),
         onFailure: isPublic ? ('rollback-stage' as const) : ('rollback-all' as const),
-        parallel: DEFAULTS.parallel,
+        parallel,
+        rollout: resolveRollout(undefined, members.length),
       },
     ];
   });

@@ -31,6 +31,10 @@ const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return bytes;
 });
 
+function httpUrlSchema() {
+  return z.string().regex(/^https?:\/\/[^\s]+$/, 'expected an http(s) URL');
+}
+
 export const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const name = (what: string) =>
   z.string().regex(NAME_RE, `expected a ${what} name of lower-case letters, digits, '-' or '_' (max 63)`);
@@ -197,14 +201,45 @@ const testsSchema = z.strictObject({
   timeout: duration.optional(),
 });
 
+/** A wave's size: a count of targets, or a percentage of the stage ("10%"). */
+const waveSize = z.union([
+  z.number().int().min(1),
+  z
+    .string()
+    .regex(/^(100|[1-9][0-9]?)(\.[0-9]+)?%$/, 'expected a count such as 10 or a percentage such as "10%"'),
+]);
+
+const rolloutSchema = z.strictObject({
+  waves: z.array(waveSize).min(1).describe('wave sizes; the last one repeats until every target is done'),
+  pause: duration.optional().describe('wait between waves'),
+  soak: duration.optional().describe('after a wave, wait this long and check its targets again'),
+  max_fail_percentage: z.number().min(0).max(100).optional(),
+  max_fail: z.number().int().min(0).optional(),
+  on_budget_exceeded: z.enum(['rollback-failed', 'rollback-wave', 'rollback-all']).optional(),
+  preflight: z.enum(['per-target', 'all']).optional(),
+});
+
+/** A stage's targets: names, globs (`site-*`) or label selectors (`region=eu`, `tier!=canary`). */
+const selector = z
+  .string()
+  .regex(
+    new RegExp(`${NAME_RE.source}|^.*[*?=,].*$`),
+    "expected a host name of lower-case letters, digits, '-' or '_' (max 63)",
+  )
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$|^[A-Za-z0-9_.*?/-]+(!?=[A-Za-z0-9_.:*?/-]*)?(,[A-Za-z0-9_.*?/-]+(!?=[A-Za-z0-9_.:*?/-]*)?)*$/,
+    'expected a target name, a glob such as "site-*", or a label selector such as "region=eu"',
+  );
+
 const stageSchema = z.strictObject({
   name: name('stage'),
-  hosts: z.array(name('host')).min(1),
+  hosts: z.array(selector).min(1),
   health: z.array(healthCheckSchema).optional(),
   tests: testsSchema.optional(),
   retry: retrySchema.optional(),
   on_failure: z.enum(['rollback-stage', 'rollback-all']).optional(),
   parallel: z.number().int().min(1).max(1000).optional(),
+  rollout: rolloutSchema.optional(),
 });
 export type StageInput = z.infer<typeof stageSchema>;
 
@@ -270,14 +305,110 @@ const hostDefaultsShape = {
   keep_releases: z.number().int().min(1).max(100).optional(),
 };
 
+const stageTag = z.enum(['staging', 'production', 'public']);
+const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+/** Labels select targets (`--targets region=eu`) and group a fleet's report; values are plain words. */
+const labelsSchema = z.record(
+  z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,62}$/,
+      'expected a label name of letters, digits, "_", "-", ".", "/"',
+    ),
+  z.union([
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_.:\/-]{0,63}$/,
+        'expected a label value of letters, digits, "_", "-", ".", ":", "/"',
+      ),
+    z.number(),
+    z.boolean(),
+  ]),
+);
+
 const hostSchema = z.strictObject({
   // No leading "-": the address reaches commands through {{host.address}}, where it must not read as an option.
   address: z.string().regex(/^[A-Za-z0-9[][A-Za-z0-9.:[\]_-]*$/, 'expected a host name or IP address'),
-  stage: z.enum(['staging', 'production', 'public']).optional(),
-  vars: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  stage: stageTag.optional(),
+  vars: varsSchema.optional(),
+  labels: labelsSchema.optional(),
   ...hostDefaultsShape,
 });
 export type HostInput = z.infer<typeof hostSchema>;
+
+/** Where targets without a host of their own keep lock, release log and rollback points: a directory on the runner. */
+const stateSchema = z.strictObject({
+  path: z.string().min(1).describe('a directory on the runner that outlives the job (not the checkout)'),
+});
+
+const runnerFields = {
+  current: z.string().min(1).describe('prints the live version (one line; empty = nothing deployed)'),
+  up: z.string().min(1),
+  rollback: z.string().min(1).describe('returns to the version in $HD_PREVIOUS'),
+  snapshot: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('runs before the target is changed, e.g. a database backup'),
+  down: z.string().min(1).optional().describe('removes a first deploy, when there is no previous version'),
+  cwd: z.string().min(1).optional(),
+  timeout: duration.optional(),
+  state: stateSchema.optional(),
+};
+const runnerDefaults = z.strictObject({
+  cwd: z.string().min(1).optional(),
+  timeout: duration.optional(),
+  state: stateSchema.optional(),
+});
+
+const VERCEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const vercelFields = {
+  project: z.string().regex(VERCEL_ID, 'expected a Vercel project id (prj_...) or name'),
+  team: z.string().regex(VERCEL_ID, 'expected a Vercel team id (team_...) or slug').optional(),
+  token_env: envName.optional(),
+  api: httpUrlSchema().optional(),
+  promote: z.enum(['production', 'preview']).optional(),
+  source: z.enum(['git', 'files']).optional(),
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$|^\d+$/, 'expected "owner/repo" or a numeric repository id')
+    .optional(),
+  git_provider: z.enum(['github', 'gitlab', 'bitbucket']).optional(),
+  domains: z
+    .array(z.string().regex(/^[A-Za-z0-9*][A-Za-z0-9.-]*$/, 'expected a domain such as shop.example.com'))
+    .optional(),
+  build_timeout: duration.optional(),
+  poll_interval: duration.optional(),
+  state: stateSchema.optional(),
+};
+const vercelDefaults = z.strictObject({
+  team: vercelFields.team,
+  token_env: vercelFields.token_env,
+  api: vercelFields.api,
+  promote: vercelFields.promote,
+  source: vercelFields.source,
+  repo: vercelFields.repo,
+  git_provider: vercelFields.git_provider,
+  build_timeout: vercelFields.build_timeout,
+  poll_interval: vercelFields.poll_interval,
+  state: stateSchema.optional(),
+  /** Client-side pacing, from Vercel's documented plan limits unless set. */
+  plan: z.enum(['hobby', 'pro', 'enterprise']).optional(),
+  concurrent_builds: z.number().int().min(1).max(1000).optional(),
+  deployments_per_day: z.number().int().min(1).max(1_000_000).optional(),
+});
+
+const targetCommon = {
+  stage: stageTag.optional(),
+  vars: varsSchema.optional(),
+  labels: labelsSchema.optional(),
+};
+export const targetSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('runner'), ...targetCommon, ...runnerFields }),
+  z.strictObject({ kind: z.literal('vercel'), ...targetCommon, ...vercelFields }),
+]);
+export type TargetInput = z.infer<typeof targetSchema>;
 
 const lockSchema = z.strictObject({
   stale_after: duration.optional(),
@@ -294,7 +425,7 @@ export const NOTIFY_EVENTS = [
   'rollback_failed',
 ] as const;
 
-const httpUrl = z.string().regex(/^https?:\/\/[^\s]+$/, 'expected an http(s) URL');
+const httpUrl = httpUrlSchema();
 
 const notifySchema = z.strictObject({
   events: z.array(z.enum(NOTIFY_EVENTS)).min(1).optional(),
@@ -339,9 +470,55 @@ export const configSchema = z.strictObject({
   project: name('project'),
   source: z.string().min(1).optional(),
   defaults: z
-    .strictObject({ ...hostDefaultsShape, parallel: z.number().int().min(1).max(1000).optional() })
+    .strictObject({
+      ...hostDefaultsShape,
+      parallel: z.number().int().min(1).max(1000).optional(),
+      runner: runnerDefaults.optional(),
+      vercel: vercelDefaults.optional(),
+      labels: labelsSchema.optional(),
+    })
     .optional(),
-  hosts: z.record(name('host'), hostSchema),
+  hosts: z.record(name('host'), hostSchema).optional(),
+  /** Targets of other kinds than SSH hosts, in the same namespace. */
+  targets: z.record(name('target'), targetSchema).optional(),
+  inventory: z
+    .array(
+      z.strictObject({
+        file: z.string().min(1).describe('YAML, JSON or CSV next to the config; one row per target'),
+        kind: z.enum(['ssh', 'runner', 'vercel']).optional(),
+        defaults: z.record(z.string(), z.unknown()).optional().describe('fields every row gets'),
+        template: z
+          .record(z.string(), z.unknown())
+          .optional()
+          .describe('fields rendered per row from {{row.<column>}}'),
+      }),
+    )
+    .optional(),
+  state: stateSchema.optional(),
+  checkpoint: z
+    .strictObject({
+      above: z.number().int().min(0).describe('a run touching more targets needs a confirmation'),
+    })
+    .optional(),
+  window: z
+    .strictObject({
+      days: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$/,
+              'expected a day such as "mon" or a range such as "mon-fri"',
+            ),
+        )
+        .min(1)
+        .optional(),
+      from: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'expected a time such as "02:00"'),
+      to: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$/, 'expected a time such as "04:00"'),
+      tz: z.string().min(1).optional().describe('an IANA time zone such as UTC or Europe/Berlin'),
+      wait: z.boolean().optional().describe('outside the window, wait for it instead of refusing'),
+    })
+    .optional(),
   secrets: z
     .strictObject({
       file: z

@@ -98,6 +98,8 @@ export interface VercelTargetConfig extends TargetBase {
   buildTimeoutMs: number;
   pollIntervalMs: number;
   state: StateStoreSettings;
+  /** Client-side pacing, shared by every Vercel target of a team. */
+  limits: { plan: 'hobby' | 'pro' | 'enterprise'; concurrentBuilds: number; deploymentsPerDay: number };
 }
 
 /** A platform driven by commands on the runner (CDK, kubectl, helm, terraform, a script). */
@@ -109,6 +111,8 @@ export interface RunnerTargetConfig extends TargetBase {
   up: string;
   /** Returns to $HD_PREVIOUS. */
   rollback: string;
+  /** Removes a first deploy (there is no previous version to return to). */
+  down?: string;
   /** Taken before the target is changed (a database backup); its output is recorded. */
   snapshot?: string;
   /** Directory the commands run in (absolute; the config's directory by default). */
@@ -161,6 +165,42 @@ export interface TestsConfig {
   timeoutMs: number;
 }
 
+/** A wave's size: a count of targets, or a share of the stage's targets. */
+export type WaveSize = { count: number } | { percent: number };
+
+/**
+ * How a stage rolls out when it holds many targets: in waves (the first is the canary), with a failure budget
+ * that stops the rollout and applies a rollback policy when it is passed.
+ */
+export interface RolloutSettings {
+  /** Wave sizes; the last one repeats until every target is done. */
+  waves: WaveSize[];
+  pauseMs: number;
+  soakMs: number;
+  /** Per wave and over the whole stage; undefined = no percentage budget. */
+  maxFailPercentage?: number;
+  /** Failed targets tolerated over the whole stage; undefined = no count budget. */
+  maxFail?: number;
+  onBudgetExceeded: 'rollback-failed' | 'rollback-wave' | 'rollback-all';
+  /** `per-target`: a target failing pre-flight is left out and counted; `all`: every target must pass first. */
+  preflight: 'per-target' | 'all';
+  /** Declared in the config, or applied because the stage is large. */
+  implicit: boolean;
+}
+
+export interface WindowSettings {
+  /** Days of the week the window opens on (0 = Sunday), in the window's time zone. */
+  days: number[];
+  /** Minutes after midnight. `to` < `from` spans midnight. */
+  fromMinutes: number;
+  toMinutes: number;
+  tz: string;
+  /** Outside the window, wait for it instead of refusing. */
+  wait: boolean;
+  /** As written, for messages. */
+  text: string;
+}
+
 export interface StageConfig {
   name: string;
   /** Target names of any kind (the config file's `hosts:` list of the stage). */
@@ -170,6 +210,8 @@ export interface StageConfig {
   retry: RetryPolicy;
   onFailure: 'rollback-stage' | 'rollback-all';
   parallel: number;
+  /** Set for fleets: waves, failure budget, per-target pre-flight. */
+  rollout?: RolloutSettings;
 }
 
 export interface LockSettings {
@@ -211,6 +253,9 @@ export interface Config {
   verify: { health: HealthCheck[]; onFailure: 'rollback-all' | 'none' };
   lock: LockSettings;
   parallel: number;
+  /** A run touching more targets than this needs a confirmation (`--yes`, or the workflow's approval). */
+  checkpointAbove: number;
+  window?: WindowSettings;
   notify?: NotifySettings;
   metrics?: MetricsSettings;
   /**

@@ -50,6 +50,11 @@ export interface RollbackPoint {
   previous: string | null;
   /** An infrastructure snapshot taken before the release (VM, filesystem, database backup). */
   infraSnapshot?: string;
+  /**
+   * The version the target reported right after this release was deployed (a runner platform: what `current`
+   * printed), so a later job can tell the release is live where versions are not release ids.
+   */
+  deployed?: string | null;
   recordedAt: string;
   runId?: string;
   token?: string;

@@ -13,12 +13,6 @@ export function openStateStore(
   target: string,
   cache: Map<string, StateStore> = new Map(),
 ): StateStore {
-  if (settings.kind === 'host') {
-    throw new DeployError(
-      'config',
-      `targets.${target}.state: kind "host" (state kept on the SSH host ${JSON.stringify(settings.host)}) is not supported yet; use { kind: dir, path: <absolute directory on the runner> }`,
-    );
-  }
   if (!path.isAbsolute(settings.path))
     throw new DeployError(
       'config',
