@@ -13,6 +13,8 @@ export const ERROR_CLASSES = [
   'tests-failed',
   'lock-held',
   'precondition',
+  /** A platform's quota is used up (Vercel's deployments per day): waiting the run out does not help. */
+  'quota',
   'cancelled',
   'internal',
 ] as const;

@@ -312,14 +312,14 @@ const labelsSchema = z.record(
   z
     .string()
     .regex(
-      /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,62}$/,
+      /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/,
       'expected a label name of letters, digits, "_", "-", ".", "/"',
     ),
   z.union([
     z
       .string()
       .regex(
-        /^[A-Za-z0-9_.:\/-]{0,63}$/,
+        /^[A-Za-z0-9_.:/-]{0,63}$/,
         'expected a label value of letters, digits, "_", "-", ".", ":", "/"',
       ),
     z.number(),

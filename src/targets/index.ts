@@ -1,8 +1,13 @@
 import { DeployError } from '../errors';
 import { ConnectionPool } from '../remote/pool';
 import type { RunContext } from '../run/context';
+import { createRunnerTarget } from './runner/runner-target';
 import { SshTarget } from './ssh/target';
+import { openStateStore } from './state/open';
+import type { StateStore } from './state/store';
 import type { Target } from './target';
+import { DEFAULT_VERCEL_RUN_SETTINGS, VercelClients } from './vercel/shared';
+import { createVercelTarget } from './vercel/target';
 
 export interface TargetSetOptions {
   /** The action's ssh-key input, for hosts that name no key of their own. */
@@ -18,6 +23,8 @@ export interface TargetSetOptions {
 export class TargetSet {
   private readonly made = new Map<string, Target>();
   private readonly pool: ConnectionPool;
+  private readonly stores = new Map<string, StateStore>();
+  private vercel?: VercelClients;
 
   constructor(
     private readonly ctx: RunContext,
@@ -41,11 +48,24 @@ export class TargetSet {
       case 'ssh':
         t = new SshTarget(this.ctx, config, { pool: this.pool });
         break;
-      default:
-        throw new DeployError(
-          'config',
-          `targets.${name}: kind "${config.kind}" cannot be deployed by this build`,
-        );
+      case 'runner':
+        t = createRunnerTarget(this.ctx, config, openStateStore(config.state, name, this.stores));
+        break;
+      case 'vercel': {
+        // One set of clients per run: targets of one team and token share its build slots, quota and rate limits.
+        this.vercel ??= new VercelClients(this.ctx, {
+          plan: config.limits.plan,
+          concurrentBuilds: config.limits.concurrentBuilds,
+          deploymentsPerDay: config.limits.deploymentsPerDay,
+          maxRateLimitWaitMs: DEFAULT_VERCEL_RUN_SETTINGS.maxRateLimitWaitMs,
+          requestTimeoutMs: DEFAULT_VERCEL_RUN_SETTINGS.requestTimeoutMs,
+        });
+        t = createVercelTarget(this.ctx, config, {
+          ...this.vercel.for(config),
+          store: openStateStore(config.state, name, this.stores),
+        });
+        break;
+      }
     }
     this.made.set(name, t);
     return t;

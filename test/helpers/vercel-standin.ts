@@ -860,6 +860,7 @@ export function testRun(opts: {
     verify: { health: [], onFailure: 'none' },
     lock: { staleAfterMs: 600_000, takeoverStale: false, waitMs: 0 },
     parallel: 10,
+    checkpointAbove: 50,
   };
   const ctx = makeContext(config, {
     runToken: opts.runToken ?? `run-${randomBytes(4).toString('hex')}`,
@@ -894,6 +895,7 @@ export function vercelTarget(
     buildTimeoutMs: 30_000,
     pollIntervalMs: 10,
     state: { kind: 'dir', path: '/tmp/unused' },
+    limits: { plan: 'pro', concurrentBuilds: 12, deploymentsPerDay: 6000 },
     ...over,
   };
 }

@@ -19,7 +19,7 @@ import type { ApiErrorBody } from './types';
  * The class for "Vercel's quota or rate limit does not let this run go on": not retryable within the run, and
  * not the target's fault. The cast stands until src/errors.ts lists 'quota' among ERROR_CLASSES.
  */
-export const QUOTA = 'quota' as ErrorClass;
+export const QUOTA: ErrorClass = 'quota';
 
 export type VercelOp =
   | 'get-project'

@@ -578,14 +578,26 @@ export class VercelTarget implements Target {
 
   private subjectFor(stage: string, deployment?: { id: string; url?: string }): HealthSubject {
     const { ctx } = this;
+    const env: Record<string, string> = {
+      HD_PROJECT: ctx.config.project,
+      HD_TARGET: this.name,
+      HD_RELEASE: ctx.release.id,
+      HD_COMMIT: ctx.release.commit,
+      HD_STAGE: stage,
+    };
+    const vars = this.vars(stage, deployment);
+    if (vars['target.url']) env.HD_URL = vars['target.url'];
+    for (const [k, v] of Object.entries(this.config.vars))
+      env[`HD_VAR_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`] = v;
     return {
       name: this.name,
-      vars: this.vars(stage, deployment),
+      vars,
+      env,
       release: ctx.release.id,
       exec: (command, o) =>
         runLocal(command, {
           cwd: ctx.config.dir,
-          env: ctx.env,
+          env: { ...ctx.env, ...env },
           timeoutMs: o.timeoutMs,
           signal: o.signal,
           redact: (t) => ctx.redactor.redact(t),
@@ -677,7 +689,7 @@ export class VercelTarget implements Target {
     previous: string | null;
     unchanged: boolean;
     durationMs?: number;
-  }): Promise<string[]> {
+  }): Promise<void> {
     await this.appendLog({
       event: 'deploy',
       stage: opts.stage,
@@ -687,7 +699,10 @@ export class VercelTarget implements Target {
       durationMs: opts.durationMs,
     });
     await this.store.setNeedsAttention(this.name, null);
-    return [];
+  }
+
+  async markNeedsAttention(record: Record<string, unknown>): Promise<void> {
+    await this.store.setNeedsAttention(this.name, record);
   }
 
   async appendLog(entry: Record<string, unknown>): Promise<void> {
@@ -751,7 +766,7 @@ export class VercelTarget implements Target {
         }
       });
     const st: TargetStatus = {
-      target: this.name,
+      host: this.name,
       kind: 'vercel',
       reachable: false,
       lock,
