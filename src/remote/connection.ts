@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { DeployError } from '../errors';
-import { algorithmsForKeyTypes, HostKeyPolicy, knownHostsName } from './known-hosts';
+import {
+  hostKeyAlgorithmsFor,
+  HostKeyPolicy,
+  keyTypeOf,
+  knownHostsName,
+  type HostKeyVerdict,
+} from './known-hosts';
 import { shQuote } from './quote';
 import { Semaphore } from '../util/concurrency';
 import type { ExecOptions, ExecResult } from '../util/shell';
@@ -27,6 +34,11 @@ export interface Credentials {
 }
 
 export type { ExecOptions, ExecResult } from '../util/shell';
+
+export interface SshExecOptions extends ExecOptions {
+  /** Each chunk of stdout as it arrives (runSteps times its steps by it); stdout is still collected as usual. */
+  onStdout?: (data: Buffer) => void;
+}
 
 /** Same as DEFAULTS.commandTimeoutMs in config/resolve.ts; endpoints built from a config always carry their own. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
@@ -56,6 +68,11 @@ export function discardSftp(sftp: SFTPWrapper): void {
   }
 }
 
+/** Marks one SFTP request as in flight on the session's connection; call the result when it is answered. */
+export function trackSftpRequest(sftp: SFTPWrapper): () => void {
+  return sftpOwners.get(sftp)?.beginSftpRequest() ?? (() => undefined);
+}
+
 /** Run tokens end up in remote argv and in pkill patterns; keep them to characters that need no care in either. */
 const RUN_TOKEN_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -82,17 +99,25 @@ export class SshConnection {
   private closed = false;
   private lostError?: DeployError;
   readonly runToken: string;
-  private seq = 0;
   private pendingKills: KillRequest[] = [];
   /** How to give back the slot of each open SFTP session, for discardSftp(). */
   private readonly sftpDrops = new WeakMap<SFTPWrapper, () => void>();
   private killing = false;
+  /** Commands and SFTP requests in progress (an abandoned command counts until the kill covering it is done). */
+  private busy = 0;
+  /** Callers waiting for the connection to have no command, SFTP session or kill in progress (see idle()). */
+  private idleWaiters: (() => void)[] = [];
+  private readonly sequence: { value: number };
+  /** What the handshake agreed on (key exchange, host key type, ciphers), for diagnostics. */
+  negotiated?: Record<string, unknown>;
 
   private constructor(
     readonly endpoint: Endpoint,
     private readonly client: Client,
     runToken: string,
+    sequence?: { value: number },
   ) {
+    this.sequence = sequence ?? { value: 0 };
     // With a budget of one there is no room for a reserved kill slot; the kill then takes a second session.
     this.channels = new Semaphore(Math.max(1, endpoint.maxChannels - 1));
     this.runToken = runToken;
@@ -104,6 +129,7 @@ export class SshConnection {
       }
       this.closed = true;
       this.flushKills();
+      this.wakeIdle();
     });
   }
 
@@ -111,7 +137,11 @@ export class SshConnection {
     endpoint: Endpoint,
     credentials: Credentials,
     policy: HostKeyPolicy,
-    opts: { via?: SshConnection; runToken?: string } = {},
+    /**
+     * `sequence` numbers the commands' tokens; connections of one run share one, so a token names one command
+     * of the run even across reconnections (a kill by token never reaches a later command with the same number).
+     */
+    opts: { via?: SshConnection; runToken?: string; sequence?: { value: number } } = {},
   ): Promise<SshConnection> {
     const name = knownHostsName(endpoint.address, endpoint.port);
     if (policy.isEmpty) {
@@ -131,6 +161,10 @@ export class SshConnection {
     const client = new Client();
     let rejected: DeployError | undefined;
     const knownTypes = policy.keyTypesFor(name);
+    // The server's host key types, from its KEXINIT as ssh2's handshake log reports it; only read until the
+    // handshake is done, so the log costs no more than a test per packet after that.
+    let offered: string[] | undefined;
+    let handshaking = true;
     const config: ConnectConfig = {
       sock,
       username: endpoint.user,
@@ -139,43 +173,47 @@ export class SshConnection {
       readyTimeout: endpoint.connectTimeoutMs,
       keepaliveInterval: endpoint.keepaliveIntervalMs,
       keepaliveCountMax: endpoint.keepaliveCount,
+      // Key exchange and ciphers stay ssh2's defaults: curve25519-sha256 and aes128-gcm@openssh.com, both done
+      // by Node's own crypto, which is what it agrees on with OpenSSH 9 (with or without its native binding).
+      algorithms: { serverHostKey: hostKeyAlgorithmsFor(knownTypes) as never },
+      debug: (msg: string) => {
+        if (handshaking && msg.startsWith(REMOTE_HOST_KEY_LOG))
+          offered = msg.slice(REMOTE_HOST_KEY_LOG.length).split(',').filter(Boolean);
+      },
       hostVerifier: (key: Buffer) => {
         const verdict = policy.verify(name, key);
         if (verdict.ok) return true;
-        const why =
-          verdict.reason === 'unknown-host'
-            ? `is not in ${policy.source} (no entry for ${name}); add it after checking the fingerprint out of band`
-            : verdict.reason === 'revoked'
-              ? `is marked @revoked in ${policy.source}`
-              : `does not match ${policy.source}: expected ${verdict.expected.join(' or ')}`;
-        rejected = new DeployError(
-          'host-key',
-          `host key of ${endpoint.name} (${name}) ${verdict.fingerprint} ${why}`,
-          {
-            host: endpoint.name,
-          },
-        );
+        rejected = hostKeyRefusal(endpoint, name, policy, verdict, key, offered);
         return false;
       },
     };
-    if (knownTypes.length > 0)
-      config.algorithms = { serverHostKey: algorithmsForKeyTypes(knownTypes) as never };
     return new Promise<SshConnection>((resolve, reject) => {
       const fail = (err: Error & { level?: string; code?: string }) => {
         client.removeAllListeners('ready');
         client.on('error', () => undefined);
         client.end();
         sock.destroy();
-        reject(rejected ?? classifyConnectError(err, endpoint));
+        reject(rejected ?? classifyConnectError(err, endpoint, { name, policy, offered }));
       };
+      let negotiated: Record<string, unknown> | undefined;
+      client.once('handshake', (n: unknown) => {
+        handshaking = false;
+        negotiated = n as Record<string, unknown>;
+      });
       client.once('error', fail);
       client.once('ready', () => {
         client.removeListener('error', fail);
         // ssh2 can emit ECONNRESET after a clean close; an unhandled 'error' would crash the process.
         client.on('error', () => undefined);
-        resolve(new SshConnection(endpoint, client, runToken));
+        const conn = new SshConnection(endpoint, client, runToken, opts.sequence);
+        conn.negotiated = negotiated;
+        resolve(conn);
       });
-      client.connect(config);
+      try {
+        client.connect(config);
+      } catch (err) {
+        fail(err as Error); // a config ssh2 refuses (it throws before connecting)
+      }
     });
   }
 
@@ -186,6 +224,38 @@ export class SshConnection {
   /** Command and SFTP slots in use (the reserved kill slot is not counted); for tests and diagnostics. */
   get channelsInUse(): number {
     return this.channels.inUse;
+  }
+
+  /**
+   * Resolves once no command, kill or SFTP request of ours is in progress on this connection (at once if none
+   * is), so a caller can close it without cutting work short. An open but unused SFTP session does not count.
+   */
+  idle(): Promise<void> {
+    if (this.closed || (this.busy === 0 && !this.killing)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Counts one piece of work until the returned function is called (once; later calls do nothing). */
+  private track(release: () => void): () => void {
+    this.busy++;
+    let done = false;
+    return () => {
+      release();
+      if (done) return;
+      done = true;
+      this.busy--;
+      this.wakeIdle();
+    };
+  }
+
+  /** An SFTP request in flight counts as work (sftp.ts reports each one through trackSftpRequest). */
+  beginSftpRequest(): () => void {
+    return this.track(() => undefined);
+  }
+
+  private wakeIdle(): void {
+    if (!this.closed && (this.busy > 0 || this.killing)) return;
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Opens a TCP stream from this host to another (ProxyJump). */
@@ -227,10 +297,10 @@ export class SshConnection {
    * Runs a shell script on the host. Resolves with the exit code for any exit; rejects only when the command
    * could not run to an exit: timeout, lost connection, cancellation.
    */
-  async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(script: string, opts: SshExecOptions = {}): Promise<ExecResult> {
     this.ensureOpen();
     const timeoutMs = opts.timeoutMs ?? this.endpoint.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    const token = `hd-${this.runToken}-${++this.seq}`;
+    const token = `hd-${this.runToken}-${++this.sequence.value}`;
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     // `exec timeout` keeps the login shell out of the way; timeout puts the command in its own process group
     // and signals the whole group, so children started by the script die with it. The token is the last argv
@@ -238,7 +308,7 @@ export class SshConnection {
     const command = `exec timeout -k ${KILL_AFTER_S} ${seconds} sh -c ${shQuote(script)} ${token}`;
     let release: () => void;
     try {
-      release = await this.channels.acquire({ signal: opts.signal });
+      release = this.track(await this.channels.acquire({ signal: opts.signal }));
     } catch {
       throw this.cancelled('command'); // cancelled while queued: nothing was started
     }
@@ -309,11 +379,20 @@ export class SshConnection {
         if (err) return cannotOpen(err);
         markOpened(ch);
         if (settled) return; // abandoned meanwhile: the abandon path closes it and kills the command
-        ch.on('data', (d: Buffer) => (stdout = capTail(stdout + d.toString('utf8'))));
-        ch.stderr.on('data', (d: Buffer) => (stderr = capTail(stderr + d.toString('utf8'))));
+        // A multi-byte character may be split between two chunks; the decoders join it again.
+        const outText = new StringDecoder('utf8');
+        const errText = new StringDecoder('utf8');
+        const onStdout = opts.onStdout;
+        ch.on('data', (d: Buffer) => {
+          stdout = capTail(stdout + outText.write(d));
+          if (onStdout) onStdout(d);
+        });
+        ch.stderr.on('data', (d: Buffer) => (stderr = capTail(stderr + errText.write(d))));
         ch.on('error', () => undefined);
         ch.on('exit', () => undefined);
         ch.on('close', (code: number | null, signal?: string) => {
+          stdout = capTail(stdout + outText.end());
+          stderr = capTail(stderr + errText.end());
           const durationMs = Date.now() - started;
           if (code === 124 || (code === 137 && durationMs >= timeoutMs)) {
             return finish(() =>
@@ -407,6 +486,7 @@ export class SshConnection {
       if (batch.length === 0 || this.closed) {
         for (const r of batch) r.finished();
         this.killing = false;
+        this.wakeIdle();
         return;
       }
       await this.killBatch(batch);
@@ -479,6 +559,8 @@ export class SshConnection {
   sftp(opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<SFTPWrapper> {
     this.ensureOpen();
     if (!this.sftpSession) {
+      // Starting a session counts as work (idle() waits for it); an open session that waits for use does not.
+      const starting = this.track(() => undefined);
       const session = (async () => {
         let release: () => void;
         try {
@@ -537,7 +619,8 @@ export class SshConnection {
         });
       })();
       this.sftpSession = session;
-      session.catch(() => {
+      session.then(starting, () => {
+        starting();
         if (this.sftpSession === session) this.sftpSession = undefined;
       });
     }
@@ -569,6 +652,7 @@ export class SshConnection {
     if (this.closed) return;
     this.closed = true;
     this.flushKills();
+    this.wakeIdle();
     this.client.end();
   }
 }
@@ -634,9 +718,65 @@ function openSocket(endpoint: Endpoint): Promise<net.Socket> {
   });
 }
 
+/** ssh2's handshake log line that lists the server's host key types (from its KEXINIT). */
+const REMOTE_HOST_KEY_LOG = 'Handshake: (remote) Host key format: ';
+
+/** A host key the policy does not trust, said the way an operator can act on it. */
+function hostKeyRefusal(
+  endpoint: Endpoint,
+  name: string,
+  policy: HostKeyPolicy,
+  verdict: Exclude<HostKeyVerdict, { ok: true }>,
+  key: Buffer,
+  offered: string[] | undefined,
+): DeployError {
+  const type = keyTypeOf(key);
+  const shown = `${type} ${verdict.fingerprint}`;
+  const host = endpoint.name;
+  if (verdict.reason === 'revoked')
+    return new DeployError(
+      'host-key',
+      `host key of ${host} (${name}) ${shown} is marked @revoked in ${policy.source}`,
+      {
+        host,
+      },
+    );
+  if (verdict.reason === 'unknown-host')
+    return new DeployError(
+      'host-key',
+      `host key of ${host} (${name}) ${verdict.fingerprint} is not in ${policy.source} (no entry for ${name}); add it after checking the fingerprint out of band`,
+      { host },
+    );
+  const knownTypes = policy.keyTypesFor(name);
+  if (knownTypes.length > 0 && !knownTypes.some((t) => keyTypeMatches(t, type))) {
+    // We asked for the types we hold first, so the server has none of them: a key type mismatch, not a changed key.
+    return new DeployError(
+      'host-key',
+      `host key type mismatch for ${host} (${name}): ${policy.source} holds only ${knownTypes.join(', ')} for it (expected ${verdict.expected.join(' or ')}), but the server offers ${offeredText(offered, type)} and showed ${shown}; add the server's ${type} key to ${policy.source} (or pin its fingerprint) after checking it out of band`,
+      { host },
+    );
+  }
+  return new DeployError(
+    'host-key',
+    `host key of ${host} (${name}) ${verdict.fingerprint} does not match ${policy.source}: expected ${verdict.expected.join(' or ')}`,
+    { host },
+  );
+}
+
+/** known_hosts names RSA keys `ssh-rsa` whatever signature algorithm the handshake agrees on. */
+function keyTypeMatches(knownType: string, presented: string): boolean {
+  return knownType === presented || (knownType === 'ssh-rsa' && /^rsa-sha2-|^ssh-rsa$/.test(presented));
+}
+
+function offeredText(offered: string[] | undefined, fallback?: string): string {
+  if (offered && offered.length > 0) return `only ${offered.join(', ')}`;
+  return fallback ? fallback : 'no host key type we could read';
+}
+
 function classifyConnectError(
   err: Error & { level?: string; code?: string },
   endpoint: Endpoint,
+  hostKey: { name: string; policy: HostKeyPolicy; offered?: string[] },
 ): DeployError {
   const host = endpoint.name;
   if (err.level === 'client-authentication') {
@@ -650,6 +790,17 @@ function classifyConnectError(
     return new DeployError(
       'timeout',
       `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`,
+      { host },
+    );
+  }
+  if (/no matching host key format/i.test(err.message)) {
+    // We offer every host key type ssh2 can check, so the server's keys are all of types it cannot (e.g. only
+    // certificates or security keys): nothing it can show could be verified. Retrying will not change that.
+    const { name, policy, offered } = hostKey;
+    const expected = policy.expectedFor(name);
+    return new DeployError(
+      'host-key',
+      `host key type mismatch for ${host} (${name}): the server offers ${offeredText(offered)}, none of which can be verified here${expected.length ? `; expected ${expected.join(' or ')} from ${policy.source}` : ''}`,
       { host },
     );
   }

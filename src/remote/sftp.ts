@@ -1,8 +1,8 @@
 import * as path from 'node:path/posix';
-import type { SFTPWrapper } from 'ssh2';
+import type { SFTPWrapper, Stats } from 'ssh2';
 import { DeployError } from '../errors';
-import { discardSftp, type SshConnection } from './connection';
-import { mapLimit } from '../util/concurrency';
+import { discardSftp, trackSftpRequest, type SshConnection } from './connection';
+import { mapLimit, Semaphore } from '../util/concurrency';
 
 export interface UploadFile {
   path: string; // relative, POSIX separators
@@ -11,10 +11,11 @@ export interface UploadFile {
 }
 
 /**
- * Limits for SFTP work. Each request (open, one 32 KiB write, chmod, fsync, close, mkdir, stat) must be answered
- * within `timeoutMs`: a per-request limit measures a stalled server, not a big upload on a slow line. When a
- * request times out or `signal` aborts, the SFTP channel is closed and its connection forgets it (discardSftp),
- * so nothing keeps waiting on it, and the call fails with a `timeout` (or `cancelled`) error naming host and file.
+ * Limits for SFTP work. Requests are pipelined (sent without waiting for the answers to earlier ones), so the
+ * limit is on silence: a request fails when the session has answered nothing for `timeoutMs` while it waited.
+ * That measures a stalled server, not a big upload on a slow line. When a request times out or `signal` aborts,
+ * the SFTP channel is closed and its connection forgets it (discardSftp), so nothing keeps waiting on it, and the
+ * call fails with a `timeout` (or `cancelled`) error naming host and file.
  */
 export interface SftpOptions {
   timeoutMs?: number;
@@ -23,89 +24,290 @@ export interface SftpOptions {
 
 export const SFTP_REQUEST_TIMEOUT_MS = 30_000;
 
-interface Op {
-  sftp: SFTPWrapper;
-  host: string;
-  opts: SftpOptions;
-  stalled?: boolean;
+/** Bytes per write and read request: what OpenSSH's sftp-server and every server since take in one request. */
+const CHUNK = 32 * 1024;
+/**
+ * Requests with data in flight per transfer: 64 of 32 KiB fill OpenSSH's 2 MiB channel window, the most a
+ * session can carry anyway; more would only sit in ssh2's buffers.
+ */
+const WINDOW = 64;
+/** Files of a tree open at once (each holds a handle on the server until it is closed). */
+const FILES_AT_ONCE = 32;
+/** sftp-server's status for a failure it gives no reason for; mkdir answers it for an existing directory. */
+const SSH_FX_FAILURE = 4;
+
+/** When each session last answered anything, and the error a stall of it produced (shared by all its requests). */
+const sessions = new WeakMap<SFTPWrapper, { lastAnswer: number; stall?: DeployError }>();
+
+function session(sftp: SFTPWrapper): { lastAnswer: number; stall?: DeployError } {
+  let s = sessions.get(sftp);
+  if (!s) {
+    s = { lastAnswer: Date.now() };
+    sessions.set(sftp, s);
+  }
+  return s;
 }
 
-function stall(op: Op): void {
-  op.stalled = true;
-  discardSftp(op.sftp);
+interface Pending {
+  what: string;
+  issuedAt: number;
+  fail: (err: DeployError) => void;
 }
 
-const call = <T>(
-  op: Op,
-  what: string,
-  fn: (cb: (err: Error | null | undefined, v?: T) => void) => void,
-): Promise<T> =>
-  new Promise((resolve, reject) => {
-    const { host, opts } = op;
-    const limit = opts.timeoutMs ?? SFTP_REQUEST_TIMEOUT_MS;
-    let done = false;
-    const settle = (f: () => void) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      f();
-    };
-    const timer = setTimeout(() => {
-      settle(() =>
-        reject(
-          new DeployError(
-            'timeout',
-            `SFTP ${what} on ${host} got no answer within ${formatSeconds(limit)}; the SFTP session was closed`,
-            { host },
-          ),
-        ),
-      );
-      stall(op);
-    }, limit);
-    const onAbort = () => {
-      settle(() => reject(new DeployError('cancelled', `SFTP ${what} on ${host} was cancelled`, { host })));
-      stall(op);
-    };
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      fn((err, v) =>
+/**
+ * The requests of one transfer on one session. One watchdog per transfer (not a timer per request) and one
+ * abort listener: a big file has dozens of requests in flight.
+ */
+class Requests {
+  private readonly pending = new Set<Pending>();
+  private timer?: NodeJS.Timeout;
+  private readonly limit: number;
+  private readonly onAbort = () => this.abort();
+  /** The session stalled or this transfer was cancelled: its requests failed and the session was dropped. */
+  stalled = false;
+  /** No new work should start (set on a stall, or by the caller when one part of the transfer failed). */
+  halted = false;
+  /** What stalled or cancelled the transfer: the reason to report for every part it stopped. */
+  failure?: DeployError;
+
+  constructor(
+    readonly sftp: SFTPWrapper,
+    readonly host: string,
+    private readonly opts: SftpOptions,
+  ) {
+    this.limit = opts.timeoutMs ?? SFTP_REQUEST_TIMEOUT_MS;
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  dispose(): void {
+    this.detachSignal();
+    this.clearTimer();
+  }
+
+  /** Stops listening to the caller's signal; requests still pending keep their watchdog until answered. */
+  detachSignal(): void {
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  /** Sends one request at once and resolves with its answer. */
+  call<T>(what: string, fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+    const { host, sftp } = this;
+    return new Promise<T>((resolve, reject) => {
+      const s = session(sftp);
+      if (s.stall) return reject(s.stall);
+      if (this.opts.signal?.aborted) {
+        const err = new DeployError('cancelled', `SFTP ${what} on ${host} was cancelled`, { host });
+        this.abort(); // fails what is still pending and drops the session
+        this.halted = true;
+        this.failure ??= err;
+        return reject(err);
+      }
+      let done = false;
+      const untrack = trackSftpRequest(sftp);
+      const p: Pending = {
+        what,
+        issuedAt: Date.now(),
+        fail: (err) => settle(() => reject(err)),
+      };
+      const settle = (f: () => void) => {
+        if (done) return;
+        done = true;
+        this.pending.delete(p);
+        if (this.pending.size === 0) this.clearTimer();
+        untrack();
+        f();
+      };
+      this.pending.add(p);
+      this.arm();
+      try {
+        fn((err, v) => {
+          s.lastAnswer = Date.now();
+          settle(() => {
+            if (!err) return resolve(v as T);
+            // Once the session stalled, ssh2 fails every request still on it; the stall is the real reason.
+            reject(
+              s.stall ??
+                new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }),
+            );
+          });
+        });
+      } catch (err) {
+        // ssh2 throws synchronously when the channel is already closed.
         settle(() =>
-          err
-            ? reject(new DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }))
-            : resolve(v as T),
-        ),
-      );
-    } catch (err) {
-      // ssh2 throws synchronously when the channel is already closed.
-      settle(() =>
-        reject(
-          new DeployError('unreachable', `SFTP ${what} on ${host}: ${(err as Error).message}`, { host }),
-        ),
-      );
+          reject(
+            new DeployError('unreachable', `SFTP ${what} on ${host}: ${(err as Error).message}`, { host }),
+          ),
+        );
+      }
+    });
+  }
+
+  private arm(): void {
+    if (this.timer || this.pending.size === 0) return;
+    // Unref'd: a request left on a connection that is closing must not keep the process alive on its own.
+    this.timer = setTimeout(() => this.check(), this.limit).unref();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Fails everything pending once the session has been silent for the whole limit while a request waited. */
+  private check(): void {
+    this.timer = undefined;
+    const oldest = this.oldest();
+    if (!oldest) return;
+    const s = session(this.sftp);
+    const quiet = Date.now() - Math.max(s.lastAnswer, oldest.issuedAt);
+    if (quiet < this.limit) {
+      this.timer = setTimeout(() => this.check(), this.limit - quiet).unref();
+      return;
     }
-  });
+    const err = new DeployError(
+      'timeout',
+      `SFTP ${oldest.what} on ${this.host} got no answer within ${formatSeconds(this.limit)}; the SFTP session was closed`,
+      { host: this.host },
+    );
+    this.stall(err);
+  }
+
+  private abort(): void {
+    const oldest = this.oldest();
+    if (!oldest) return;
+    this.stall(
+      new DeployError('cancelled', `SFTP ${oldest.what} on ${this.host} was cancelled`, { host: this.host }),
+    );
+  }
+
+  private stall(err: DeployError): void {
+    const s = session(this.sftp);
+    this.stalled = true;
+    this.halted = true;
+    this.failure ??= err;
+    // A cancellation ends this transfer only; a silent server is the session's fault, and every transfer on it fails.
+    if (err.errorClass === 'timeout') s.stall ??= err;
+    for (const p of [...this.pending]) p.fail(err);
+    discardSftp(this.sftp);
+  }
+
+  /** Requests are kept in the order they were sent, so the first pending one is the oldest. */
+  private oldest(): Pending | undefined {
+    return this.pending.values().next().value;
+  }
+}
 
 function formatSeconds(ms: number): string {
   return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
 }
 
-async function mkdirs(op: Op, dirs: string[]): Promise<void> {
-  const { sftp } = op;
-  for (const d of dirs) {
-    await call<void>(op, `mkdir ${d}`, (cb) =>
-      sftp.mkdir(d, { mode: 0o755 }, (err) =>
-        cb(err && (err as { code?: number }).code !== 4 ? err : undefined),
-      ),
-    ).catch(async (err: DeployError) => {
-      if (err.errorClass !== 'command-failed') throw err; // timeouts and cancellation are final
-      // SFTP reports an existing directory only as a generic failure; accept it if a directory is there.
-      const st = await call<{ isDirectory(): boolean }>(op, `stat ${d}`, (cb) => sftp.stat(d, cb)).catch(
+/** Settles every promise; rejects with the first failure (in the order given) once all are settled. */
+async function all(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Creates directories, parents listed before children, in one burst: sftp-server handles requests in order, so
+ * a parent exists by the time its child's request is read. A server that reorders them only costs a second,
+ * sequential pass over the ones that failed.
+ */
+async function mkdirs(req: Requests, dirs: string[]): Promise<void> {
+  const { sftp } = req;
+  const mkdir = (d: string) =>
+    req
+      .call<void>(`mkdir ${d}`, (cb) =>
+        sftp.mkdir(d, { mode: 0o755 }, (err) =>
+          cb(err && (err as { code?: number }).code !== SSH_FX_FAILURE ? err : undefined),
+        ),
+      )
+      .then(
         () => undefined,
+        (err: DeployError) => err,
       );
-      if (!st?.isDirectory()) throw err;
+  const first = await Promise.all(dirs.map(mkdir));
+  for (const [i, err] of first.entries()) {
+    if (!err) continue;
+    if (err.errorClass !== 'command-failed') throw err; // timeouts and cancellation are final
+    const d = dirs[i];
+    const again = await mkdir(d);
+    if (!again) continue;
+    if (again.errorClass !== 'command-failed') throw again;
+    // SFTP reports an existing directory only as a generic failure; accept it if a directory is there.
+    const st = await req.call<Stats>(`stat ${d}`, (cb) => sftp.stat(d, cb)).catch(() => undefined);
+    if (!st?.isDirectory()) throw again;
+  }
+}
+
+/**
+ * Writes one file: open, then every write, the chmod, the fsync and the close sent together (one round trip
+ * after the open), at most `window` writes in flight.
+ */
+async function writeWith(
+  req: Requests,
+  file: string,
+  data: Buffer,
+  mode: number,
+  opts: { exclusive?: boolean; fsync?: boolean },
+  window: Semaphore,
+): Promise<void> {
+  const { sftp } = req;
+  const handle = await req.call<Buffer>(`open ${file}`, (cb) =>
+    sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb),
+  );
+  const sent: Promise<unknown>[] = [];
+  let failed = false;
+  for (let offset = 0; offset < data.length && !failed && !req.halted; offset += CHUNK) {
+    const n = Math.min(CHUNK, data.length - offset);
+    const release = await window.acquire();
+    if (failed || req.halted) {
+      release();
+      break;
+    }
+    const at = offset;
+    const w = req.call<void>(`write ${file}`, (cb) => sftp.write(handle, data, at, n, at, (err) => cb(err)));
+    w.then(release, () => {
+      failed = true;
+      release();
     });
+    sent.push(w);
+  }
+  if (!failed && !req.halted) {
+    // The server's umask may have narrowed or widened the mode given at open; set it explicitly.
+    sent.push(req.call<void>(`chmod ${file}`, (cb) => sftp.fchmod(handle, mode, (err) => cb(err))));
+    if (opts.fsync) {
+      sent.push(
+        req.call<void>(`fsync ${file}`, (cb) => {
+          try {
+            sftp.ext_openssh_fsync(handle, (err) => cb(err));
+          } catch {
+            cb(undefined); // server lacks fsync@openssh.com; the activation script runs `sync` on the file instead
+          }
+        }),
+      );
+    }
+  } else if (!failed) {
+    failed = true; // halted by another part of the transfer: this file is incomplete
+  }
+  // After a stall or cancellation the session is closed already; a close request would only wait again.
+  const close = req.stalled
+    ? undefined
+    : req.call<void>(`close ${file}`, (cb) => sftp.close(handle, (err) => cb(err)));
+  let error: unknown;
+  await all(sent).catch((err: unknown) => (error = err));
+  // A close that fails after good writes means the data may not be on disk (NFS, quota): that is a failure too.
+  if (close) await close.catch((err: unknown) => (error ??= err));
+  if (error !== undefined) throw error;
+  if (req.failure) throw req.failure;
+  if (failed) {
+    throw new DeployError(
+      'command-failed',
+      `SFTP write ${file} on ${req.host}: stopped after another file failed`,
+      {
+        host: req.host,
+      },
+    );
   }
 }
 
@@ -117,42 +319,19 @@ export async function writeFile(
   mode: number,
   opts: { exclusive?: boolean; fsync?: boolean } & SftpOptions = {},
 ): Promise<void> {
-  const op: Op = { sftp, host, opts };
-  const handle = await call<Buffer>(op, `open ${file}`, (cb) =>
-    sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb),
-  );
+  const req = new Requests(sftp, host, opts);
   try {
-    let offset = 0;
-    while (offset < data.length) {
-      const n = Math.min(32 * 1024, data.length - offset);
-      await call<void>(op, `write ${file}`, (cb) =>
-        sftp.write(handle, data, offset, n, offset, (err) => cb(err)),
-      );
-      offset += n;
-    }
-    // The server's umask may have narrowed or widened the mode given at open; set it explicitly.
-    await call<void>(op, `chmod ${file}`, (cb) => sftp.fchmod(handle, mode, (err) => cb(err)));
-    if (opts.fsync) {
-      await call<void>(op, `fsync ${file}`, (cb) => {
-        try {
-          sftp.ext_openssh_fsync(handle, (err) => cb(err));
-        } catch {
-          cb(undefined); // server lacks fsync@openssh.com; the activation script runs `sync` on the file instead
-        }
-      });
-    }
+    await writeWith(req, file, data, mode, opts, new Semaphore(WINDOW));
   } finally {
-    // After a timeout or cancellation the session is closed already; a close request would only wait again.
-    if (!op.stalled)
-      await call<void>(op, `close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))).catch(
-        () => undefined,
-      );
+    req.dispose();
   }
 }
 
 /**
  * Reads a whole (small) file, or undefined when it cannot be read (missing, no permission), under the same
- * per-request limit as writes: sftp.readFile alone would wait forever on a stalled server.
+ * limits as writes: sftp.readFile alone would wait forever on a stalled server. Open, then the size and the
+ * first chunk together, then any further chunks together; the close is sent without waiting for its answer,
+ * because nothing about the data depends on it.
  */
 export async function readFileIfExists(
   sftp: SFTPWrapper,
@@ -160,16 +339,57 @@ export async function readFileIfExists(
   file: string,
   opts: SftpOptions = {},
 ): Promise<Buffer | undefined> {
-  const op: Op = { sftp, host, opts };
-  return call<Buffer>(op, `read ${file}`, (cb) => sftp.readFile(file, (err, data) => cb(err, data))).catch(
-    (err: DeployError) => {
-      if (err.errorClass === 'command-failed') return undefined;
-      throw err;
-    },
-  );
+  const req = new Requests(sftp, host, opts);
+  const what = `read ${file}`;
+  const read = (handle: Buffer, at: number) =>
+    req.call<Buffer>(what, (cb) =>
+      sftp.read(handle, Buffer.alloc(CHUNK), 0, CHUNK, at, (err, n, buf) =>
+        cb(err, err ? undefined : buf.subarray(0, n)),
+      ),
+    );
+  let handle: Buffer | undefined;
+  try {
+    handle = await req.call<Buffer>(what, (cb) => sftp.open(file, 'r', cb));
+    const h = handle;
+    const [st, first] = await Promise.all([req.call<Stats>(what, (cb) => sftp.fstat(h, cb)), read(h, 0)]);
+    const chunks = [first];
+    let got = first.length;
+    let last = first.length;
+    if (last === CHUNK && st.size > got) {
+      const offsets: number[] = [];
+      for (let at = got; at < st.size; at += CHUNK) offsets.push(at);
+      const rest = await mapLimit(offsets, WINDOW, (at) => read(h, at));
+      for (const r of rest) {
+        chunks.push(r);
+        got += r.length;
+        last = r.length;
+        if (r.length < CHUNK) break; // the file shrank meanwhile
+      }
+    }
+    // A file that grew since fstat: read on until a short read.
+    while (last === CHUNK) {
+      const r = await read(h, got);
+      chunks.push(r);
+      got += r.length;
+      last = r.length;
+    }
+    return Buffer.concat(chunks, got);
+  } catch (err) {
+    if (err instanceof DeployError && err.errorClass === 'command-failed') return undefined;
+    throw err;
+  } finally {
+    const h = handle;
+    if (h && !req.stalled) {
+      void req.call<void>(`close ${file}`, (cb) => sftp.close(h, (e) => cb(e))).catch(() => undefined);
+      req.detachSignal(); // the close keeps its watchdog until it is answered
+    } else req.dispose();
+  }
 }
 
-/** Uploads a tree of files under `base` (created if missing). */
+/**
+ * Uploads a tree of files under `base` (created if missing): every directory in one burst, then the files,
+ * many at once, each written like writeFile, with the data of all of them sharing one window of requests.
+ */
 export async function uploadTree(
   conn: SshConnection,
   base: string,
@@ -178,7 +398,6 @@ export async function uploadTree(
 ): Promise<number> {
   const host = conn.endpoint.name;
   const sftp = await conn.sftp({ signal: opts.signal });
-  const o: SftpOptions = { timeoutMs: opts.timeoutMs };
   const dirs = new Set<string>([base]);
   for (const f of files) {
     let d = path.dirname(path.join(base, f.path));
@@ -187,31 +406,36 @@ export async function uploadTree(
       d = path.dirname(d);
     }
   }
-  await mkdirs(
-    { sftp, host, opts: { ...o, signal: opts.signal } },
-    [...dirs].sort((a, b) => a.length - b.length),
-  );
+  const req = new Requests(sftp, host, opts);
   let bytes = 0;
-  // One stalled or cancelled file fails the upload at once; the rest must not each wait out their own limit.
-  const stop = new AbortController();
-  const onOuterAbort = () => stop.abort();
-  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   try {
-    await mapLimit(files, 16, async (f) => {
-      if (stop.signal.aborted) return;
+    await mkdirs(
+      req,
+      [...dirs].sort((a, b) => a.length - b.length),
+    );
+    const window = new Semaphore(WINDOW);
+    const handles = Math.max(
+      1,
+      Math.min(FILES_AT_ONCE, (sftp as { maxOpenHandles?: number }).maxOpenHandles ?? FILES_AT_ONCE),
+    );
+    // One failed file fails the upload at once; the rest stop sending and close what they opened.
+    let firstError: unknown;
+    await mapLimit(files, handles, async (f) => {
+      if (req.halted) return;
       try {
-        await writeFile(sftp, host, path.join(base, f.path), f.data, f.mode, { ...o, signal: stop.signal });
+        await writeWith(req, path.join(base, f.path), f.data, f.mode, {}, window);
         bytes += f.data.length;
       } catch (err) {
-        if (!stop.signal.aborted) {
-          stop.abort();
-          throw err;
+        if (firstError === undefined) {
+          firstError = err;
+          req.halted = true;
         }
-        if (opts.signal?.aborted) throw err;
       }
     });
+    // A stall or cancellation is the reason for the whole upload, whichever file noticed first.
+    if (firstError !== undefined) throw req.failure ?? firstError;
   } finally {
-    opts.signal?.removeEventListener('abort', onOuterAbort);
+    req.dispose();
   }
   if (opts.signal?.aborted)
     throw new DeployError('cancelled', `upload to ${host}:${base} was cancelled`, { host });

@@ -20,6 +20,11 @@ export class Redactor {
   private readonly labels: string[] = [];
   private shortRe?: RegExp;
   private onAdd: ((value: string) => void)[] = [];
+  /** Every value, longest first (kept sorted as values arrive), so a value containing another is masked whole. */
+  private readonly sorted: string[] = [];
+  /** Combined matchers that tell in one pass whether any value occurs; values added since wait in `unmatched`. */
+  private matchers: RegExp[] = [];
+  private unmatched: string[] = [];
 
   /** `label` (e.g. the variable name) only names a value in warnings; it is never a secret itself. */
   add(value: string | undefined, label?: string): void {
@@ -42,6 +47,8 @@ export class Redactor {
     for (const v of parts.flatMap(forms)) {
       if (this.values.has(v)) continue;
       this.values.add(v);
+      insertLongestFirst(this.sorted, v);
+      this.unmatched.push(v);
       for (const cb of this.onAdd) cb(v);
     }
   }
@@ -61,11 +68,13 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    if ((this.values.size === 0 && this.shortValues.size === 0) || !text) return text;
+    if (!text || (this.values.size === 0 && this.shortValues.size === 0)) return text;
     let out = text;
-    // Longest first, so a value containing another is masked whole.
-    for (const v of [...this.values].sort((a, b) => b.length - a.length)) {
-      if (out.includes(v)) out = out.split(v).join('***');
+    // Most text holds no secret: one pass of the combined matcher says so, and the text comes back untouched.
+    if (this.values.size > 0 && this.mayContainValue(text)) {
+      for (const v of this.sorted) {
+        if (out.includes(v)) out = out.split(v).join('***');
+      }
     }
     if (this.shortValues.size > 0) {
       this.shortRe ??= new RegExp(
@@ -80,12 +89,96 @@ export class Redactor {
     return out;
   }
 
-  /** Deep-redacts every string in a JSON-able value. */
+  /**
+   * Deep-redacts every string in a JSON-able value. The result is what a JSON round trip with every string
+   * redacted would give, but parts that need no change are shared with the input instead of copied (the input
+   * itself comes back when nothing in it changes), so treat the result as read-only.
+   */
   redactDeep<T>(value: T): T {
-    return JSON.parse(
-      JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' ? this.redact(v) : v)),
-    ) as T;
+    const out = this.deep(value, false);
+    return (out === OMIT ? undefined : out) as T;
   }
+
+  private deep(v: unknown, inArray: boolean): unknown {
+    switch (typeof v) {
+      case 'string':
+        return this.redact(v);
+      case 'number':
+        // JSON writes NaN and the infinities as null, and -0 as 0.
+        return Number.isFinite(v) ? (Object.is(v, -0) ? 0 : v) : null;
+      case 'boolean':
+        return v;
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        return inArray ? null : OMIT;
+      case 'bigint':
+        return JSON.stringify(v); // throws, as the round trip would
+    }
+    if (v === null) return null;
+    if (Array.isArray(v)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const r = this.deep(v[i], true);
+        if (r !== v[i] && !copy) copy = v.slice(0, i);
+        if (copy) copy.push(r);
+      }
+      return copy ?? v;
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (
+      (proto !== Object.prototype && proto !== null) ||
+      typeof (v as { toJSON?: unknown }).toJSON === 'function'
+    ) {
+      // Dates, errors, class instances: whatever JSON makes of them, redacted.
+      return JSON.parse(
+        JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? this.redact(x) : x)),
+      ) as unknown;
+    }
+    const obj = v as Record<string, unknown>;
+    let copy: Record<string, unknown> | undefined;
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const r = this.deep(obj[k], false);
+      if (r !== obj[k] && !copy) {
+        copy = {};
+        for (let j = 0; j < i; j++) copy[keys[j]] = obj[keys[j]];
+      }
+      if (copy && r !== OMIT) copy[k] = r;
+    }
+    return copy ?? obj;
+  }
+
+  private mayContainValue(text: string): boolean {
+    if (this.unmatched.length > 0) {
+      // Values arrive in batches (one secret's forms, one key's lines); a batch gets a matcher of its own, and
+      // many small ones are merged, so neither adding nor matching grows with the square of the values held.
+      if (this.matchers.length >= 8) this.matchers = [alternation(this.sorted)];
+      else this.matchers.push(alternation(this.unmatched));
+      this.unmatched = [];
+    }
+    for (const re of this.matchers) if (re.test(text)) return true;
+    return false;
+  }
+}
+
+/** Marks a property JSON would leave out (undefined, a function, a symbol). */
+const OMIT = Symbol('omit');
+
+function alternation(values: readonly string[]): RegExp {
+  return new RegExp(values.map(escapeRe).join('|'));
+}
+
+function insertLongestFirst(list: string[], v: string): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].length >= v.length) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, v);
 }
 
 /** The value and the escaped or encoded forms it takes in env files, JSON, shell words, URLs and base64. */
