@@ -10,7 +10,7 @@ const LAYERS = [
   ['secrets', 'git', 'remote'],
   ['run'],
   ['health', 'snapshot'],
-  ['targets'],
+  ['targets', 'release'],
   ['plan'],
   ['pipeline'],
   ['report', 'notify', 'metrics', 'history', 'github'],

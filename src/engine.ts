@@ -8,7 +8,7 @@ import { buildPlan, parsePhases, type Plan } from './plan/plan';
 import { runDeploy } from './pipeline/runner';
 import type { Report } from './report/types';
 import { Redactor } from './secrets/redact';
-import { notifyStarted, observabilitySecrets, publishOutcome } from './observe';
+import { notifyEscalation, notifyStarted, observabilitySecrets, publishOutcome } from './observe';
 import { releaseIdFor } from './run/release';
 
 export interface DeployRequest {
@@ -29,6 +29,12 @@ export interface DeployRequest {
   environment?: string;
   /** Overrides the config's lock.wait (the action's `lock-wait` input, the CLI's `--lock-wait`). */
   lockWaitMs?: number;
+  /** The operator confirmed a run above checkpoint.above targets (`--yes`; the approved job's `confirm` input). */
+  confirmed?: boolean;
+  /** Deploy outside the config's window (audited). */
+  ignoreWindow?: boolean;
+  /** Outside the window, wait for it to open. */
+  waitForWindow?: boolean;
 }
 
 export interface Prepared {
@@ -69,7 +75,14 @@ export async function deploy(req: DeployRequest): Promise<Report> {
     warn: (message: string) => void req.onEvent?.({ type: 'log', level: 'warn', message }),
     context: { repository: req.run?.repository, runUrl: req.run?.url, environment: req.environment },
   };
-  await notifyStarted(config, { id: releaseIdFor(commit), commit, ref: req.ref }, observe);
+  const release = { id: releaseIdFor(commit), commit, ref: req.ref };
+  await notifyStarted(config, release, observe);
+  // An escalation goes out the moment the budget is passed, not when the run ends; the report says where it went.
+  let escalated: Promise<Awaited<ReturnType<typeof notifyEscalation>>> | undefined;
+  const onEvent: EventListener = (e) => {
+    if (e.type === 'escalation') escalated = notifyEscalation(config, release, e.escalation, observe);
+    return req.onEvent?.(e);
+  };
   const report = await runDeploy({
     config,
     ref: req.ref,
@@ -80,12 +93,16 @@ export async function deploy(req: DeployRequest): Promise<Report> {
     env,
     redactor,
     signal: req.signal,
-    onEvent: req.onEvent,
+    onEvent,
     fallbackKey: req.fallbackKey,
     fallbackKnownHosts: req.fallbackKnownHosts,
     runToken: req.runToken,
     force: req.force,
+    confirmed: req.confirmed,
+    ignoreWindow: req.ignoreWindow,
+    waitForWindow: req.waitForWindow,
   });
+  if (escalated && report.escalation) Object.assign(report.escalation, await escalated);
   // Notifications and metrics never change a deploy's result, not even by throwing.
   await publishOutcome(config, report, observe).catch((err: unknown) =>
     observe.warn(`publishing the outcome failed: ${redactor.redact(String((err as Error)?.message ?? err))}`),

@@ -6,7 +6,7 @@ import { pushGroups, readGroup, writeTextfile } from './metrics/publish';
 import { addReport, totalsFamilies, totalsFromSamples } from './metrics/totals';
 import { eventFor, type NotifyContext } from './notify/message';
 import { sendNotifications } from './notify/send';
-import type { Report } from './report/types';
+import type { EscalationReport, Report } from './report/types';
 import type { Redactor } from './secrets/redact';
 
 export interface ObserveOptions {
@@ -97,6 +97,34 @@ export async function notifyStarted(
     o.redactor,
     o.warn,
   );
+}
+
+/**
+ * The failure budget of a fleet stage was passed: every configured notifier gets an `escalation`, whatever the
+ * run's final event will be. Returns where it went, for the report.
+ */
+export async function notifyEscalation(
+  config: Config,
+  release: Report['release'],
+  escalation: EscalationReport,
+  o: ObserveOptions,
+): Promise<{ sent: boolean; channels: string[]; error?: string }> {
+  if (!config.notify || !config.notify.events.includes('escalation')) return { sent: false, channels: [] };
+  const results = await sendNotifications(
+    'escalation',
+    { project: config.project, release, escalation },
+    o.context,
+    config.notify,
+    o.env,
+    o.redactor,
+    o.warn,
+  ).catch((err: unknown) => [{ service: 'webhook' as const, ok: false, attempts: 0, error: String(err) }]);
+  const failed = results.filter((r) => !r.ok);
+  return {
+    sent: results.some((r) => r.ok),
+    channels: results.filter((r) => r.ok).map((r) => r.service),
+    error: failed.length ? failed.map((f) => `${f.service}: ${f.error}`).join('; ') : undefined,
+  };
 }
 
 /**

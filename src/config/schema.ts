@@ -327,7 +327,7 @@ const labelsSchema = z.record(
   ]),
 );
 
-const hostSchema = z.strictObject({
+export const hostSchema = z.strictObject({
   // No leading "-": the address reaches commands through {{host.address}}, where it must not read as an option.
   address: z.string().regex(/^[A-Za-z0-9[][A-Za-z0-9.:[\]_-]*$/, 'expected a host name or IP address'),
   stage: stageTag.optional(),
@@ -423,6 +423,7 @@ export const NOTIFY_EVENTS = [
   'failed',
   'rolled_back',
   'rollback_failed',
+  'escalation',
 ] as const;
 
 const httpUrl = httpUrlSchema();

@@ -221,7 +221,7 @@ export interface LockSettings {
 }
 
 export type NotifyEvent =
-  'started' | 'succeeded' | 'partial_success' | 'failed' | 'rolled_back' | 'rollback_failed';
+  'started' | 'succeeded' | 'partial_success' | 'failed' | 'rolled_back' | 'rollback_failed' | 'escalation';
 
 export interface NotifySettings {
   events: NotifyEvent[];

@@ -1,5 +1,5 @@
 import type { NotifyEvent } from '../config/types';
-import type { Report } from '../report/types';
+import type { EscalationReport, Report } from '../report/types';
 
 export interface NotifyContext {
   repository?: string;
@@ -49,13 +49,17 @@ const TITLES: Record<NotifyEvent, string> = {
   failed: '❌ Deploy failed',
   rolled_back: '↩️ Deploy rolled back',
   rollback_failed: '🔥 ROLLBACK FAILED: manual intervention required',
+  escalation: '🚨 Escalation: the failure budget was passed and the rollout stopped',
 };
 
 export function buildMessage(
   event: NotifyEvent,
-  r: Report | { project: string; release: Report['release']; hosts?: undefined },
+  r:
+    | Report
+    | { project: string; release: Report['release']; hosts?: undefined; escalation?: EscalationReport },
   ctx: NotifyContext,
 ): Message {
+  if (event === 'escalation' && r.escalation) return escalationMessage(r.escalation, r, ctx);
   const full = 'status' in r ? (r as Report) : undefined;
   const hosts = (full?.hosts ?? []).filter((h) => h.stage);
   const shown = [
@@ -91,5 +95,35 @@ export function buildMessage(
       event === 'partial_success' || event === 'rollback_failed'
         ? 'Manual intervention required: see the run for the hosts that are not on the new release.'
         : undefined,
+  };
+}
+
+/** What a person on call needs first: which rollout stopped, how bad, what kind of failure, where to look. */
+function escalationMessage(
+  e: EscalationReport,
+  r: { project: string; release: Report['release'] },
+  ctx: NotifyContext,
+): Message {
+  const classes = Object.entries(e.classes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ');
+  return {
+    event: 'escalation',
+    title: TITLES.escalation,
+    status: 'failed',
+    project: r.project,
+    repository: ctx.repository,
+    ref: r.release.ref,
+    commit: r.release.commit,
+    release: r.release.id,
+    environment: ctx.environment,
+    runUrl: ctx.runUrl,
+    summary: `${e.stage}, wave ${e.wave}: ${e.reason}; ${Math.round(e.rate * 1000) / 10}% of the targets done so far failed`,
+    hosts: e.firstFailing.slice(0, MAX_HOSTS).map((host) => ({ host, stage: e.stage, line: 'failed' })),
+    moreHosts: Math.max(0, e.firstFailing.length - MAX_HOSTS),
+    error: classes ? `failures by class: ${classes}` : undefined,
+    action:
+      'The rollout stopped: no further wave starts. Look at the failing targets before deploying again.',
   };
 }

@@ -1,5 +1,5 @@
 import type { NotifyEvent, NotifySettings } from '../config/types';
-import type { Report } from '../report/types';
+import type { EscalationReport, Report } from '../report/types';
 import type { Redactor } from '../secrets/redact';
 import { stripUserinfo } from '../util/url';
 import { sleep } from '../util/duration';
@@ -72,7 +72,7 @@ async function post(
  */
 export async function sendNotifications(
   event: NotifyEvent,
-  report: Report | { project: string; release: Report['release'] },
+  report: Report | { project: string; release: Report['release']; escalation?: EscalationReport },
   ctx: NotifyContext,
   cfg: NotifySettings,
   env: NodeJS.ProcessEnv,

@@ -146,6 +146,7 @@ const COLOURS: Record<Message['event'], number> = {
   failed: 0xc92a2a,
   rolled_back: 0xe67700,
   rollback_failed: 0x862e9c,
+  escalation: 0xc92a2a,
 };
 
 /** Discord webhook with one embed coloured by the outcome. */

@@ -44,7 +44,7 @@ export async function cleanUp(state: RunState, status: DeployStatus): Promise<vo
     );
   }
   await mapLimit(
-    runs.filter((h) => h.attempted && !h.lockHandedOver && !h.lockLost),
+    runs.filter((h) => h.attempted && !h.lockHandedOver && !h.lockLost && !h.lockReleased),
     config.parallel,
     async (h) => {
       const released = await h.target
@@ -66,7 +66,9 @@ export async function cleanUp(state: RunState, status: DeployStatus): Promise<vo
  * target rather than trusted from bookkeeping; a target that cannot be read is `unknown`, never guessed.
  */
 export async function finalStates(state: RunState): Promise<HostFinalState[]> {
-  const readBack = (h: TargetRun) => !!h.rollback || h.touched || state.cancelDeadline !== undefined;
+  // A fleet target whose flow ended deployed, healthy and settled is known; asking it again costs a connection each.
+  const readBack = (h: TargetRun) =>
+    !!h.rollback || (h.touched && !h.settled) || state.cancelDeadline !== undefined;
   return mapLimit([...state.runs.values()], state.ctx.config.parallel, async (h) => {
     let after: string | null = h.onNew ? (h.newVersion ?? state.ctx.release.id) : h.before;
     let onNew = h.onNew;
@@ -92,6 +94,7 @@ export async function finalStates(state: RunState): Promise<HostFinalState[]> {
           : 'previous';
     return {
       host: h.target.name,
+      kind: h.target.kind,
       stage: h.stage,
       before: h.before,
       after,

@@ -1,4 +1,12 @@
-import type { AuditRecord, DeployStatus, ErrorInfo, PhaseReport, RollbackReport } from '../report/types';
+import type {
+  AuditRecord,
+  DeployStatus,
+  ErrorInfo,
+  EscalationReport,
+  PhaseReport,
+  RollbackReport,
+  WaveReport,
+} from '../report/types';
 import type { RunContext } from '../run/context';
 import type { TargetSet } from '../targets';
 import type { Target } from '../targets/target';
@@ -34,6 +42,10 @@ export interface TargetRun {
   lockHandedOver?: boolean;
   /** The heartbeat found the lock in other hands (released by an operator, or taken over). */
   lockLost?: boolean;
+  /** Deployed, healthy and its bookkeeping written: what is live is known without asking the target again. */
+  settled?: boolean;
+  /** Its part of the run over, the target gave its lock back already (a fleet target). */
+  lockReleased?: boolean;
 }
 
 /** The mutable state of one run, passed to each phase; nothing of it is global. */
@@ -49,6 +61,13 @@ export interface RunState {
   cancelDeadline?: number;
   /** Tests inject a deterministic random for backoff jitter. */
   random?: () => number;
+  /** Fleet stages: every wave that started. */
+  waves: WaveReport[];
+  escalation?: EscalationReport;
+  /** Targets the run was to deploy but never started. */
+  left?: { targets: string[]; reason: string };
+  /** Targets failed within a fleet's budget: the run goes on, and ends as a partial success. */
+  partial?: ErrorInfo;
 }
 
 /** Thrown inside the pipeline to stop it; carries the status the failure rules decided. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/types';
 import type { UploadFile } from '../remote/sftp';
-import type { AuditRecord, DeployStatus, ErrorInfo, Report } from '../report/types';
+import type { AuditRecord, DeployStatus, ErrorInfo, HostFinalState, Report } from '../report/types';
 import { errorInfoWith, type RunContext, type RunInfo } from '../run/context';
 import type { DeployEvent, EventListener } from '../run/events';
 import { releaseIdFor } from '../run/release';
@@ -9,7 +9,9 @@ import type { Redactor } from '../secrets/redact';
 import { createTargets } from '../targets';
 import { cleanUp, finalStates } from './finish';
 import { Heartbeats, heartbeatInterval } from './heartbeats';
-import { runPreflight } from './phases/preflight';
+import { checkpoint, openWindow } from './gates';
+import { prepareRun, runPreflight } from './phases/preflight';
+import { runRollout } from './phases/rollout';
 import { runSecrets } from './phases/secrets';
 import { runSnapshot } from './phases/snapshot';
 import { runStage, skipRemainingStages } from './phases/stage';
@@ -35,6 +37,12 @@ export interface RunOptions {
   /** Tests inject a deterministic random for backoff jitter. */
   random?: () => number;
   force?: boolean;
+  /** The operator confirmed a run above checkpoint.above targets (`--yes`, the approved job's input). */
+  confirmed?: boolean;
+  /** Deploy outside the config's window (audited). */
+  ignoreWindow?: boolean;
+  /** Outside the window, wait for it to open instead of refusing. */
+  waitForWindow?: boolean;
 }
 
 /**
@@ -90,6 +98,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     lastPhase: 'preflight',
     rollbackFailed: false,
     random: opts.random,
+    waves: [],
   };
   const onAbort = () => (state.cancelDeadline ??= Date.now() + CANCEL_BUDGET_MS);
   if (signal.aborted) onAbort();
@@ -115,7 +124,9 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
       phases: plan.phases.map((p) => p.name),
     });
     addTargets(state, plan);
-    let envFiles = new Map<string, string>();
+    await openWindow(state, { ignore: opts.ignoreWindow, wait: opts.waitForWindow });
+    checkpoint(state, plan, opts.confirmed);
+    const { envFiles } = prepareRun(state, plan, { files: opts.files });
     let degraded = false;
     for (const p of plan.phases) {
       if (signal.aborted) {
@@ -127,13 +138,22 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           phase: p.name,
         });
       }
-      if (p.kind === 'preflight')
-        ({ envFiles } = await runPreflight(state, p, plan, { files: opts.files, heartbeats }));
+      if (p.kind === 'preflight') await runPreflight(state, p, plan, heartbeats);
       else if (p.kind === 'secrets' && config.secrets)
         await runSecrets(state, p, config.secrets.file, envFiles);
       else if (p.kind === 'snapshot') await runSnapshot(state, p);
       else if (p.kind === 'stage' && p.stage && !degraded) {
-        if ((await runStage(state, p, p.stage)) === 'continue-degraded') {
+        const outcome = p.stage.rollout
+          ? await runRollout(state, p, p.stage, p.stage.rollout, {
+              heartbeats,
+              envFiles,
+              ignoreWindow: opts.ignoreWindow,
+              releaseEarly:
+                plan.phases.filter((x) => x.kind === 'stage').pop() === p &&
+                !(plan.phases.some((x) => x.kind === 'verify') && config.verify.health.length > 0),
+            })
+          : await runStage(state, p, p.stage);
+        if (outcome === 'continue-degraded') {
           degraded = true;
           const failedPhase = state.phases[state.phases.length - 1];
           status = 'partial_success';
@@ -141,6 +161,11 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           skipRemainingStages(plan, p, state.phases);
         }
       } else if (p.kind === 'verify') await runVerify(state, p);
+    }
+    // Targets a fleet stage lost within its budget (or left for the next window) make the run a partial success.
+    if (state.partial && status === 'success') {
+      status = 'partial_success';
+      error = state.partial;
     }
   } catch (err) {
     if (err instanceof Stop) {
@@ -203,8 +228,20 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     audit: state.audit,
     phases: state.phases,
     hosts: finals,
+    waves: state.waves.length ? state.waves : undefined,
+    escalation: state.escalation,
+    left: state.left,
+    needsAttention: needsAttention(finals),
   };
   return redactor.redactDeep(report);
+}
+
+/** Targets a human must look at: a rollback that failed or is still running, or a state nobody could read. */
+function needsAttention(finals: HostFinalState[]): string[] | undefined {
+  const names = finals
+    .filter((f) => f.state === 'unknown' || (f.rollback && !f.rollback.ok))
+    .map((f) => f.host);
+  return names.length ? names : undefined;
 }
 
 function addTargets(state: RunState, plan: Plan): void {

@@ -1,7 +1,10 @@
-import type { Config, HostConfig, StageConfig } from '../config/types';
+import type { Config, StageConfig, TargetConfig } from '../config/types';
+import { selectTargets } from '../config/select';
+import { nearest } from '../config/suggest';
 import { upCommand } from '../targets/ssh/commands';
 import { DeployError } from '../errors';
 import { formatBytes, formatDuration } from '../util/duration';
+import { splitWaves } from './waves';
 
 export type PhaseKind = 'preflight' | 'secrets' | 'snapshot' | 'stage' | 'verify';
 
@@ -13,13 +16,17 @@ export interface PlannedPhase {
   stage?: StageConfig;
   /** Hosts of earlier stages this run may have to roll back (rollback-all) without deploying to them. */
   rollbackScope?: string[];
+  /** A fleet stage: the targets of each wave, in order (the first is the canary). */
+  waves?: string[][];
 }
 
 export interface Plan {
   project: string;
   phases: PlannedPhase[];
-  hosts: string[]; // every host the run connects to
+  hosts: string[]; // every target the run connects to
   requested: string[];
+  /** Targets the run deploys to (what the checkpoint counts). */
+  deploying: string[];
 }
 
 export const FIXED_PHASES = ['preflight', 'secrets', 'snapshot'] as const;
@@ -39,37 +46,64 @@ export function parsePhases(config: Config, spec: string): string[] {
   if (wanted.length === 0 || wanted.includes('all')) return all;
   const unknown = wanted.filter((w) => !all.includes(w));
   if (unknown.length) {
+    const hints = unknown.map((u) => nearest(u, all)).filter(Boolean);
     throw new DeployError(
       'config',
-      `phase ${unknown.map((u) => JSON.stringify(u)).join(', ')} is not a phase of this config; expected "all" or some of: ${all.join(', ')}`,
+      `phase ${unknown.map((u) => JSON.stringify(u)).join(', ')} is not a phase of this config${hints.length ? ` (did you mean ${hints.map((h) => JSON.stringify(h)).join(', ')}?)` : ''}; expected "all" or some of: ${all.join(', ')}`,
     );
   }
   return all.filter((p) => wanted.includes(p));
 }
 
 /**
- * Turns config + requested phases + target filter into the ordered phases this run executes, with the hosts each
- * touches. Pre-flight always runs for every host in scope: it verifies host keys, checks disk and runtime, and
- * takes the locks, which no deploy may skip.
+ * The targets `--targets` names: names, globs (`site-*`) and label selectors (`region=eu`). A selector that picks
+ * nothing is an error naming it, with the nearest name when it looks like a typo.
+ */
+export function selectRunTargets(config: Config, selectors: string[]): string[] {
+  const all = Object.values(config.targets);
+  const { names, unmatched } = selectTargets(selectors, all);
+  if (unmatched.length) {
+    const known = all.map((t) => t.name);
+    throw new DeployError(
+      'config',
+      `--targets: ${unmatched
+        .map((u) => {
+          const near = /[*?=,]/.test(u) ? undefined : nearest(u, known);
+          return /[*?=,]/.test(u)
+            ? `${JSON.stringify(u)} matches no target`
+            : `unknown target ${JSON.stringify(u)}${near ? ` (did you mean "${near}"?)` : ''}`;
+        })
+        .join(
+          ', ',
+        )}; ${config.file} has ${known.length > 12 ? `${known.length} targets (${known.slice(0, 12).join(', ')}, ...)` : known.join(', ')}`,
+    );
+  }
+  return names;
+}
+
+/** Targets whose stage rolls out target by target, pre-flight included (not all-or-nothing up front). */
+function perTargetFlow(stages: StageConfig[]): Set<string> {
+  return new Set(stages.filter((s) => s.rollout?.preflight === 'per-target').flatMap((s) => s.targets));
+}
+
+/**
+ * Turns config + requested phases + target filter into the ordered phases this run executes, with the targets
+ * each touches. Pre-flight always runs for every target in scope: it verifies reachability and host keys, checks
+ * disk and runtime, and takes the locks, which no deploy may skip. A fleet stage does pre-flight, secrets and
+ * snapshot per target within its rollout, so those targets are not in the fixed phases.
  */
 export function buildPlan(config: Config, phases: string[], targets?: string[]): Plan {
-  if (targets && targets.length) {
-    const unknown = targets.filter((t) => !config.targets[t]);
-    if (unknown.length)
-      throw new DeployError(
-        'config',
-        `targets: unknown host ${unknown.join(', ')}; hosts are ${Object.keys(config.targets).join(', ')}`,
-      );
-  }
-  const inTargets = (h: string) => !targets || targets.length === 0 || targets.includes(h);
+  const chosen = targets && targets.length ? new Set(selectRunTargets(config, targets)) : undefined;
+  const inTargets = (h: string) => !chosen || chosen.has(h);
   const stages = config.stages
     .map((s) => ({ ...s, targets: s.targets.filter(inTargets) }))
     .filter((s) => s.targets.length > 0);
   const runStages = stages.filter((s) => phases.includes(s.name));
   const deployHosts = runStages.flatMap((s) => s.targets);
   const allStageHosts = stages.flatMap((s) => s.targets);
+  const fleet = perTargetFlow(runStages);
 
-  // Without stages to deploy, fixed phases and verify work on every host in the targets.
+  // Without stages to deploy, fixed phases and verify work on every target in scope.
   const scope = runStages.length > 0 ? deployHosts : allStageHosts;
   const rollbackScope = new Set<string>();
   for (const s of runStages) {
@@ -79,44 +113,54 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
   }
   const verifying = phases.includes('verify');
   const hosts = [...new Set([...scope, ...rollbackScope, ...(verifying ? allStageHosts : [])])];
+  const upFront = (names: string[]) => names.filter((n) => !fleet.has(n));
 
   const out: PlannedPhase[] = [];
-  const checkHosts = hosts;
-  out.push({
-    name: 'preflight',
-    kind: 'preflight',
-    hosts: checkHosts,
-    steps: [
-      'connect, verify host key',
-      ...uniq(sshOf(config, checkHosts).map((h) => `runtime: ${h.runtimeCheck}`)),
-      ...uniq(sshOf(config, checkHosts).map((h) => `free disk >= ${formatBytes(h.minFreeDiskBytes)}`)),
-      'take deploy lock',
-    ],
-  });
+  const checkHosts = upFront(hosts);
+  if (checkHosts.length > 0 || fleet.size === 0)
+    out.push({
+      name: 'preflight',
+      kind: 'preflight',
+      hosts: checkHosts,
+      steps: preflightSteps(config, checkHosts),
+    });
   const wantsSecrets = config.secrets && (phases.includes('secrets') || runStages.length > 0);
-  if (wantsSecrets && config.secrets) {
+  if (wantsSecrets && config.secrets && (upFront(scope).length > 0 || fleet.size === 0)) {
     out.push({
       name: 'secrets',
       kind: 'secrets',
-      hosts: scope,
+      hosts: upFront(scope),
       steps: [`write shared/${config.secrets.file} (0600, atomic; keys: ${config.secrets.keys.join(', ')})`],
     });
   }
-  if (phases.includes('snapshot') || runStages.length > 0) {
+  if (
+    (phases.includes('snapshot') || runStages.length > 0) &&
+    (upFront(scope).length > 0 || fleet.size === 0)
+  ) {
     out.push({
       name: 'snapshot',
       kind: 'snapshot',
-      hosts: scope,
-      steps: ['record current release as rollback point'],
+      hosts: upFront(scope),
+      steps: ['record what is live as the rollback point'],
     });
   }
   for (const s of runStages) {
-    const steps = [
-      'upload release files (SFTP) → releases/<id>',
-      'switch current → releases/<id>',
-      ...uniq(sshOf(config, s.targets).map((h) => `up: ${upCommand(h.deploy, config.project)}`)),
-      ...s.health.map((c) => `health: ${c.name}`),
-    ];
+    const steps: string[] = [];
+    const waves = s.rollout ? splitWaves(s.targets, s.rollout) : undefined;
+    if (s.rollout && waves) {
+      const r = s.rollout;
+      steps.push(
+        `${s.rollout.implicit ? 'fleet (more than 50 targets): ' : ''}${waves.length} wave${waves.length === 1 ? '' : 's'} of ${waves.map((w) => w.length).join(', ')} targets; the first is the canary`,
+        `failure budget: ${[r.maxFailPercentage !== undefined ? `${r.maxFailPercentage}% per wave and over the stage` : '', r.maxFail !== undefined ? `at most ${r.maxFail} failed` : ''].filter(Boolean).join(', ') || 'none'}; when passed: stop, ${r.onBudgetExceeded}, escalate`,
+      );
+      if (r.pauseMs) steps.push(`pause ${formatDuration(r.pauseMs)} between waves`);
+      if (r.soakMs) steps.push(`soak: check each wave again after ${formatDuration(r.soakMs)}`);
+      if (r.preflight === 'per-target')
+        steps.push(
+          'per target: pre-flight and lock, secrets, rollback point (a failure counts against the budget)',
+        );
+    }
+    steps.push(...deploySteps(config, s));
     if (s.tests)
       steps.push(`tests on ${s.tests.on}: ${s.tests.run} (timeout ${formatDuration(s.tests.timeoutMs)})`);
     if (s.retry.attempts > 1) {
@@ -124,7 +168,7 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
         `retry: ${s.retry.attempts} attempts, backoff ${formatDuration(s.retry.delayMs)} ×${s.retry.factor} (on ${s.retry.on.join(', ')})`,
       );
     }
-    steps.push(`on failure: ${s.onFailure}`);
+    steps.push(`on failure: ${s.rollout ? 'the failed target is rolled back' : s.onFailure}`);
     out.push({
       name: s.name,
       kind: 'stage',
@@ -132,6 +176,7 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
       steps,
       stage: s,
       rollbackScope: [...rollbackScope],
+      waves,
     });
   }
   if (verifying) {
@@ -140,30 +185,89 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
       kind: 'verify',
       hosts: allStageHosts,
       steps: [
-        'health checks of every stage on every host on the new release',
+        'health checks of every stage on every target on the new release (fleet stages: the verify checks only)',
         `on failure: ${config.verify.onFailure}`,
       ],
     });
   }
-  return { project: config.project, phases: out, hosts, requested: phases };
+  return { project: config.project, phases: out, hosts, requested: phases, deploying: deployHosts };
 }
 
-/** The SSH hosts among `names`. */
-function sshOf(config: Config, names: string[]): HostConfig[] {
-  return names.flatMap((n) => (config.hosts[n] ? [config.hosts[n]] : []));
+function kindsOf(config: Config, names: string[]): Map<TargetConfig['kind'], TargetConfig[]> {
+  const m = new Map<TargetConfig['kind'], TargetConfig[]>();
+  for (const n of names) {
+    const t = config.targets[n];
+    if (t) m.set(t.kind, [...(m.get(t.kind) ?? []), t]);
+  }
+  return m;
+}
+
+function preflightSteps(config: Config, names: string[]): string[] {
+  const by = kindsOf(config, names);
+  const steps: string[] = [];
+  const ssh = (by.get('ssh') ?? []) as Extract<TargetConfig, { kind: 'ssh' }>[];
+  if (ssh.length)
+    steps.push(
+      'connect, verify host key',
+      ...uniq(ssh.map((h) => `runtime: ${h.runtimeCheck}`)),
+      ...uniq(ssh.map((h) => `free disk >= ${formatBytes(h.minFreeDiskBytes)}`)),
+    );
+  if (by.get('vercel')?.length) steps.push('Vercel: token, project and its production deployment');
+  const runner = (by.get('runner') ?? []) as Extract<TargetConfig, { kind: 'runner' }>[];
+  if (runner.length) steps.push(...uniq(runner.map((t) => `current: ${t.current}`)));
+  steps.push('take deploy lock');
+  return steps;
+}
+
+function deploySteps(config: Config, s: StageConfig): string[] {
+  const by = kindsOf(config, s.targets);
+  const steps: string[] = [];
+  const ssh = (by.get('ssh') ?? []) as Extract<TargetConfig, { kind: 'ssh' }>[];
+  if (ssh.length)
+    steps.push(
+      'upload release files (SFTP) → releases/<id>',
+      'switch current → releases/<id>',
+      ...uniq(ssh.map((h) => `up: ${upCommand(h.deploy, config.project)}`)),
+    );
+  const vercel = (by.get('vercel') ?? []) as Extract<TargetConfig, { kind: 'vercel' }>[];
+  if (vercel.length)
+    steps.push(
+      ...uniq(
+        vercel.map((v) =>
+          v.promote === 'production'
+            ? 'Vercel: create a production deployment without its domains, wait until READY, check it, promote'
+            : 'Vercel: create a preview deployment, wait until READY, check it, promote to production',
+        ),
+      ),
+    );
+  const runner = (by.get('runner') ?? []) as Extract<TargetConfig, { kind: 'runner' }>[];
+  if (runner.length) steps.push(...uniq(runner.map((t) => `up: ${t.up}`)));
+  steps.push(...s.health.map((c) => `health: ${c.name}`));
+  return steps;
 }
 
 function uniq(a: string[]): string[] {
   return [...new Set(a)];
 }
 
+/** Names for the plan's text: all of them for a few targets, a count and the first ones for a fleet. */
+function names(list: string[]): string {
+  return list.length <= 12 ? list.join(', ') : `${list.length} targets: ${list.slice(0, 8).join(', ')}, ...`;
+}
+
 export function renderPlan(plan: Plan): string {
   const lines = [
-    `Plan for ${plan.project} (${plan.hosts.length} host${plan.hosts.length === 1 ? '' : 's'}):`,
+    `Plan for ${plan.project} (${plan.hosts.length} target${plan.hosts.length === 1 ? '' : 's'}):`,
   ];
   plan.phases.forEach((p, i) => {
-    lines.push(`${i + 1}. ${p.name} [${p.hosts.join(', ')}]`);
+    lines.push(`${i + 1}. ${p.name} [${names(p.hosts)}]`);
     for (const s of p.steps) lines.push(`     - ${s}`);
+    if (p.waves)
+      p.waves.forEach((w, j) => {
+        if (j < 6 || j === p.waves!.length - 1)
+          lines.push(`     wave ${j + 1}: ${w.length} target${w.length === 1 ? '' : 's'} [${names(w)}]`);
+        else if (j === 6) lines.push(`     ...`);
+      });
   });
   return lines.join('\n');
 }

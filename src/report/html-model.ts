@@ -257,7 +257,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /** The report's waves that have at least a stage and an index; anything else in the list is ignored. */
 export function wavesOf(r: Report): WaveReport[] {
-  const waves = (r as Report & ReportExtras).waves;
+  const waves = (r as unknown as ReportExtras).waves;
   if (!Array.isArray(waves)) return [];
   return waves.flatMap((w): WaveReport[] => {
     if (!w || typeof w !== 'object' || typeof w.stage !== 'string' || num(w.index) === undefined) return [];

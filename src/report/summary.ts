@@ -78,10 +78,47 @@ const TABLE_HEAD = [
   '|---|---|---|---|---|---|---|---|',
 ];
 
+/** Waves, failures by class and the targets left untouched: what a fleet run needs said in counts. */
+function fleetSections(r: Report): string[] {
+  const out: string[] = [];
+  if (r.waves?.length) {
+    out.push(
+      '',
+      '### Waves',
+      '| stage | wave | targets | ok | failed | not started | duration | budget |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const w of r.waves)
+      out.push(
+        `| ${cell(w.stage)} | ${w.index}${w.index === 1 ? ' (canary)' : ''} | ${w.targets.length} | ${w.ok} | ${w.failed} | ${w.notStarted} | ${formatDuration(w.durationMs)} | ${w.budget?.exceeded ? `❌ ${cell(w.budget.decision)}` : '✅'} |`,
+      );
+  }
+  const failed = r.phases.flatMap((p) =>
+    p.hosts.filter((h) => !h.ok && h.error).map((h) => ({ p: p.name, h })),
+  );
+  if (r.waves?.length && failed.length) {
+    const byClass = new Map<string, string[]>();
+    for (const { h } of failed) byClass.set(h.error!.class, [...(byClass.get(h.error!.class) ?? []), h.host]);
+    out.push('', '### Failures by class', '| class | targets | first ones |', '|---|---|---|');
+    for (const [c, names] of [...byClass].sort((a, b) => b[1].length - a[1].length))
+      out.push(
+        `| ${c} | ${names.length} | ${cell(names.slice(0, 10).join(', '))}${names.length > 10 ? ', …' : ''} |`,
+      );
+  }
+  if (r.left?.targets.length)
+    out.push('', `**${r.left.targets.length} target(s) left untouched:** ${cell(r.left.reason)}`);
+  return out;
+}
+
 /** Markdown for $GITHUB_STEP_SUMMARY: headline, phase diagram, a row per host, errors, rollbacks and tests. */
 export function renderSummary(r: Report, opts: { maxBytes?: number } = {}): string {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const out: string[] = [];
+  // An escalation is the first thing on call needs to see.
+  if (r.escalation)
+    out.push(
+      `> [!CAUTION]\n> **ESCALATION:** the failure budget of ${cell(r.escalation.stage)} was passed in wave ${r.escalation.wave}: ${cell(r.escalation.reason)}. The rollout stopped.\n`,
+    );
   out.push(`## ${HEADLINE[r.status]} — ${cell(r.project)} \`${r.release.id}\``);
   out.push(
     `**Status:** \`${r.status}\` · **phase reached:** ${r.phase} · **duration:** ${r.durationSeconds}s · **commit:** \`${r.release.commit.slice(0, 12)}\` (${cell(r.release.ref)}) · **deployed to:** ${r.systemsDeployed.length}/${r.hosts.filter((h) => h.stage).length} hosts`,
@@ -97,6 +134,7 @@ export function renderSummary(r: Report, opts: { maxBytes?: number } = {}): stri
     );
   }
   out.push('', mermaid(r.phases));
+  out.push(...fleetSections(r));
 
   const rows = hostRows(r);
   const attention = rows.filter(

@@ -16,7 +16,7 @@ export function renderEvent(e: DeployEvent): string | undefined {
     case 'run-start':
       return `homelab-deploy ${e.project}: release ${e.release} (commit ${e.commit.slice(0, 12)}), phases ${e.phases.join(' → ')}`;
     case 'phase-start':
-      return `▶ ${e.phase} [${e.hosts.join(', ')}]`;
+      return `▶ ${e.phase} [${e.hosts.length > 12 ? `${e.hosts.length} targets` : e.hosts.join(', ')}]`;
     case 'phase-end':
       return `${e.ok ? '✔' : '✖'} ${e.phase} ${e.ok ? 'done' : `failed: [${e.error?.class}] ${e.error?.message}`} (${formatDuration(e.durationMs)})`;
     case 'host-step':
@@ -37,9 +37,59 @@ export function renderEvent(e: DeployEvent): string | undefined {
       return `  ↶ ${e.host}: rollback to ${e.to ?? '(no previous release: stack stopped)'} ${e.ok ? 'done' : `FAILED: ${e.error?.message}`}`;
     case 'log':
       return `  ${e.level === 'warn' ? '⚠' : 'ℹ'} ${e.message}`;
+    case 'wave-start':
+      return `  ▶ ${e.phase} wave ${e.wave}/${e.waves}: ${e.targets} targets`;
+    case 'wave-progress':
+      return `    ${e.phase} wave ${e.wave}: ${e.done}/${e.total} done, ${e.failed} failed`;
+    case 'wave-end':
+      return `  ${e.failed ? '◐' : '✔'} ${e.phase} wave ${e.wave}: ${e.ok} ok, ${e.failed} failed${e.stopped ? `; STOPPED: ${e.stopped}` : ''}`;
+    case 'escalation':
+      return `  🚨 ESCALATION: ${e.escalation.stage} wave ${e.escalation.wave}: ${e.escalation.reason}`;
     case 'run-end':
       return undefined;
   }
+}
+
+/** Above this many targets the text report gives counts and the failures, not a row per target. */
+const FULL_TABLE = 50;
+
+function fleetText(r: Report): string[] {
+  const lines: string[] = [];
+  const count = (key: (h: Report['hosts'][number]) => string) => {
+    const m = new Map<string, number>();
+    for (const h of r.hosts) m.set(key(h), (m.get(key(h)) ?? 0) + 1);
+    return [...m].map(([k, n]) => `${k} ${n}`).join(', ');
+  };
+  lines.push(`  ${r.hosts.length} targets: ${count((h) => h.state)}`);
+  for (const w of r.waves ?? [])
+    lines.push(
+      `  ${w.stage} wave ${w.index}: ${w.ok} ok, ${w.failed} failed${w.notStarted ? `, ${w.notStarted} not started` : ''}${w.budget?.exceeded ? ` — budget passed: ${w.budget.decision}` : ''}`,
+    );
+  const failed = r.phases.flatMap((p) => p.hosts.filter((h) => !h.ok));
+  const byClass = new Map<string, string[]>();
+  for (const h of failed)
+    byClass.set(h.error?.class ?? 'internal', [...(byClass.get(h.error?.class ?? 'internal') ?? []), h.host]);
+  for (const [c, names] of byClass)
+    lines.push(
+      `  failed [${c}] ${names.length}: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', ...' : ''}`,
+    );
+  const back = r.hosts.filter((h) => h.rollback);
+  if (back.length)
+    lines.push(
+      `  rolled back: ${back.filter((h) => h.rollback?.ok).length}${
+        back.some((h) => !h.rollback?.ok)
+          ? `, ROLLBACK FAILED on ${back
+              .filter((h) => !h.rollback?.ok)
+              .map((h) => h.host)
+              .join(', ')}`
+          : ''
+      }`,
+    );
+  if (r.left?.targets.length) lines.push(`  left untouched: ${r.left.targets.length} (${r.left.reason})`);
+  lines.push(
+    `  systems deployed: ${r.systemsDeployed.length} (the full table is in the JSON report: --report-file)`,
+  );
+  return lines;
 }
 
 export function renderReportText(r: Report): string {
@@ -48,8 +98,13 @@ export function renderReportText(r: Report): string {
   lines.push(
     `${ICON[r.status] ?? '?'} ${r.status.toUpperCase()}  ${r.project} ${r.release.id}  phase: ${r.phase}  ${r.durationSeconds}s`,
   );
+  if (r.escalation)
+    lines.push(
+      `  🚨 ESCALATION: the failure budget of ${r.escalation.stage} was passed in wave ${r.escalation.wave}: ${r.escalation.reason}`,
+    );
   if (r.error)
     lines.push(`  error [${r.error.class}]${r.error.host ? ` on ${r.error.host}` : ''}: ${r.error.message}`);
+  if (r.hosts.length > FULL_TABLE) return [...lines, ...fleetText(r)].join('\n');
   const rows = r.hosts.map((h) => [
     h.host,
     h.stage ?? '-',

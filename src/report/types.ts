@@ -81,8 +81,54 @@ export interface PhaseReport {
   error?: ErrorInfo;
 }
 
+/** One wave of a fleet stage's rollout: what it touched and what the failure budget decided after it. */
+export interface WaveReport {
+  stage: string;
+  /** 1 = the canary. */
+  index: number;
+  targets: string[];
+  ok: number;
+  failed: number;
+  /** Targets of the wave never started (the budget stopped the rollout, the window closed, a cancel). */
+  notStarted: number;
+  startedAt: string;
+  durationMs: number;
+  budget?: {
+    maxFail?: number;
+    maxFailPercentage?: number;
+    /** Failed share of the wave, 0..1. */
+    failRate: number;
+    exceeded: boolean;
+    /** Why the rollout stopped here. */
+    decision?: string;
+    policy?: string;
+    /** Which budget was passed: the wave's own, or the stage's over all waves so far. */
+    scope?: 'wave' | 'overall';
+  };
+  /** Sent when this wave passed the budget. */
+  escalation?: EscalationReport;
+  /** Targets of the stage left untouched when the rollout stopped after this wave. */
+  left?: string[];
+}
+
+/** The failure budget of a fleet stage was passed: who was told, with what. */
+export interface EscalationReport {
+  stage: string;
+  wave: number;
+  reason: string;
+  /** Failed share of the stage's targets so far, 0..1. */
+  rate: number;
+  classes: Record<string, number>;
+  firstFailing: string[];
+  /** Filled in by the notifiers: where the escalation went, and what failed sending it. */
+  sent?: boolean;
+  channels?: string[];
+  error?: string;
+}
+
 export interface HostFinalState {
   host: string;
+  kind?: 'ssh' | 'vercel' | 'runner';
   stage?: string;
   before: string | null; // release id current before the run
   after: string | null; // release id current at the end (as read from the host where possible)
@@ -100,7 +146,8 @@ export interface AuditRecord {
     | 'deploy'
     | 'rollback'
     | 'env-restored'
-    | 'needs-attention';
+    | 'needs-attention'
+    | 'window-ignored';
   host: string;
   detail?: string;
 }
@@ -123,4 +170,12 @@ export interface Report {
   dryRun?: boolean;
   rollbackFailed?: boolean;
   audit: AuditRecord[]; // the same actions are appended to each host's .homelab-deploy/audit.log
+  /** Fleet stages: one entry per wave that started. */
+  waves?: WaveReport[];
+  /** The failure budget of a fleet stage was passed. */
+  escalation?: EscalationReport;
+  /** Targets this run was to deploy but never started: left for the next run (or the next window). */
+  left?: { targets: string[]; reason: string };
+  /** At least one target needs a human (a rollback failed, or its state is unknown). */
+  needsAttention?: string[];
 }

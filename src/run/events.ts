@@ -1,4 +1,4 @@
-import type { DeployStatus, ErrorInfo, HealthReport, StepReport } from '../report/types';
+import type { DeployStatus, ErrorInfo, EscalationReport, HealthReport, StepReport } from '../report/types';
 
 /** Progress events: the CLI prints them, the action groups them, tests and the demo can react to them. */
 export type DeployEvent =
@@ -20,6 +20,30 @@ export type DeployEvent =
   | { type: 'tests'; phase: string; on: string; ok: boolean; exitCode: number | null; durationMs: number }
   | { type: 'rollback'; phase: string; host: string; ok: boolean; to: string | null; error?: ErrorInfo }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'wave-start'; phase: string; wave: number; waves: number; targets: number }
+  | {
+      type: 'wave-progress';
+      phase: string;
+      wave: number;
+      done: number;
+      failed: number;
+      running: number;
+      total: number;
+      /** Targets finished per minute so far in this wave. */
+      perMinute: number;
+      etaSeconds?: number;
+    }
+  | {
+      type: 'wave-end';
+      phase: string;
+      wave: number;
+      ok: number;
+      failed: number;
+      notStarted: number;
+      durationMs: number;
+      stopped?: string;
+    }
+  | { type: 'escalation'; escalation: EscalationReport }
   | { type: 'run-end'; status: DeployStatus; durationSeconds: number };
 
 export type EventListener = (e: DeployEvent) => void | Promise<void>;

@@ -19,22 +19,17 @@ export interface PreflightOutput {
 const LOCK_POLL_MS = 5000;
 
 /**
- * Everything that can fail without changing a target is checked here: secret values, the files of the commit,
- * each target's reachability, runtime, disk and lock. Locks are taken last on each target, and kept alive from
- * that moment.
+ * What the run needs before it talks to any target, and what can fail without changing one: secret values (and
+ * every env file rendered from them), the files of the commit. A failure ends the run as aborted, reported as a
+ * pre-flight failure.
  */
-export async function runPreflight(
-  state: RunState,
-  p: PlannedPhase,
-  plan: Plan,
-  opts: { files?: UploadFile[]; heartbeats: Heartbeats },
-): Promise<PreflightOutput> {
+export function prepareRun(state: RunState, plan: Plan, opts: { files?: UploadFile[] }): PreflightOutput {
   const { ctx } = state;
   const { config } = ctx;
   const envFiles = new Map<string, string>();
   try {
-    const secretsPhase = plan.phases.find((x) => x.kind === 'secrets');
-    if (config.secrets && secretsPhase) {
+    const writing = plan.phases.some((x) => x.kind === 'secrets' || x.kind === 'stage');
+    if (config.secrets && writing) {
       const values = collectSecrets(config.secrets.keys, ctx.env);
       for (const [k, v] of Object.entries(values)) ctx.redactor.add(v, k);
       for (const label of ctx.redactor.shortLabels)
@@ -43,7 +38,8 @@ export async function runPreflight(
           level: 'warn',
           message: `secret ${label} is shorter than 4 characters: it is masked only where it stands as a whole word`,
         });
-      for (const name of secretsPhase.hosts) {
+      // Every SSH target the run may write to: those of the secrets phase, and a fleet's, which write their own.
+      for (const name of plan.hosts) {
         const host = config.hosts[name];
         if (host) envFiles.set(name, renderEnvFile(values, host.envDialect));
       }
@@ -55,19 +51,35 @@ export async function runPreflight(
       ctx.files = opts.files ?? filesAtCommit(config.source, ctx.release.commit);
   } catch (err) {
     const t0 = Date.now();
-    const info = ctx.errorInfo(err, { phase: p.name });
-    endPhase(state, startPhase(state, p), t0, info);
+    const info = ctx.errorInfo(err, { phase: 'preflight' });
+    endPhase(
+      state,
+      startPhase(state, { name: 'preflight', kind: 'preflight', hosts: [], steps: [] }),
+      t0,
+      info,
+    );
     throw new Stop('aborted', info);
   }
+  return { envFiles };
+}
 
+/**
+ * Pre-flight of every target that is checked up front: reachability, runtime, disk and lock. Locks are taken last
+ * on each target, and kept alive from that moment.
+ */
+export async function runPreflight(
+  state: RunState,
+  p: PlannedPhase,
+  plan: Plan,
+  heartbeats: Heartbeats,
+): Promise<void> {
   const t0 = Date.now();
   const r = startPhase(state, p);
-  r.hosts = await acquireAll(state, p, opts.heartbeats);
+  r.hosts = p.hosts.length ? await acquireAll(state, p, heartbeats) : [];
   const failed = firstFailure(r);
   if (!failed) await adoptRecordedRollbackPoints(state, plan);
   endPhase(state, r, t0, failed);
   if (failed) throw new Stop('aborted', failed);
-  return { envFiles };
 }
 
 /**
@@ -89,12 +101,12 @@ async function acquireAll(
   for (;;) {
     const [gate, ...rest] = ordered;
     const reports = new Map<string, HostPhaseReport>();
-    const gateReport = await preflightOne(state, p, gate, waitedMs, heartbeats);
+    const gateReport = await preflightOne(state, p.name, gate, waitedMs, heartbeats);
     reports.set(gate, gateReport);
     // Only a gate held by another run stops the others from being tried; any other failure is reported with theirs.
     if (gateReport.error?.class !== 'lock-held')
       for (const [i, rep] of (
-        await mapLimit(rest, ctx.config.parallel, (n) => preflightOne(state, p, n, waitedMs, heartbeats))
+        await mapLimit(rest, ctx.config.parallel, (n) => preflightOne(state, p.name, n, waitedMs, heartbeats))
       ).entries())
         reports.set(rest[i], rep);
     const failed = [...reports.values()].filter((x) => !x.ok);
@@ -124,9 +136,9 @@ async function acquireAll(
 }
 
 /** One target's pre-flight and lock; its result, with the lock kept alive from the moment it is taken. */
-async function preflightOne(
+export async function preflightOne(
   state: RunState,
-  p: PlannedPhase,
+  phase: string,
   name: string,
   waitedMs: number,
   heartbeats: Heartbeats,
@@ -135,7 +147,7 @@ async function preflightOne(
   const h = targetRun(state, name);
   h.attempted = true;
   try {
-    const st = await h.target.preflight(p.name);
+    const st = await h.target.preflight(phase);
     h.locked = true;
     heartbeats.start(h.target);
     h.before = st.current;
@@ -146,11 +158,11 @@ async function preflightOne(
     h.prepared = st.prepared;
     if (st.lock !== 'ours' && st.lock !== 'none')
       record(state, st.lock === 'taken-over' ? 'lock-taken-over' : 'lock-acquired', name);
-    const rep = hostResult(state, p.name, name, h0, st.steps);
+    const rep = hostResult(state, phase, name, h0, st.steps);
     rep.detail = { current: st.current, ...st.detail, lock: st.lock, lockWaitMs: waitedMs };
     return rep;
   } catch (err) {
-    return hostResult(state, p.name, name, h0, undefined, err);
+    return hostResult(state, phase, name, h0, undefined, err);
   }
 }
 

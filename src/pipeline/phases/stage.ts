@@ -27,20 +27,12 @@ export type StageOutcome = 'deployed' | 'continue-degraded';
  * rollback-stage failure left earlier stages live (the run deploys nothing further but still verifies).
  */
 export async function runStage(state: RunState, p: PlannedPhase, stage: StageConfig): Promise<StageOutcome> {
-  const { ctx } = state;
   const t0 = Date.now();
   const r = startPhase(state, p);
   r.hosts = await mapLimit(stage.targets, stage.parallel, (name) =>
     deployTarget(state, targetRun(state, name), stage),
   );
-  for (const hr of r.hosts)
-    if (!hr.detail?.unchanged && hr.steps.some((st) => st.name === 'switch' && st.ok))
-      record(
-        state,
-        'deploy',
-        hr.host,
-        `${ctx.release.id} (${hr.attempts.length} attempt${hr.attempts.length === 1 ? '' : 's'})`,
-      );
+  for (const hr of r.hosts) recordDeploy(state, hr);
 
   let failure = r.hosts.find((h) => !h.ok)?.error;
   if (!failure && stage.tests) failure = await gate(state, r, stage);
@@ -60,8 +52,19 @@ export async function runStage(state: RunState, p: PlannedPhase, stage: StageCon
   return 'deployed';
 }
 
+/** An audit line for a target this run switched to the new release. */
+export function recordDeploy(state: RunState, hr: HostPhaseReport): void {
+  if (hr.detail?.unchanged || !hr.detail?.switched) return;
+  const n = hr.attempts.length;
+  record(state, 'deploy', hr.host, `${state.ctx.release.id} (${n} attempt${n === 1 ? '' : 's'})`);
+}
+
 /** The stage's tests; any error running them (the host dropped, say) is a failed gate, never an escape. */
-async function gate(state: RunState, r: PhaseReport, stage: StageConfig): Promise<ErrorInfo | undefined> {
+export async function gate(
+  state: RunState,
+  r: PhaseReport,
+  stage: StageConfig,
+): Promise<ErrorInfo | undefined> {
   const { ctx } = state;
   const tests = stage.tests;
   if (!tests) return undefined;
@@ -95,7 +98,7 @@ async function gate(state: RunState, r: PhaseReport, stage: StageConfig): Promis
 }
 
 /** A live stage's bookkeeping on each target: the release log line, pruning, old infrastructure snapshots. */
-async function settle(h: TargetRun, stage: StageConfig, r: PhaseReport): Promise<void> {
+export async function settle(h: TargetRun, stage: StageConfig, r: PhaseReport): Promise<void> {
   const hr = r.hosts.find((x) => x.host === h.target.name);
   await h.target
     .settle({
@@ -113,7 +116,7 @@ async function settle(h: TargetRun, stage: StageConfig, r: PhaseReport): Promise
  * any host this run changed. Hosts of later stages that an earlier run already moved are left alone: this
  * failure says nothing about them (a staging failure on a re-run must not touch production).
  */
-function rollbackAllScope(state: RunState, stage: StageConfig): string[] {
+export function rollbackAllScope(state: RunState, stage: StageConfig): string[] {
   const order = state.ctx.config.stages.map((s) => s.name);
   const upTo = new Set(order.slice(0, order.indexOf(stage.name) + 1));
   return [...state.runs.values()]
@@ -126,7 +129,7 @@ function rollbackAllScope(state: RunState, stage: StageConfig): string[] {
  * still runs the new release the outcome is a partial success; if hosts of stages that had succeeded were rolled
  * back it is `rolled_back`; otherwise `failed`.
  */
-function statusAfterRollbackAll(state: RunState, failedStage: StageConfig): DeployStatus {
+export function statusAfterRollbackAll(state: RunState, failedStage: StageConfig): DeployStatus {
   const runs = [...state.runs.values()];
   const deployedHere = (h: TargetRun) => h.onNew && !h.startedOnNew && !h.rollback;
   if (runs.some((h) => h.stage !== failedStage.name && deployedHere(h))) return 'partial_success';
@@ -134,7 +137,11 @@ function statusAfterRollbackAll(state: RunState, failedStage: StageConfig): Depl
 }
 
 /** Deploys to one target with the stage's retry policy; health failures count as deploy failures of that attempt. */
-async function deployTarget(state: RunState, h: TargetRun, stage: StageConfig): Promise<HostPhaseReport> {
+export async function deployTarget(
+  state: RunState,
+  h: TargetRun,
+  stage: StageConfig,
+): Promise<HostPhaseReport> {
   const { ctx } = state;
   const t0 = Date.now();
   const attempts: AttemptReport[] = [];
@@ -182,6 +189,7 @@ async function deployTarget(state: RunState, h: TargetRun, stage: StageConfig): 
         ctx.emit({ type: 'host-step', phase: stage.name, host: h.target.name, step: s });
       if (res.health) report.health = res.health;
       if (res.switched) {
+        report.detail = { ...report.detail, switched: true };
         h.touched = true;
         h.onNew = true;
         h.prepared = true;

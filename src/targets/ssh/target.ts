@@ -608,8 +608,9 @@ export class SshTarget implements Target {
     await (await this.conn()).kill();
   }
 
+  /** Gives the connection back (once work in flight on it ended); the next call opens a fresh one. */
   async close(): Promise<void> {
-    // The pool keeps the connection for the run; it is closed with the others when the run ends.
+    await this.shared.pool.release(this.name);
   }
 
   status(): Promise<TargetStatus> {
