@@ -10,6 +10,7 @@ import type { Report } from './report/types';
 import { Redactor } from './secrets/redact';
 import { notifyEscalation, notifyStarted, observabilitySecrets, publishOutcome } from './observe';
 import { releaseIdFor } from './run/release';
+import type { TagPublisher } from './release/tag';
 
 export interface DeployRequest {
   configPath: string;
@@ -35,6 +36,10 @@ export interface DeployRequest {
   ignoreWindow?: boolean;
   /** Outside the window, wait for it to open. */
   waitForWindow?: boolean;
+  /** The release's version for its tag. */
+  releaseVersion?: string;
+  /** Publishes the release tag (the action passes the GitHub API one). */
+  tagPublisher?: TagPublisher;
 }
 
 export interface Prepared {
@@ -101,6 +106,8 @@ export async function deploy(req: DeployRequest): Promise<Report> {
     confirmed: req.confirmed,
     ignoreWindow: req.ignoreWindow,
     waitForWindow: req.waitForWindow,
+    releaseVersion: req.releaseVersion,
+    tagPublisher: req.tagPublisher,
   });
   if (escalated && report.escalation) Object.assign(report.escalation, await escalated);
   // Notifications and metrics never change a deploy's result, not even by throwing.

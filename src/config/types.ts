@@ -1,4 +1,5 @@
 import type { ErrorClass } from '../errors';
+import type { ReleaseSettings } from '../release/types';
 import type { ConfigIssue } from './errors';
 
 /** The config after validation and defaulting: every value the engine reads is present and typed. */
@@ -256,6 +257,8 @@ export interface Config {
   /** A run touching more targets than this needs a confirmation (`--yes`, or the workflow's approval). */
   checkpointAbove: number;
   window?: WindowSettings;
+  /** Release steps: up-to-date check before staging, tag and changelog after the release stage. */
+  release?: ReleaseSettings;
   notify?: NotifySettings;
   metrics?: MetricsSettings;
   /**

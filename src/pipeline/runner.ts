@@ -9,7 +9,9 @@ import type { Redactor } from '../secrets/redact';
 import { createTargets } from '../targets';
 import { cleanUp, finalStates } from './finish';
 import { Heartbeats, heartbeatInterval } from './heartbeats';
+import type { TagPublisher } from '../release/tag';
 import { checkpoint, openWindow } from './gates';
+import { afterRelease, beforeRelease, type ReleaseStepsRun } from './release-steps';
 import { prepareRun, runPreflight } from './phases/preflight';
 import { runRollout } from './phases/rollout';
 import { runSecrets } from './phases/secrets';
@@ -43,6 +45,10 @@ export interface RunOptions {
   ignoreWindow?: boolean;
   /** Outside the window, wait for it to open instead of refusing. */
   waitForWindow?: boolean;
+  /** The release's version for its tag (`--release-version`, the action's release-version input). */
+  releaseVersion?: string;
+  /** Publishes the release tag (the action's GitHub API publisher); default: git on the runner. */
+  tagPublisher?: TagPublisher;
 }
 
 /**
@@ -114,6 +120,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
 
   let status: DeployStatus = 'success';
   let error: ErrorInfo | undefined;
+  let releaseSteps: ReleaseStepsRun = {};
   try {
     const plan = buildPlan(config, opts.phases, opts.targets);
     emit({
@@ -126,6 +133,12 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     addTargets(state, plan);
     await openWindow(state, { ignore: opts.ignoreWindow, wait: opts.waitForWindow });
     checkpoint(state, plan, opts.confirmed);
+    releaseSteps = await beforeRelease(state, plan, {
+      version: opts.releaseVersion,
+      publisher: opts.tagPublisher,
+    }).catch((err: unknown) => {
+      throw new Stop('aborted', ctx.errorInfo(err, { phase: 'preflight' }));
+    });
     const { envFiles } = prepareRun(state, plan, { files: opts.files });
     let degraded = false;
     for (const p of plan.phases) {
@@ -192,6 +205,8 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     if (status === 'success' || status === 'partial_success')
       status = [...state.runs.values()].some((h) => h.touched) ? 'failed' : 'aborted';
   }
+  // Before the locks go: they keep two runs from tagging and writing the changelog at once.
+  const releaseReport = await afterRelease(state, releaseSteps, status);
   await cleanUp(state, status);
 
   if (state.rollbackFailed) {
@@ -232,6 +247,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     escalation: state.escalation,
     left: state.left,
     needsAttention: needsAttention(finals),
+    releaseSteps: releaseReport,
   };
   return redactor.redactDeep(report);
 }

@@ -1,4 +1,5 @@
 import type { ErrorClass } from '../errors';
+import type { ReleaseReport } from '../release/types';
 
 export type DeployStatus = 'success' | 'partial_success' | 'failed' | 'aborted' | 'rolled_back';
 export type PhaseStatus = 'ok' | 'failed' | 'skipped' | 'rolled_back';
@@ -147,7 +148,9 @@ export interface AuditRecord {
     | 'rollback'
     | 'env-restored'
     | 'needs-attention'
-    | 'window-ignored';
+    | 'window-ignored'
+    | 'release-tagged'
+    | 'changelog-written';
   host: string;
   detail?: string;
 }
@@ -178,4 +181,6 @@ export interface Report {
   left?: { targets: string[]; reason: string };
   /** At least one target needs a human (a rollback failed, or its state is unknown). */
   needsAttention?: string[];
+  /** The release steps: up-to-date check, tag, changelog. They never change the deploy's status. */
+  releaseSteps?: ReleaseReport;
 }
