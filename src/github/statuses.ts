@@ -1,5 +1,5 @@
 import type { Report } from '../report/types';
-import { githubRequest, type ApiOptions } from './api';
+import { attempt, githubClient, type ApiOptions, type ApiResult, type GitHubClient } from './api';
 
 /** Where per-phase results go: commit statuses (PR checks) or one deployment with its statuses. */
 export type StatusMode = 'commit-status' | 'deployments';
@@ -41,9 +41,16 @@ export function fitDescription(text: string, max = 140): string {
 const GIVE_UP_AFTER = 3;
 
 /**
- * One REST client per reporter: never throws, warns once, and stops calling after 401/403/404 (a missing
- * permission does not fix itself within a run) or after GIVE_UP_AFTER failed calls in a row (each costs seconds
- * of retries at the end of the job, for statuses nobody will see).
+ * Tries per status call: a status is worth a few seconds at the end of a job, not the minute a full retry budget
+ * would cost when GitHub is down (1 s, then 4 s between tries).
+ */
+const STATUS_ATTEMPTS = 3;
+
+/**
+ * One Octokit per reporter: never throws, warns once, and stops calling after 401/403/404 (a missing permission
+ * does not fix itself within a run) or after GIVE_UP_AFTER failed calls in a row (each costs seconds of retries
+ * at the end of the job, for statuses nobody will see). A 403 or 429 for a rate limit is not a missing permission:
+ * it was retried as GitHub asks, and counts as a failed call.
  */
 function client(o: {
   token: string;
@@ -55,21 +62,29 @@ function client(o: {
   let disabled = !o.token;
   let warned = false;
   let failedInARow = 0;
-  const api: ApiOptions = { ...o.api, token: o.token };
+  let gh: GitHubClient | undefined;
+  // Status calls run side by side (one queue per context): once the client gives up, the ones still retrying stop.
+  const stop = new AbortController();
   const permission = o.mode === 'deployments' ? 'deployments: write' : 'statuses: write';
   return {
     get disabled() {
       return disabled;
     },
-    async call(method: string, path: string, body: unknown) {
+    async call<R extends { status: number; data: unknown }>(
+      request: (gh: GitHubClient) => Promise<R>,
+    ): Promise<ApiResult<R['data']> | undefined> {
       if (disabled) return undefined;
-      const r = await githubRequest(method, path, body, api);
+      gh ??= githubClient({ attempts: STATUS_ATTEMPTS, ...o.api, token: o.token, signal: stop.signal });
+      const client = gh;
+      const r = await attempt(() => request(client));
       if (r.ok) {
         failedInARow = 0;
         return r;
       }
-      if (r.status === 403 || r.status === 404 || r.status === 401) {
+      if (disabled) return undefined; // stopped while this call was retrying
+      if (!r.rateLimited && (r.status === 403 || r.status === 404 || r.status === 401)) {
         disabled = true;
+        stop.abort();
         o.onDisabled?.();
         if (!warned) {
           warned = true;
@@ -81,14 +96,25 @@ function client(o: {
         if (!warned) {
           warned = true;
           o.warn(
-            `GitHub status update failed after retries (HTTP ${r.status || 'no answer'}: ${r.error ?? ''}); the deploy result is unaffected.`,
+            r.rateLimited
+              ? `GitHub rate-limited the status updates (HTTP ${r.status}: ${r.error ?? ''}); they were retried after the pauses GitHub asked for (up to 30 s), then given up. The deploy result is unaffected.`
+              : `GitHub status update failed after retries (HTTP ${r.status || 'no answer'}: ${r.error ?? ''}); the deploy result is unaffected.`,
           );
         }
-        if (++failedInARow >= GIVE_UP_AFTER) disabled = true;
+        if (++failedInARow >= GIVE_UP_AFTER) {
+          disabled = true;
+          stop.abort();
+        }
       }
       return undefined;
     },
   };
+}
+
+/** owner/repo as the REST methods take it. */
+function repoOf(repository: string): { owner: string; repo: string } {
+  const [owner = '', repo = ''] = repository.split('/');
+  return { owner, repo };
 }
 
 const contextName = (scope: string, phase: string) => `homelab-deploy/${scope}/${phase}`;
@@ -101,6 +127,7 @@ const contextName = (scope: string, phase: string) => `homelab-deploy/${scope}/$
  */
 export function createStatusReporter(o: StatusReporterOptions) {
   const scope = o.environment || 'deploy';
+  const repo = repoOf(o.repository);
   const open = new Set<string>();
   let deploymentId: number | undefined;
   let deploymentOpen = false;
@@ -156,12 +183,16 @@ export function createStatusReporter(o: StatusReporterOptions) {
       notify();
     }
     return enqueue(phase, async () => {
-      const r = await api.call('POST', `/repos/${o.repository}/statuses/${o.sha}`, {
-        state,
-        context: contextName(scope, phase),
-        description: fitDescription(description),
-        target_url: o.runUrl,
-      });
+      const r = await api.call((gh) =>
+        gh.rest.repos.createCommitStatus({
+          ...repo,
+          sha: o.sha,
+          state,
+          context: contextName(scope, phase),
+          description: fitDescription(description),
+          target_url: o.runUrl,
+        }),
+      );
       // Only a delivered final state closes a context; a lost one leaves it for finish/post to close.
       if (r && state !== 'pending' && open.delete(phase)) notify();
     });
@@ -171,15 +202,18 @@ export function createStatusReporter(o: StatusReporterOptions) {
     if (api.disabled) return Promise.resolve();
     return enqueue('deployment', async () => {
       if (deploymentId === undefined) {
-        const created = await api.call('POST', `/repos/${o.repository}/deployments`, {
-          ref: o.sha,
-          environment: scope,
-          auto_merge: false,
-          required_contexts: [],
-          description: fitDescription(`homelab-deploy ${o.sha.slice(0, 12)}`),
-          production_environment: /prod/i.test(scope),
-          transient_environment: false,
-        });
+        const created = await api.call((gh) =>
+          gh.rest.repos.createDeployment({
+            ...repo,
+            ref: o.sha,
+            environment: scope,
+            auto_merge: false,
+            required_contexts: [],
+            description: fitDescription(`homelab-deploy ${o.sha.slice(0, 12)}`),
+            production_environment: /prod/i.test(scope),
+            transient_environment: false,
+          }),
+        );
         const id = (created?.body as { id?: number } | undefined)?.id;
         if (typeof id !== 'number') return;
         deploymentId = id;
@@ -187,13 +221,18 @@ export function createStatusReporter(o: StatusReporterOptions) {
         deploymentOpen = true;
         notify();
       }
-      const r = await api.call('POST', `/repos/${o.repository}/deployments/${deploymentId}/statuses`, {
-        state,
-        description: fitDescription(description),
-        log_url: o.runUrl,
-        environment_url: o.environmentUrl,
-        auto_inactive: true,
-      });
+      const id = deploymentId;
+      const r = await api.call((gh) =>
+        gh.rest.repos.createDeploymentStatus({
+          ...repo,
+          deployment_id: id,
+          state,
+          description: fitDescription(description),
+          log_url: o.runUrl,
+          environment_url: o.environmentUrl,
+          auto_inactive: true,
+        }),
+      );
       if (r && state !== 'in_progress' && deploymentOpen) {
         deploymentOpen = false;
         notify();
@@ -259,24 +298,34 @@ export async function closeAbandoned(
   },
 ): Promise<void> {
   const api = client({ token: o.token, mode: left.mode, warn: o.warn, api: o.api });
+  const repo = repoOf(o.repository);
   const description = 'cancelled: the job stopped before this finished';
   if (left.mode === 'deployments') {
     if (left.deploymentId === undefined) return;
-    await api.call('POST', `/repos/${o.repository}/deployments/${left.deploymentId}/statuses`, {
-      state: 'error',
-      description,
-      log_url: o.runUrl,
-    });
+    const id = left.deploymentId;
+    await api.call((gh) =>
+      gh.rest.repos.createDeploymentStatus({
+        ...repo,
+        deployment_id: id,
+        state: 'error',
+        description,
+        log_url: o.runUrl,
+      }),
+    );
     return;
   }
   // Phases first, the result last, so the result is the final word as it is in a finished run.
   const order = [...left.contexts.filter((c) => c !== RESULT), ...left.contexts.filter((c) => c === RESULT)];
   for (const phase of order) {
-    await api.call('POST', `/repos/${o.repository}/statuses/${left.sha}`, {
-      state: 'error',
-      context: contextName(left.scope, phase),
-      description: phase === RESULT ? 'cancelled: the deploy did not finish' : description,
-      target_url: o.runUrl,
-    });
+    await api.call((gh) =>
+      gh.rest.repos.createCommitStatus({
+        ...repo,
+        sha: left.sha,
+        state: 'error',
+        context: contextName(left.scope, phase),
+        description: phase === RESULT ? 'cancelled: the deploy did not finish' : description,
+        target_url: o.runUrl,
+      }),
+    );
   }
 }

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { githubRequest } from '../../src/github/api';
+import { attempt, githubClient, type ApiOptions } from '../../src/github/api';
 import {
   closeAbandoned,
   createStatusReporter,
@@ -46,17 +46,29 @@ async function fakeApi(answer: (call: Call, n: number) => Answer) {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  // A failed expectation skips a test's close(); afterEach closes what is left, so jest can exit.
+  servers.add(server);
   process.env.GITHUB_API_URL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     calls,
     answered,
     close: () =>
       new Promise<void>((r) => {
+        servers.delete(server);
         server.close(() => r());
         server.closeAllConnections();
       }),
   };
 }
+
+const servers = new Set<http.Server>();
+afterEach(() => {
+  for (const s of servers) {
+    s.close();
+    s.closeAllConnections();
+  }
+  servers.clear();
+});
 
 const savedApiUrl = process.env.GITHUB_API_URL;
 afterEach(() => {
@@ -92,7 +104,8 @@ function report(status: Report['status']): Report {
   };
 }
 
-const fast = { attempts: 3, maxDelayMs: 50, timeoutMs: 2000 };
+/** GitHub's pauses shrunk a thousandfold (a second takes a millisecond), no spacing between writes. */
+const fast = { attempts: 3, unitMs: 1, writeIntervalMs: 0, timeoutMs: 2000 };
 function reporter(extra: Partial<StatusReporterOptions> = {}) {
   const warnings: string[] = [];
   const open: OpenStatuses[] = [];
@@ -137,8 +150,7 @@ describe('commit statuses against a local API (GITHUB_API_URL)', () => {
     expect(
       api.calls.every(
         (c) =>
-          c.auth === 'Bearer ghs_x' &&
-          c.body.target_url === 'https://github.com/jjeco/homelab/actions/runs/1',
+          c.auth === 'token ghs_x' && c.body.target_url === 'https://github.com/jjeco/homelab/actions/runs/1',
       ),
     ).toBe(true);
     expect(api.calls[4].body.description).toBe(`success: 2/2 hosts on ${SHA.slice(0, 12)}`);
@@ -357,7 +369,7 @@ describe('closing what a killed run left open (post step)', () => {
       `${STATUSES} homelab-deploy/staging/staging:error`,
       `${STATUSES} homelab-deploy/staging/result:error`,
     ]);
-    expect(api.calls.every((c) => c.auth === 'Bearer ghs_y' && c.body.target_url === 'https://run')).toBe(
+    expect(api.calls.every((c) => c.auth === 'token ghs_y' && c.body.target_url === 'https://run')).toBe(
       true,
     );
     expect(String(api.calls[0].body.description)).toMatch(/^cancelled/);
@@ -379,21 +391,31 @@ describe('closing what a killed run left open (post step)', () => {
   });
 });
 
-describe('the REST client', () => {
+describe('the REST client (Octokit with the retry and throttling plugins)', () => {
+  /** One commit status through the client the reporter uses. */
+  const post = (opts: Partial<ApiOptions> = {}) =>
+    attempt(() =>
+      githubClient({ token: 't', ...fast, ...opts }).rest.repos.createCommitStatus({
+        owner: 'o',
+        repo: 'r',
+        sha: 'x',
+        state: 'success',
+      }),
+    );
+
   it('retries 502 and 429 (honouring Retry-After) and succeeds', async () => {
     const api = await fakeApi((_c, n) =>
       n === 1
         ? { status: 502 }
         : n === 2
-          ? { status: 429, headers: { 'retry-after': '0' }, body: { message: 'rate limited' } }
+          ? {
+              status: 429,
+              headers: { 'retry-after': '1' },
+              body: { message: 'You have exceeded a secondary rate limit' },
+            }
           : { status: 201, body: { ok: true } },
     );
-    const res = await githubRequest(
-      'POST',
-      '/repos/o/r/statuses/x',
-      { state: 'success' },
-      { token: 't', attempts: 4, maxDelayMs: 50 },
-    );
+    const res = await post({ attempts: 4 });
     expect(res.ok).toBe(true);
     expect(api.calls).toHaveLength(3);
     await api.close();
@@ -402,16 +424,20 @@ describe('the REST client', () => {
   it('retries a 403 secondary rate limit but not a plain 403', async () => {
     const api = await fakeApi((_c, n) =>
       n === 1
-        ? { status: 403, body: { message: 'You have exceeded a secondary rate limit' } }
+        ? {
+            status: 403,
+            headers: { 'retry-after': '1' },
+            body: { message: 'You have exceeded a secondary rate limit' },
+          }
         : { status: 201 },
     );
-    expect((await githubRequest('POST', '/x', {}, { token: 't', maxDelayMs: 50 })).ok).toBe(true);
+    expect((await post()).ok).toBe(true);
     await api.close();
     const denied = await fakeApi(() => ({
       status: 403,
       body: { message: 'Resource not accessible by integration' },
     }));
-    const res = await githubRequest('POST', '/x', {}, { token: 't', maxDelayMs: 50 });
+    const res = await post();
     expect(res).toMatchObject({ ok: false, status: 403, error: 'Resource not accessible by integration' });
     expect(denied.calls).toHaveLength(1);
     await denied.close();

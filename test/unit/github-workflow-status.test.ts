@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 /**
  * deploy.yml's overall status is decided by a shell step of its `result` job. These tests run that very script,
  * read from the workflow file, the way the runner does (bash -eo pipefail, env from `needs`), for the outcomes
- * the seed describes and for the jobs that never report (a rejected approval, a cancel, a crash).
+ * the default pipeline defines and for the jobs that never report (a rejected approval, a cancel, a crash).
  */
 const root = path.join(__dirname, '..', '..');
 const wf = parse(fs.readFileSync(path.join(root, '.github/workflows/deploy.yml'), 'utf8')) as {

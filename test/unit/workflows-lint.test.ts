@@ -587,6 +587,68 @@ describe('examples in the docs', () => {
   });
 });
 
+describe('pinned actions', () => {
+  /** Each `owner/name@sha # vX.Y.Z` in a workflow, template or example. */
+  const pins = (file: string) =>
+    [
+      ...fs
+        .readFileSync(path.join(root, file), 'utf8')
+        .matchAll(/uses: ([\w.-]+\/[\w.-]+)@([0-9a-f]{40}) # (v[\d.]+)/g),
+    ].map((m) => ({ file, action: m[1], sha: m[2], version: m[3] }));
+  const all = [...files, 'README.md', 'docs/github.md'].flatMap(pins);
+
+  it('are found (the check below can fail)', () => {
+    expect(all.length).toBeGreaterThan(20);
+    expect(new Set(all.map((p) => p.action))).toEqual(
+      new Set([
+        'actions/checkout',
+        'actions/setup-node',
+        'actions/upload-artifact',
+        'actions/download-artifact',
+      ]),
+    );
+  });
+
+  it('name one commit and one version per action everywhere, so a Dependabot bump is carried to templates and docs', () => {
+    const byAction = new Map<string, Set<string>>();
+    for (const p of all)
+      byAction.set(p.action, (byAction.get(p.action) ?? new Set()).add(`${p.sha} # ${p.version}`));
+    const split = [...byAction].filter(([, v]) => v.size > 1).map(([a, v]) => `${a}: ${[...v].join(' | ')}`);
+    expect(split).toEqual([]);
+  });
+
+  it('use the Node 24 majors (checkout v7, setup-node v7, upload-artifact v7, download-artifact v8)', () => {
+    const major: Record<string, string> = {
+      'actions/checkout': 'v7',
+      'actions/setup-node': 'v7',
+      'actions/upload-artifact': 'v7',
+      'actions/download-artifact': 'v8',
+    };
+    expect(
+      all
+        .filter((p) => !p.version.startsWith(`${major[p.action]}.`))
+        .map((p) => `${p.file}: ${p.action} ${p.version}`),
+    ).toEqual([]);
+  });
+});
+
+describe('release.yml', () => {
+  const wf = load('.github/workflows/release.yml');
+
+  it('moves the major tag only after the full CI passed at the release commit, never for a pre-release', () => {
+    expect(wf.jobs.ci.uses).toBe('./.github/workflows/ci.yml');
+    expect(needsOf(wf.jobs['move-major-tag'])).toEqual(['ci']);
+    expect(wf.jobs['move-major-tag'].if).toContain('!github.event.release.prerelease');
+    expect(wf.permissions).toEqual({ contents: 'read' });
+    expect(wf.jobs['move-major-tag'].permissions).toEqual({ contents: 'write' });
+    const ci = load('.github/workflows/ci.yml');
+    expect(Object.keys(ci.on as Record<string, unknown>)).toContain('workflow_call');
+    // The CI it calls runs the tests and fails on a stale dist/.
+    expect(JSON.stringify(ci.jobs.test.steps)).toContain('.ci/run');
+    expect(JSON.stringify(ci.jobs['check-dist'].steps)).toContain('git status --porcelain -- dist');
+  });
+});
+
 describe('docs/github.md lists every input, secret and output of the reusable workflows', () => {
   const docs = fs.readFileSync(path.join(root, 'docs/github.md'), 'utf8');
   it.each(['deploy.yml', 'pr-check.yml', 'bulk-deploy.yml'])('%s', (name) => {

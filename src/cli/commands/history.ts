@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import { readReleaseLogs } from '../../targets/inspect';
+import { prepare } from '../../engine';
+import { computeKpis, type DeployRecord } from '../../history/kpi';
+import {
+  parseReleaseLog,
+  recordsFromReleaseLogs,
+  recordsFromReports,
+  type LogLine,
+} from '../../history/records';
+import { renderHistory } from '../../history/render';
+import { render } from '../../metrics/exposition';
+import { kpiFamilies } from '../../metrics/from-report';
+import { metricsEnvironment } from '../../observe';
+import type { Report } from '../../report/types';
+import { Redactor } from '../../secrets/redact';
+import { checkTargets } from '../checks';
+import type { Command } from '../command';
+
+export const history: Command = {
+  name: 'history',
+  summary:
+    "past deploys and their KPIs (success rate, deploy time, MTTR), from the hosts' release logs or reports",
+  usage: '[--config FILE] [--targets h1,h2] [REPORT.json...] [--json] [--metrics]',
+  operands: {
+    name: 'REPORT.json...',
+    help: "read these reports instead of the hosts' release logs (then nothing connects)",
+    min: 0,
+    max: Infinity,
+    complete: 'file',
+  },
+  options: [
+    { name: 'config' },
+    { name: 'targets', help: 'read the release logs of these hosts only' },
+    { name: 'json', help: 'print the KPIs and records as JSON' },
+    { name: 'metrics' },
+  ],
+  examples: ['homelab-deploy history', 'homelab-deploy history reports/*.json --metrics'],
+  async run({ values, operands, configPath, env }, io) {
+    let records: DeployRecord[];
+    let corrupt = 0;
+    // The same labels as the run metrics, so history gauges join them on the dashboard.
+    let labels: Record<string, string> = {};
+    if (operands.length) {
+      const reports = operands.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as Report);
+      records = recordsFromReports(reports);
+      if (reports[0]) labels = { project: reports[0].project };
+    } else {
+      const { config } = prepare(configPath, 'all');
+      const bad = checkTargets(config, values.targets);
+      if (bad) {
+        io.err.write(bad + '\n');
+        return 2;
+      }
+      labels = { project: config.project, environment: metricsEnvironment(config) };
+      const logs = await readReleaseLogs(config, values.targets ?? Object.keys(config.hosts), {
+        env,
+        redactor: new Redactor(),
+      });
+      const lines: LogLine[] = [];
+      for (const l of logs) {
+        if (l.error) io.err.write(`${l.host}: ${l.error}\n`);
+        const parsed = parseReleaseLog(l.text ?? '', l.host);
+        lines.push(...parsed.lines);
+        corrupt += parsed.corrupt;
+      }
+      records = recordsFromReleaseLogs(lines);
+    }
+    const kpis = computeKpis(records);
+    if (corrupt) io.err.write(`${corrupt} unreadable release-log line(s) skipped\n`);
+    if (values.metrics) io.out.write(render(kpiFamilies(kpis, labels)));
+    else if (values.json) io.out.write(JSON.stringify({ kpis, records }, null, 2) + '\n');
+    else io.out.write(renderHistory(records, kpis) + '\n');
+    return 0;
+  },
+};
