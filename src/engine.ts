@@ -5,6 +5,7 @@ import { resolveRef } from './git/ref';
 import type { RunInfo } from './run/context';
 import type { EventListener } from './run/events';
 import { buildPlan, parsePhases, type Plan } from './plan/plan';
+import { runManualRollback } from './pipeline/manual-rollback';
 import { runDeploy } from './pipeline/runner';
 import type { Report } from './report/types';
 import { Redactor } from './secrets/redact';
@@ -36,6 +37,10 @@ export interface DeployRequest {
   ignoreWindow?: boolean;
   /** Outside the window, wait for it to open. */
   waitForWindow?: boolean;
+  /** false: failures leave targets as they are (for debugging); the report says which. */
+  rollbackOnFailure?: boolean;
+  /** Skip tests this commit already passed on the same targets; 'force' skips them without a record (audited). */
+  skipTests?: boolean | 'force';
   /** The release's version for its tag. */
   releaseVersion?: string;
   /** Publishes the release tag (the action passes the GitHub API one). */
@@ -108,6 +113,8 @@ export async function deploy(req: DeployRequest): Promise<Report> {
     waitForWindow: req.waitForWindow,
     releaseVersion: req.releaseVersion,
     tagPublisher: req.tagPublisher,
+    rollbackOnFailure: req.rollbackOnFailure,
+    skipTests: req.skipTests,
   });
   if (escalated && report.escalation) Object.assign(report.escalation, await escalated);
   // Notifications and metrics never change a deploy's result, not even by throwing.
@@ -120,4 +127,41 @@ export async function deploy(req: DeployRequest): Promise<Report> {
 /** success and partial_success keep a job green; the rest fail it. */
 export function isFailure(status: Report['status']): boolean {
   return status === 'failed' || status === 'aborted' || status === 'rolled_back';
+}
+
+export interface RollbackRequest {
+  configPath: string;
+  /** `previous`, or a version every selected target has (`homelab-deploy releases` lists them). */
+  to: string;
+  targets?: string[];
+  run?: RunInfo;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  onEvent?: EventListener;
+  redactor?: Redactor;
+  fallbackKey?: string;
+  fallbackKnownHosts?: string;
+  confirmed?: boolean;
+}
+
+/** `homelab-deploy rollback`: targets back to a recorded version, no rebuild; same locks, audit and report. */
+export async function rollback(req: RollbackRequest): Promise<Report> {
+  const config = loadConfig(req.configPath);
+  const redactor = req.redactor ?? new Redactor();
+  const env = req.env ?? process.env;
+  for (const s of observabilitySecrets(config, env)) redactor.add(s);
+  if (config.secrets) for (const k of config.secrets.keys) if (env[k]) redactor.add(env[k] as string, k);
+  return runManualRollback({
+    config,
+    to: req.to,
+    targets: req.targets,
+    run: req.run,
+    env,
+    redactor,
+    signal: req.signal,
+    onEvent: req.onEvent,
+    fallbackKey: req.fallbackKey,
+    fallbackKnownHosts: req.fallbackKnownHosts,
+    confirmed: req.confirmed,
+  });
 }

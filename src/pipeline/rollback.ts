@@ -22,6 +22,7 @@ export async function rollbackHosts(
   const targets = names
     .map((n) => state.runs.get(n))
     .filter((h): h is TargetRun => !!h && (h.touched || h.onNew));
+  if (state.noRollback) return leaveInPlace(state, targets, phaseName, phase);
   await mapLimit(targets, ctx.config.parallel, async (h) => {
     const r = await rollbackOne(state, h, phaseName);
     h.rollback = r;
@@ -53,6 +54,38 @@ export async function rollbackHosts(
       });
   });
   markRolledBackStages(state, targets);
+}
+
+/**
+ * rollback-on-failure: false. Nothing is rolled back; each target that would have been says so, loudly, in the
+ * report and the log, with what it runs now.
+ */
+function leaveInPlace(state: RunState, targets: TargetRun[], phaseName: string, phase: PhaseReport): void {
+  const { ctx } = state;
+  for (const h of targets) {
+    const r: RollbackReport = {
+      ok: false,
+      skipped: true,
+      to: h.before,
+      durationMs: 0,
+      error: {
+        class: 'precondition',
+        message: `not rolled back (rollback-on-failure is false): ${h.target.name} is left on the failed release; roll back by hand to ${h.before ?? 'nothing'}`,
+        host: h.target.name,
+        phase: phaseName,
+      },
+    };
+    h.rollback = r;
+    record(
+      state,
+      'rollback',
+      h.target.name,
+      `NOT rolled back (rollback-on-failure: false); would return to ${h.before ?? '(none)'}`,
+    );
+    ctx.emit({ type: 'log', level: 'warn', message: `⚠ NOT ROLLED BACK: ${r.error?.message}` });
+    const hr = phase.hosts.find((x) => x.host === h.target.name);
+    if (hr) hr.rollback = r;
+  }
 }
 
 /** A failed rollback leaves a record on the target that `status` shows until a later deploy or rollback. */

@@ -5,6 +5,7 @@ import type {
   EscalationReport,
   PhaseReport,
   RollbackReport,
+  TestsReport,
   WaveReport,
 } from '../report/types';
 import type { RunContext } from '../run/context';
@@ -68,6 +69,10 @@ export interface RunState {
   left?: { targets: string[]; reason: string };
   /** Targets failed within a fleet's budget: the run goes on, and ends as a partial success. */
   partial?: ErrorInfo;
+  /** rollback-on-failure: false — failures leave targets as they are, for debugging; the report says where. */
+  noRollback?: boolean;
+  /** `--skip-tests`: the report each stage shows instead of running its tests (their records were found). */
+  skippedTests?: Map<string, TestsReport>;
 }
 
 /** Thrown inside the pipeline to stop it; carries the status the failure rules decided. */

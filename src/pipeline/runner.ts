@@ -12,6 +12,7 @@ import { Heartbeats, heartbeatInterval } from './heartbeats';
 import type { TagPublisher } from '../release/tag';
 import { checkpoint, openWindow } from './gates';
 import { afterRelease, beforeRelease, type ReleaseStepsRun } from './release-steps';
+import { checkTestsRecords } from './tests-record';
 import { prepareRun, runPreflight } from './phases/preflight';
 import { runRollout } from './phases/rollout';
 import { runSecrets } from './phases/secrets';
@@ -45,6 +46,10 @@ export interface RunOptions {
   ignoreWindow?: boolean;
   /** Outside the window, wait for it to open instead of refusing. */
   waitForWindow?: boolean;
+  /** false: failures leave targets as they are (for debugging), and the report says which. */
+  rollbackOnFailure?: boolean;
+  /** Skip the stages' tests when this commit already passed them on the same targets (refused otherwise). */
+  skipTests?: boolean | 'force';
   /** The release's version for its tag (`--release-version`, the action's release-version input). */
   releaseVersion?: string;
   /** Publishes the release tag (the action's GitHub API publisher); default: git on the runner. */
@@ -105,6 +110,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     rollbackFailed: false,
     random: opts.random,
     waves: [],
+    noRollback: opts.rollbackOnFailure === false,
   };
   const onAbort = () => (state.cancelDeadline ??= Date.now() + CANCEL_BUDGET_MS);
   if (signal.aborted) onAbort();
@@ -151,8 +157,10 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
           phase: p.name,
         });
       }
-      if (p.kind === 'preflight') await runPreflight(state, p, plan, heartbeats);
-      else if (p.kind === 'secrets' && config.secrets)
+      if (p.kind === 'preflight') {
+        await runPreflight(state, p, plan, heartbeats);
+        if (opts.skipTests) state.skippedTests = await checkTestsRecords(state, plan, opts.skipTests);
+      } else if (p.kind === 'secrets' && config.secrets)
         await runSecrets(state, p, config.secrets.file, envFiles);
       else if (p.kind === 'snapshot') await runSnapshot(state, p);
       else if (p.kind === 'stage' && p.stage && !degraded) {
@@ -248,8 +256,14 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     left: state.left,
     needsAttention: needsAttention(finals),
     releaseSteps: releaseReport,
+    notRolledBack: notRolledBack(finals),
   };
   return redactor.redactDeep(report);
+}
+
+function notRolledBack(finals: HostFinalState[]): string[] | undefined {
+  const names = finals.filter((f) => f.rollback?.skipped).map((f) => f.host);
+  return names.length ? names : undefined;
 }
 
 /** Targets a human must look at: a rollback that failed or is still running, or a state nobody could read. */

@@ -47,6 +47,8 @@ export interface RollbackReport {
   unverified?: boolean;
   /** Still running on the host (handed over when the run was cancelled); it releases the lock when it ends. */
   pending?: boolean;
+  /** Not attempted: the run was told not to roll back (rollback-on-failure: false); the target is left as it is. */
+  skipped?: boolean;
   error?: ErrorInfo;
 }
 
@@ -68,12 +70,14 @@ export interface TestsReport {
   exitCode: number | null;
   durationMs: number;
   outputTail: string;
+  /** Not run: the commit passed them before (`--skip-tests`); outputTail says where and when. */
+  skipped?: boolean;
   junit?: { tests: number; passed: number; failures: number; errors: number; skipped: number };
 }
 
 export interface PhaseReport {
   name: string; // preflight | secrets | snapshot | <stage> | verify
-  kind: 'preflight' | 'secrets' | 'snapshot' | 'stage' | 'verify';
+  kind: 'preflight' | 'secrets' | 'snapshot' | 'stage' | 'verify' | 'rollback';
   status: PhaseStatus;
   startedAt: string;
   durationMs: number;
@@ -150,7 +154,8 @@ export interface AuditRecord {
     | 'needs-attention'
     | 'window-ignored'
     | 'release-tagged'
-    | 'changelog-written';
+    | 'changelog-written'
+    | 'tests-skipped';
   host: string;
   detail?: string;
 }
@@ -181,6 +186,8 @@ export interface Report {
   left?: { targets: string[]; reason: string };
   /** At least one target needs a human (a rollback failed, or its state is unknown). */
   needsAttention?: string[];
+  /** Targets left on a failed release because the run was told not to roll back (rollback-on-failure: false). */
+  notRolledBack?: string[];
   /** The release steps: up-to-date check, tag, changelog. They never change the deploy's status. */
   releaseSteps?: ReleaseReport;
 }

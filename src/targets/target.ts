@@ -97,6 +97,11 @@ export interface RollbackOptions {
   to: string | null;
   infraSnapshot?: string;
   /**
+   * The version being rolled back from, when it is not this run's release (a manual `rollback`): the target's
+   * bookkeeping for that version (its saved env file, its log lines) is used.
+   */
+  from?: string;
+  /**
    * The run was cancelled: the runner kills us within seconds. Targets that can, hand the rollback to the
    * target's side (a detached process on an SSH host) and wait only `handOverWaitMs` for it.
    */

@@ -155,7 +155,7 @@ export async function runRollout(
     endPhase(state, r, t0, failure);
     const scope = stage.onFailure === 'rollback-all' ? rollbackAllScope(state, stage) : stage.targets;
     await rollbackHosts(state, scope, stage.name, r);
-    r.status = 'rolled_back';
+    r.status = state.noRollback ? 'failed' : 'rolled_back';
     throw new Stop(
       stage.onFailure === 'rollback-all' ? statusAfterRollbackAll(state, stage) : 'failed',
       failure,

@@ -16,6 +16,7 @@ import type { Plan, PlannedPhase } from '../../plan/plan';
 import { backoffDelay } from '../retry';
 import { rollbackHosts } from '../rollback';
 import { record, Stop, targetRun, type RunState, type TargetRun } from '../run-state';
+import { recordTestsPassed } from '../tests-record';
 import { runTests } from '../tests-runner';
 import { HealthFailed, requireHealthy } from '../health-gate';
 
@@ -41,7 +42,7 @@ export async function runStage(state: RunState, p: PlannedPhase, stage: StageCon
     endPhase(state, r, t0, info);
     const scope = stage.onFailure === 'rollback-all' ? rollbackAllScope(state, stage) : stage.targets;
     await rollbackHosts(state, scope, stage.name, r);
-    r.status = 'rolled_back';
+    r.status = state.noRollback ? 'failed' : 'rolled_back';
     if (stage.onFailure === 'rollback-all') throw new Stop(statusAfterRollbackAll(state, stage), info);
     // rollback-stage: earlier stages stay live; deploy nothing further, but verify what is live.
     if (![...state.runs.values()].some((h) => h.onNew)) throw new Stop('failed', info);
@@ -69,8 +70,10 @@ export async function gate(
   const tests = stage.tests;
   if (!tests) return undefined;
   let report: TestsReport;
+  const skipped = state.skippedTests?.get(stage.name);
   try {
-    report = await runTests(ctx, state.targets, tests, stage.name, stage.targets);
+    report = skipped ?? (await runTests(ctx, state.targets, tests, stage.name, stage.targets));
+    if (report.ok && !skipped) await recordTestsPassed(state, stage, report);
   } catch (err) {
     const info = ctx.errorInfo(err, {
       phase: stage.name,
@@ -131,9 +134,9 @@ export function rollbackAllScope(state: RunState, stage: StageConfig): string[] 
  */
 export function statusAfterRollbackAll(state: RunState, failedStage: StageConfig): DeployStatus {
   const runs = [...state.runs.values()];
-  const deployedHere = (h: TargetRun) => h.onNew && !h.startedOnNew && !h.rollback;
+  const deployedHere = (h: TargetRun) => h.onNew && !h.startedOnNew && !h.rollback?.ok;
   if (runs.some((h) => h.stage !== failedStage.name && deployedHere(h))) return 'partial_success';
-  return runs.some((h) => h.rollback && h.stage !== failedStage.name) ? 'rolled_back' : 'failed';
+  return runs.some((h) => h.rollback?.ok && h.stage !== failedStage.name) ? 'rolled_back' : 'failed';
 }
 
 /** Deploys to one target with the stage's retry policy; health failures count as deploy failures of that attempt. */

@@ -58,8 +58,8 @@ export async function runVerify(state: RunState, p: PlannedPhase): Promise<void>
     p.name,
     r,
   );
-  r.status = 'rolled_back';
-  throw new Stop('rolled_back', info);
+  r.status = state.noRollback ? 'failed' : 'rolled_back';
+  throw new Stop(state.noRollback ? 'failed' : 'rolled_back', info);
 }
 
 function fleetBudget(s: StageConfig, failed: number): string | undefined {

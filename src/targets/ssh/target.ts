@@ -429,7 +429,9 @@ export class SshTarget implements Target {
       await this.auditActions([back]).catch(() => undefined);
     }
     if (handOver) return { ...out, ...(await this.handOver(opts.stage, opts.to, opts.handOverWaitMs ?? 0)) };
-    const r = await this.steps(rollbackSteps(ctx, host, opts.stage, opts.to), {
+    // A manual rollback returns from whatever runs now: its saved env file and log lines name that release.
+    const from = opts.from ? { ...ctx, release: { ...ctx.release, id: opts.from } } : ctx;
+    const r = await this.steps(rollbackSteps(from, host, opts.stage, opts.to), {
       timeoutMs: host.deploy.timeoutMs + 60_000,
     });
     return { ...out, ok: r.ok, steps: r.steps, failed: r.failed };
