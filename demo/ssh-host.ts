@@ -40,7 +40,39 @@ function attrsOf(st: fs.Stats) {
   };
 }
 
-function serveSftp(sftp: SFTPWrapper, root: string): void {
+function serveSftp(raw: SFTPWrapper, root: string): void {
+  // A client may send many requests before the first answer (writes, chmod and close of one file together).
+  // OpenSSH's sftp-server handles them one at a time, in order; so does this one: each request's work starts
+  // once the request before it has been answered.
+  let queue = Promise.resolve();
+  const pending = new Map<number, () => void>();
+  const REPLIES = new Set(['status', 'handle', 'data', 'name', 'attrs']);
+  const sftp = new Proxy(raw, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as unknown;
+      if (typeof prop === 'string' && REPLIES.has(prop) && typeof v === 'function')
+        return (reqid: number, ...rest: unknown[]) => {
+          const r = (v as (...a: unknown[]) => unknown).call(target, reqid, ...rest);
+          pending.get(reqid)?.();
+          pending.delete(reqid);
+          return r;
+        };
+      if (prop === 'on')
+        return (ev: string, fn: (...args: unknown[]) => void) =>
+          target.on(ev as never, ((...args: unknown[]) => {
+            if (ev === 'error' || ev === 'close') return fn(...args);
+            const reqid = args[0] as number;
+            queue = queue.then(
+              () =>
+                new Promise<void>((answered) => {
+                  pending.set(reqid, answered);
+                  fn(...args);
+                }),
+            );
+          }) as never);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as SFTPWrapper;
   const handles = new Map<number, { fd?: number; dir?: string[] }>();
   let next = 0;
   const resolve = (p: string) => path.resolve(root, p);

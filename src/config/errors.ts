@@ -1,14 +1,34 @@
 export interface ConfigIssue {
   path: string; // dotted path in the file, e.g. hosts.vps.ssh.port
+  /** Set when the problem is in another file than the config (an inventory); line and column are in that file. */
+  file?: string;
   line?: number;
   column?: number;
   message: string;
 }
 
-/** File-wide problems first, then in the order a reader meets them in the file. */
+/**
+ * File-wide problems first, then in the order a reader meets them in the file; the config file's problems before
+ * those of its inventories, each inventory's together.
+ */
 function byPosition(a: ConfigIssue, b: ConfigIssue): number {
+  if (a.file !== b.file)
+    return a.file === undefined ? -1 : b.file === undefined ? 1 : a.file < b.file ? -1 : 1;
   return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
 }
+
+/** Where an issue is, as messages write it: `file:line:column`, `file:line` or `file`. */
+export function issueWhere(issue: ConfigIssue, configFile: string): string {
+  const file = issue.file ?? configFile;
+  if (issue.line === undefined) return file;
+  return `${file}:${issue.line}${issue.column === undefined ? '' : `:${issue.column}`}`;
+}
+
+/**
+ * An inventory of a thousand rows with the same mistake would print a thousand lines; the first ones show what is
+ * wrong and where, the count says how much.
+ */
+export const MAX_LISTED_PER_INVENTORY = 50;
 
 /** All problems of one config file, reported together so a user fixes them in one pass. */
 export class ConfigError extends Error {
@@ -24,12 +44,28 @@ export class ConfigError extends Error {
   }
 
   static format(file: string, issues: ConfigIssue[]): string {
-    const lines = [...issues].sort(byPosition).map((i) => {
-      const where =
-        i.line === undefined ? file : `${file}:${i.line}${i.column === undefined ? '' : `:${i.column}`}`;
-      return `  ${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
-    });
-    return `${issues.length} problem${issues.length === 1 ? '' : 's'} in ${file}:\n${lines.join('\n')}`;
+    const sorted = [...issues].sort(byPosition);
+    const lines: string[] = [];
+    const listed = new Map<string, number>();
+    for (const i of sorted) {
+      if (i.file !== undefined) {
+        const n = (listed.get(i.file) ?? 0) + 1;
+        listed.set(i.file, n);
+        if (n > MAX_LISTED_PER_INVENTORY) continue;
+      }
+      lines.push(`  ${issueWhere(i, file)}: ${i.path ? `${i.path}: ` : ''}${i.message}`);
+    }
+    for (const [other, n] of listed)
+      if (n > MAX_LISTED_PER_INVENTORY)
+        lines.push(`  ${other}: ${n - MAX_LISTED_PER_INVENTORY} more problems in this file are not listed`);
+    const others = [...listed.keys()];
+    const where =
+      others.length === 0
+        ? file
+        : others.length === 1
+          ? `${file} and ${others[0]}`
+          : `${file} and ${others.length} inventory files`;
+    return `${issues.length} problem${issues.length === 1 ? '' : 's'} in ${where}:\n${lines.join('\n')}`;
   }
 }
 

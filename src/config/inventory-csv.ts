@@ -56,7 +56,7 @@ export function readCsv(input: string): CsvResult {
                 message: 'a quoted field is not closed: a " opens it here and no " ends it',
               },
             };
-          for (let k = text.indexOf('\n', i); k >= 0 && k < q; k = text.indexOf('\n', k + 1)) line++;
+          for (let k = i; k < q; k++) if (text.charCodeAt(k) === LF) line++;
           if (text.charCodeAt(q + 1) === QUOTE) {
             parts += text.slice(from, q + 1);
             i = from = q + 2;

@@ -14,6 +14,7 @@
 const GIVE_UP = Symbol('outside the subset');
 
 /** Characters the subset leaves to the full parser: tabs, control characters, other line breaks, a lone CR. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const UNSUPPORTED = /[\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u0085\u2028\u2029\ufeff]|\r(?!\n)/;
 
 export function readSimpleYaml(input: string): { value: unknown } | undefined {
@@ -298,9 +299,10 @@ class Reader {
   private doubleQuoted(line: string, k: number): Scanned {
     let out = '';
     let from = k + 1;
+    // Both searches only move forward, so a long line of many escapes is still read in one pass.
+    let q = line.indexOf('"', from);
+    let b = line.indexOf('\\', from);
     for (;;) {
-      const q = line.indexOf('"', from);
-      const b = line.indexOf('\\', from);
       if (q < 0) giveUp();
       if (b < 0 || q < b) return { value: out + line.slice(from, q), end: q + 1 };
       out += line.slice(from, b);
@@ -314,12 +316,14 @@ class Reader {
         if (code > 0x10ffff) giveUp();
         out += String.fromCodePoint(code);
         from = b + 2 + digits;
-        continue;
+      } else {
+        const plain = ESCAPES[e];
+        if (plain === undefined) giveUp();
+        out += plain;
+        from = b + 2;
       }
-      const plain = ESCAPES[e];
-      if (plain === undefined) giveUp();
-      out += plain;
-      from = b + 2;
+      if (q < from) q = line.indexOf('"', from);
+      if (b < from) b = line.indexOf('\\', from);
     }
   }
 

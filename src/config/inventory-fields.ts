@@ -82,35 +82,47 @@ function accepted(s: Schema): { types: Set<string>; element?: Schema } {
 
 const NUMBER_RE = /^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
 
-function coerceWith(s: Schema | undefined, text: string): unknown {
-  if (!s) return text;
+/** How text becomes a value of the type a schema node accepts; decided once per node. */
+function coercerFor(s: Schema | undefined): (text: string) => unknown {
+  if (!s) return (text) => text;
   const { types, element } = accepted(s);
-  if (types.has('string')) return text;
-  if (types.has('number') && NUMBER_RE.test(text)) return Number(text);
-  if (types.has('boolean') && /^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
-  if (types.has('array'))
-    return text
-      .split(';')
-      .map((t) => t.trim())
-      .filter(Boolean)
-      .map((t) => coerceWith(element, t));
-  // Anything else stays text; the schema check then says what was expected and quotes it.
-  return text;
+  if (types.has('string')) return (text) => text;
+  const item = types.has('array') ? coercerFor(element) : undefined;
+  return (text) => {
+    if (types.has('number') && NUMBER_RE.test(text)) return Number(text);
+    if (types.has('boolean') && /^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+    if (item)
+      return text
+        .split(';')
+        .map((t) => t.trim())
+        .filter(Boolean)
+        .map(item);
+    // Anything else stays text; the schema check then says what was expected and quotes it.
+    return text;
+  };
 }
 
 /**
  * A CSV cell, or a template value once its placeholders are filled, as the field at `path` wants it: a number
  * for `ssh.port`, true/false for a boolean, a list split at ";" for `domains`, else the text itself.
  */
-export function coerceText(kind: InventoryKind, path: readonly string[], text: string): unknown {
+export function coerceText(kind: InventoryKind, path: readonly (string | number)[], text: string): unknown {
   // Every row of a file asks about the same few paths.
   const key = `${kind}\u0000${path.join('\u0000')}`;
-  let node = nodeCache.get(key);
-  if (node === undefined) {
-    node = schemaAt(entrySchema(kind), path)?.node ?? null;
-    nodeCache.set(key, node);
+  let coerce = coercers.get(key);
+  if (coerce === undefined) {
+    coerce = coercerFor(fieldSchema(kind, path));
+    coercers.set(key, coerce);
   }
-  return coerceWith(node ?? undefined, text);
+  return coerce(text);
 }
 
-const nodeCache = new Map<string, Schema | null>();
+const coercers = new Map<string, (text: string) => unknown>();
+
+/** The schema of a field, or undefined for a path the schema does not have (an unknown column stays text). */
+function fieldSchema(kind: InventoryKind, path: readonly (string | number)[]): Schema | undefined {
+  // A column such as `constructor` or `__proto__.x` must not reach into what objects inherit.
+  if (path.some((k) => typeof k === 'string' && k in Object.prototype)) return undefined;
+  const node = schemaAt(entrySchema(kind), path)?.node;
+  return node && (node as { _zod?: unknown })._zod ? node : undefined;
+}

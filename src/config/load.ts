@@ -1,17 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, quoteValue, type ConfigIssue } from './errors';
 import { expectation, schemaAt } from './expected';
+import { readSimpleYaml } from './inventory-fast-yaml';
+import { expandInventory, type Inventory } from './inventory';
+import { YamlPositions, type PathKey } from './inventory-positions';
 import { configSchema, type ConfigInput } from './schema';
 import { nearest } from './suggest';
 import { crossReferenceIssues } from './references';
 import { resolveConfig } from './resolve';
 import { templateIssues } from './template-checks';
 import type { Config } from './types';
-
-type PathKey = string | number;
 
 /** Reads, parses, validates and resolves a config file; throws one ConfigError listing every problem. */
 export function loadConfig(file: string): Config {
@@ -28,67 +28,122 @@ export function loadConfig(file: string): Config {
   return parseConfig(text, file, path.dirname(abs));
 }
 
+/** An issue whose position is still to be found: at its path's value, or at its key when the key is the problem. */
+interface Pending {
+  issue: ConfigIssue;
+  keyNode?: boolean;
+  /** The path as the schema gave it (record keys that look like numbers stay text); else read from `issue.path`. */
+  at?: PathKey[];
+}
+
 export function parseConfig(text: string, file: string, dir: string): Config {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return {
+  // Positions cost a full parse; they are computed only when there is something to report.
+  const positions = new YamlPositions(text);
+  const fast = readSimpleYaml(text);
+  let raw: unknown;
+  if (fast) raw = fast.value;
+  else {
+    const { doc } = positions.document();
+    if (doc.errors.length > 0) {
+      throw new ConfigError(
+        file,
+        doc.errors.map((e) => ({
           path: '',
-          line: pos.line,
-          column: pos.col,
+          ...positions.at(e.pos[0]),
           message: `YAML syntax: ${e.message.split('\n')[0]}`,
-        };
-      }),
-    );
+        })),
+      );
+    }
+    raw = doc.toJS();
   }
-  const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [
       { path: '', line: 1, message: 'expected a mapping with "version", "project" and "hosts"' },
     ]);
   }
+  const inventory = expandInventory(raw as Record<string, unknown>, file, dir);
+  const place = (pending: Pending[]): ConfigIssue[] => placed(pending, positions, inventory);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const schemaIssues = parsed.error.issues.flatMap((i) => describeIssue(i, raw, doc, lineCounter));
+    const schemaIssues = parsed.error.issues.flatMap((i) => describeIssue(i, raw));
     // Cross-references do not need a valid file, so report them now too; one under a path the schema already
     // rejected would only repeat it in other words.
     const covered = (p: string) =>
-      schemaIssues.some((s) => p === s.path || (s.path !== '' && p.startsWith(s.path + '.')));
+      schemaIssues.some(({ issue: s }) => p === s.path || (s.path !== '' && p.startsWith(s.path + '.')));
     const refs = crossReferenceIssues(raw).filter((i) => !covered(i.path));
-    throw new ConfigError(file, [...schemaIssues, ...placed(refs, doc, lineCounter)]);
+    throw new ConfigError(
+      file,
+      place([...schemaIssues, ...refs.map((issue) => ({ issue })), ...pendingOf(inventory)]),
+    );
   }
   const issues: ConfigIssue[] = [];
   const notes: ConfigIssue[] = [];
   const config = resolveConfig(parsed.data as ConfigInput, file, dir, issues, notes);
   // Templates are checked for every target they are rendered for, so a typo fails here, not after staging switched.
   issues.push(...templateIssues(parsed.data as ConfigInput, config));
-  if (issues.length > 0) throw new ConfigError(file, placed(issues, doc, lineCounter));
-  config.notes = placed(notes, doc, lineCounter);
+  const all = [...issues.map((issue) => ({ issue })), ...pendingOf(inventory)];
+  if (all.length > 0) throw new ConfigError(file, place(all));
+  config.notes = placeNotes(notes, positions, inventory);
   return config;
 }
 
-/** Adds the line and column of each issue's path in the file. */
-function placed(issues: ConfigIssue[], doc: Document, lc: LineCounter): ConfigIssue[] {
-  for (const i of issues) Object.assign(i, locate(doc, lc, i.path.split('.').filter(Boolean).map(asKey)));
-  return issues;
+/**
+ * Notes are placed like issues, but a note in the config file finds its line only when something reads it
+ * (`validate` prints them; `plan` and `run` do not): the positions cost a second, full parse of the file.
+ */
+function placeNotes(
+  notes: ConfigIssue[],
+  positions: YamlPositions,
+  inventory: Inventory | undefined,
+): ConfigIssue[] {
+  const inConfig = (p: PathKey[], keyNode: boolean) => positions.locate(p, keyNode);
+  for (const note of notes) {
+    if (inventory?.place(note, false, inConfig)) continue;
+    let at: { line?: number; column?: number } | undefined;
+    const where = () => (at ??= positions.locate(note.path.split('.').filter(Boolean).map(asKey)));
+    for (const key of ['line', 'column'] as const)
+      Object.defineProperty(note, key, { get: () => where()[key], enumerable: true, configurable: true });
+  }
+  return inventory ? inventory.collapse(notes) : notes;
+}
+
+const pendingOf = (inventory: Inventory | undefined): Pending[] =>
+  (inventory?.issues ?? []).map((issue) => ({ issue }));
+
+/**
+ * Adds the file, line and column of each issue: in the config file at its path, or, for a target an inventory
+ * made, where the inventory (or its template or defaults) wrote the value.
+ */
+function placed(
+  pending: Pending[],
+  positions: YamlPositions,
+  inventory: Inventory | undefined,
+): ConfigIssue[] {
+  const inConfig = (p: PathKey[], keyNode: boolean) => positions.locate(p, keyNode);
+  for (const { issue, keyNode = false, at } of pending) {
+    if (issue.file !== undefined || issue.line !== undefined) continue;
+    if (inventory?.place(issue, keyNode, inConfig)) continue;
+    Object.assign(issue, positions.locate(at ?? issue.path.split('.').filter(Boolean).map(asKey), keyNode));
+  }
+  const issues = pending.map((p) => p.issue);
+  return inventory ? inventory.collapse(issues) : issues;
 }
 
 const asKey = (k: string): PathKey => (/^\d+$/.test(k) ? Number(k) : k);
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown, doc: Document, lc: LineCounter): ConfigIssue[] {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): Pending[] {
   const p = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
     const valid = keysAt(configSchema, p);
     return issue.keys.map((key) => {
       const hint = nearest(key, valid);
       return {
-        path: [...p, key].join('.'),
-        ...locate(doc, lc, [...p, key], true),
-        message: `unknown key "${key}"${hint ? `; did you mean "${hint}"?` : valid.length ? `; valid keys: ${valid.join(', ')}` : ''}`,
+        issue: {
+          path: [...p, key].join('.'),
+          message: `unknown key "${key}"${hint ? `; did you mean "${hint}"?` : valid.length ? `; valid keys: ${valid.join(', ')}` : ''}`,
+        },
+        keyNode: true,
+        at: [...p, key],
       };
     });
   }
@@ -101,15 +156,17 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, doc: Document, lc:
     const want = (keyType && expectation(keyType)) ?? issue.issues[0]?.message?.replace(/^expected /, '');
     return [
       {
-        path: p.join('.'),
-        ...locate(doc, lc, p, true),
-        message: `${want ? `expected ${want}, got` : 'invalid name'} ${quoteValue(key)}`,
+        issue: {
+          path: p.join('.'),
+          message: `${want ? `expected ${want}, got` : 'invalid name'} ${quoteValue(key)}`,
+        },
+        keyNode: true,
+        at: p,
       },
     ];
   }
-  return [{ path: p.join('.'), ...locate(doc, lc, p), message: issueMessage(issue, p, raw) }];
+  return [{ issue: { path: p.join('.'), message: issueMessage(issue, p, raw) }, at: p }];
 }
-
 /** zod's issue in the user's terms: what the key expects (from the schema) and the value it got, quoted. */
 function issueMessage(issue: z.core.$ZodIssue, p: PathKey[], raw: unknown): string {
   const at = valueAt(raw, p);
@@ -218,35 +275,6 @@ function valueAt(raw: unknown, p: PathKey[]): { present: boolean; value: unknown
     cur = (cur as Record<PathKey, unknown>)[k];
   }
   return { present: true, value: cur };
-}
-
-/** Line/column of the node at a path (or of its key, for unknown keys); falls back to the nearest parent. */
-function locate(
-  doc: Document,
-  lc: LineCounter,
-  p: PathKey[],
-  keyNode = false,
-): { line?: number; column?: number } {
-  for (let n = p.length; n >= 0; n--) {
-    const sub = p.slice(0, n);
-    let offset: number | undefined;
-    if (keyNode && n === p.length && n > 0) {
-      const parent = doc.getIn(sub.slice(0, -1), true);
-      if (isMap(parent)) {
-        const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === sub[sub.length - 1]);
-        if (pair && isScalar(pair.key)) offset = pair.key.range?.[0];
-      }
-    } else {
-      const node = n === 0 ? doc.contents : doc.getIn(sub, true);
-      if (node && typeof node === 'object' && 'range' in node)
-        offset = (node.range as [number, number, number])?.[0];
-    }
-    if (offset !== undefined) {
-      const pos = lc.linePos(offset);
-      return { line: pos.line, column: pos.col };
-    }
-  }
-  return {};
 }
 
 /** Valid keys of the object schema found at a path; used to suggest the nearest key for a typo. */

@@ -13,6 +13,7 @@ import type {
   SshInput,
   StageInput,
 } from './schema';
+import { resolveRelease } from '../release/config';
 import { crossReferenceIssues } from './references';
 import {
   resolveLabels,
@@ -124,6 +125,12 @@ export function resolveConfig(
     },
     parallel,
     checkpointAbove: input.checkpoint?.above ?? TARGET_DEFAULTS.checkpointAbove,
+    release: resolveRelease(
+      input.release,
+      dir,
+      stages.map((s) => s.name),
+      issues,
+    ),
     window: resolveWindow(input.window, issues),
     notify: input.notify && {
       events: input.notify.events ?? [...NOTIFY_EVENTS],

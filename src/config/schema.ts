@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { releaseSchema } from '../release/config';
 import { ERROR_CLASSES } from '../errors';
 import { parseDuration, parseSize } from '../util/duration';
 
@@ -496,6 +497,7 @@ export const configSchema = z.strictObject({
     )
     .optional(),
   state: stateSchema.optional(),
+  release: releaseSchema.optional(),
   checkpoint: z
     .strictObject({
       above: z.number().int().min(0).describe('a run touching more targets needs a confirmation'),

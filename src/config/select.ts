@@ -56,15 +56,28 @@ export function selectTargets(
   selectors: string[],
   all: Selectable[],
 ): { names: string[]; unmatched: string[] } {
-  const compiled = selectors.map((s) => ({ s, test: compileSelector(s) }));
+  // Plain names are looked up; only patterns are tested against every target (a stage naming 1000 hosts one by
+  // one would otherwise test a million pairs).
+  const plain = new Map<string, string[]>(); // name → the selectors naming it
+  const patterns: { s: string; test: (t: Selectable) => boolean }[] = [];
+  for (const s of selectors) {
+    if (isPattern(s)) patterns.push({ s, test: compileSelector(s) });
+    else plain.set(s.trim(), [...(plain.get(s.trim()) ?? []), s]);
+  }
   const hit = new Set<string>();
   const used = new Set<string>();
-  for (const t of all)
-    for (const c of compiled)
+  for (const t of all) {
+    const named = plain.get(t.name);
+    if (named) {
+      hit.add(t.name);
+      for (const s of named) used.add(s);
+    }
+    for (const c of patterns)
       if (c.test(t)) {
         hit.add(t.name);
         used.add(c.s);
       }
+  }
   return {
     names: all.filter((t) => hit.has(t.name)).map((t) => t.name),
     unmatched: selectors.filter((s) => !used.has(s)),

@@ -93,15 +93,21 @@ function siteIssues(config: Config, site: Site): ConfigIssue[] {
   const varsOf = new Map<string, TemplateVars>();
   const missing = new Map<string, string[]>();
   const bad = new Map<string, { targets: string[]; rendered?: string }>();
+  // Targets that give the template's placeholders the same values render alike: each distinct set is checked once.
+  const verdicts = new Map<string, { problem: string; rendered?: string } | undefined>();
   for (const u of uses) {
     const vars = templateVariables(config, u.target, u.stage, SAMPLE_RELEASE);
     varsOf.set(u.target, vars);
     const absent = names.filter((n) => !(n in vars));
     for (const n of absent) missing.set(n, [...(missing.get(n) ?? []), u.target]);
     if (absent.length > 0) continue;
-    // A value known only at run time (a runner target's version) renders as a neutral stand-in.
-    const filled = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v ?? '0']));
-    const r = renderProblem(site, filled);
+    // Only the names the template uses are filled; a value known only at run time (a runner target's version)
+    // renders as a neutral stand-in.
+    const filled: TemplateVars = {};
+    for (const n of names) filled[n] = vars[n] ?? '0';
+    const key = JSON.stringify(names.map((n) => filled[n]));
+    if (!verdicts.has(key)) verdicts.set(key, renderProblem(site, filled));
+    const r = verdicts.get(key);
     if (!r) continue;
     const seen = bad.get(r.problem);
     if (seen) seen.targets.push(u.target);

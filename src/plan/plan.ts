@@ -141,7 +141,7 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
       name: 'snapshot',
       kind: 'snapshot',
       hosts: upFront(scope),
-      steps: ['record what is live as the rollback point'],
+      steps: snapshotSteps(config, upFront(scope)),
     });
   }
   for (const s of runStages) {
@@ -190,14 +190,41 @@ export function buildPlan(config: Config, phases: string[], targets?: string[]):
       ],
     });
   }
+  const rel = config.release;
+  if (rel) {
+    const deployed = runStages.map((s) => s.name);
+    if (rel.sync && deployed.some((s) => rel.sync!.stages.length === 0 || rel.sync!.stages.includes(s)))
+      out[0]?.steps.unshift(
+        `up to date: the commit must contain the tip of ${rel.sync.remote}/${rel.sync.branch}${rel.sync.fetch ? ' (fetched first)' : ''}`,
+      );
+    const after = out.find((p) => p.name === rel.onStage);
+    if (after && rel.tag)
+      after.steps.push(
+        `then tag ${rel.tag.name} (annotated; version from ${rel.tag.version.kind === 'input' ? '--release-version' : rel.tag.version.as})`,
+      );
+    if (after && rel.changelog) after.steps.push(`then append the release to ${rel.changelog.file}`);
+  }
   return { project: config.project, phases: out, hosts, requested: phases, deploying: deployHosts };
+}
+
+function snapshotSteps(config: Config, names: string[]): string[] {
+  const by = kindsOf(config, names);
+  const steps = ['record what is live as the rollback point'];
+  for (const h of (by.get('ssh') ?? []) as Extract<TargetConfig, { kind: 'ssh' }>[])
+    if (h.snapshot)
+      steps.push(
+        `${h.name}: ${h.snapshot.provider === 'proxmox' ? `Proxmox snapshot of ${h.snapshot.node}/${h.snapshot.vmid}` : `snapshot: ${h.snapshot.create}`}`,
+      );
+  for (const t of (by.get('runner') ?? []) as Extract<TargetConfig, { kind: 'runner' }>[])
+    if (t.snapshot) steps.push(`${t.name}: snapshot: ${t.snapshot}`);
+  return steps;
 }
 
 function kindsOf(config: Config, names: string[]): Map<TargetConfig['kind'], TargetConfig[]> {
   const m = new Map<TargetConfig['kind'], TargetConfig[]>();
   for (const n of names) {
     const t = config.targets[n];
-    if (t) m.set(t.kind, [...(m.get(t.kind) ?? []), t]);
+    if (t) (m.get(t.kind) ?? m.set(t.kind, []).get(t.kind)!).push(t);
   }
   return m;
 }

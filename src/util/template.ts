@@ -4,6 +4,12 @@ import { shQuote } from './quote';
 export type TemplateVars = Record<string, string | undefined>;
 
 const PLACEHOLDER = /\{\{\s*([a-zA-Z0-9_.-]+)\s*\}\}/g;
+/**
+ * The same pattern, matching only where `lastIndex` points: the shell renderer asks "is there a placeholder here?"
+ * per character. It has its own object so the global one above never keeps a `lastIndex` between calls
+ * (`matchAll` starts where `lastIndex` was left, and would miss the placeholders before it).
+ */
+const PLACEHOLDER_HERE = new RegExp(PLACEHOLDER.source, 'y');
 
 function lookup(vars: TemplateVars, key: string, where: string): string {
   const v = vars[key];
@@ -94,9 +100,9 @@ export function renderShellTemplate(template: string, vars: TemplateVars, where 
       i = eol + 1;
       continue;
     }
-    PLACEHOLDER.lastIndex = i;
-    const m = PLACEHOLDER.exec(template);
-    if (m && m.index === i) {
+    PLACEHOLDER_HERE.lastIndex = i;
+    const m = PLACEHOLDER_HERE.exec(template);
+    if (m) {
       const v = `\${${ref(m[1])}}`;
       out += state === 'single' ? `'"${v}"'` : state === 'double' ? v : `"${v}"`;
       i += m[0].length;

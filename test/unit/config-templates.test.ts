@@ -34,6 +34,17 @@ ${health}
 ${extra}`;
 
 describe('templates are checked at load time, per target', () => {
+  it('finds every placeholder of a check after a shell command that ends in one', () => {
+    // Rendering `test -d {{host.path}}` once left the shared pattern's lastIndex at its end, and the next
+    // template's placeholders before that offset were not seen: the typo below escaped the check.
+    const { file, err } = rejected(
+      FLEET('  - { command: "test -d {{host.path}}" }\n  - { http: "http://{{host.adress}}:8080/" }'),
+    );
+    expect(err.message).toBe(
+      `1 problem in ${file}:\n  ${file}:10:13: health.1.http: unknown placeholder {{host.adress}} for hosts "thinkpad", "rtx1080", "vps"; did you mean {{host.address}}?`,
+    );
+  });
+
   it('an unknown placeholder names the check, quotes the placeholder and suggests the nearest name', () => {
     const { file, err } = rejected(FLEET('  - { name: app, http: "http://{{host.adress}}:8080/health" }'));
     expect(issues(err)).toEqual([

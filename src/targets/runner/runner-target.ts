@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { lockOwner } from '../lock-owner';
 import type { RunnerTargetConfig } from '../../config/types';
 import { DeployError, type ErrorClass } from '../../errors';
 import type { StepReport } from '../../report/types';
@@ -237,20 +238,7 @@ class RunnerTarget implements Target {
   }
 
   private lockOwner(phase: string): LockOwner {
-    const { ctx } = this;
-    const now = new Date().toISOString();
-    return {
-      token: ctx.runToken,
-      runId: ctx.run.id,
-      runUrl: ctx.run.url,
-      actor: ctx.run.actor,
-      commit: ctx.release.commit,
-      release: ctx.release.id,
-      phase,
-      host: this.name,
-      startedAt: now,
-      heartbeatAt: now,
-    };
+    return lockOwner(this.ctx, this.name, phase);
   }
 
   // ---- Target ------------------------------------------------------------------------------------------------

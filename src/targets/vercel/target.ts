@@ -1,4 +1,5 @@
 import type { VercelTargetConfig } from '../../config/types';
+import { lockOwner } from '../lock-owner';
 import { DeployError, toDeployError } from '../../errors';
 import type { StepReport } from '../../report/types';
 import type { RunContext } from '../../run/context';
@@ -140,20 +141,7 @@ export class VercelTarget implements Target {
   }
 
   private lockOwner(phase: string): LockOwner {
-    const now = new Date().toISOString();
-    const { ctx } = this;
-    return {
-      token: ctx.runToken,
-      runId: ctx.run.id,
-      runUrl: ctx.run.url,
-      actor: ctx.run.actor,
-      commit: ctx.release.commit,
-      release: ctx.release.id,
-      phase,
-      host: this.name,
-      startedAt: now,
-      heartbeatAt: now,
-    };
+    return lockOwner(this.ctx, this.name, phase);
   }
 
   async preflight(phase: string): Promise<PreflightOutcome> {
