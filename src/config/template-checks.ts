@@ -101,10 +101,11 @@ function siteIssues(config: Config, site: Site): ConfigIssue[] {
     const absent = names.filter((n) => !(n in vars));
     for (const n of absent) missing.set(n, [...(missing.get(n) ?? []), u.target]);
     if (absent.length > 0) continue;
-    // Only the names the template uses are filled; a value known only at run time (a runner target's version)
-    // renders as a neutral stand-in.
+    // Only the names the template uses are filled; a value known only at run time renders as a neutral
+    // stand-in of its shape: a URL for the names that hold one (a Vercel deployment's URL), else a word.
     const filled: TemplateVars = {};
-    for (const n of names) filled[n] = vars[n] ?? '0';
+    for (const n of names)
+      filled[n] = vars[n] ?? (/(^|\.|_)url$/.test(n) ? 'https://deployment.invalid' : '0');
     const key = JSON.stringify(names.map((n) => filled[n]));
     if (!verdicts.has(key)) verdicts.set(key, renderProblem(site, filled));
     const r = verdicts.get(key);

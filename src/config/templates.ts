@@ -80,9 +80,22 @@ export function targetVariables(target: TargetConfig): TemplateVars {
       }
       return vars;
     }
-    case 'vercel':
-      // Nothing renders templates for Vercel projects yet.
-      return {};
+    case 'vercel': {
+      // The names the Vercel target's health subject fills (targets/vercel/target.ts): the deployment's own URL
+      // before promotion, the production domain after; known names, values only at run time.
+      const vars: TemplateVars = {
+        'target.name': target.name,
+        'target.kind': target.kind,
+        'target.project': target.project,
+        'target.url': undefined,
+        'target.deployment': undefined,
+        'target.deployment_url': undefined,
+        'target.domain': target.domains[0],
+        'target.production_url': target.domains[0] ? `https://${target.domains[0]}` : undefined,
+      };
+      for (const [k, v] of Object.entries(target.vars)) vars[`target.vars.${k}`] = v;
+      return vars;
+    }
   }
 }
 
