@@ -118,7 +118,8 @@ function request(check: HealthCheck, url: URL, o: ProbeOptions): Promise<HttpAns
 export async function probeHttp(
   check: HealthCheck,
   target: string,
-  release: string,
+  /** The release the marker must name; undefined: not known (an old version), so the marker is not checked. */
+  release: string | undefined,
   o: ProbeOptions,
 ): Promise<ProbeResult> {
   // A URL may carry user:password@; the report only ever names the URL without it.
@@ -175,7 +176,7 @@ export async function probeHttp(
         };
     }
   }
-  if (x.release) {
+  if (x.release && release !== undefined) {
     // A healthy OLD container must not pass for the new release.
     const got =
       x.release.in === 'header' ? a.headers[x.release.key.toLowerCase()] : jsonPath(parsed, x.release.key);

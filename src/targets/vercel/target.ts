@@ -102,6 +102,8 @@ export class VercelTarget implements Target {
   private live?: DeploymentView;
   private readonly building = new Set<string>();
   private readonly urls = new Map<string, string>();
+  /** Deployment id → the release this tool deployed there (its meta), for old versions' health checks. */
+  private readonly releases = new Map<string, string>();
   private readonly groups = new ProcessGroups();
 
   constructor(
@@ -129,8 +131,10 @@ export class VercelTarget implements Target {
     return { what: `${this.name}: ${what}`, signal };
   }
 
-  private remember(d: { id: string; url: string }): void {
+  private remember(d: { id: string; url: string; meta?: Record<string, string> }): void {
     if (d.url) this.urls.set(d.id, d.url);
+    const rel = d.meta?.[META.release];
+    if (rel) this.releases.set(d.id, rel);
   }
 
   private async readProject(what: string, signal?: AbortSignal): Promise<ProjectView> {
@@ -413,7 +417,7 @@ export class VercelTarget implements Target {
       this.candidate = cand;
     }
     // Throws HealthFailed when unhealthy: nothing was switched, production still serves the previous deployment.
-    const health = await opts.checkBeforeActivate(this.subjectFor(opts.stage, cand));
+    const health = await opts.checkBeforeActivate(this.subjectFor(opts.stage, cand, this.ctx.release.id));
     let live = cand;
     if (mode === 'preview') {
       const r = await this.build('production-from-preview', opts.stage, opts.previous, cand.id);
@@ -564,7 +568,16 @@ export class VercelTarget implements Target {
     return vars;
   }
 
-  private subjectFor(stage: string, deployment?: { id: string; url?: string }): HealthSubject {
+  /**
+   * A deployment's health subject. The release a check's marker must see is this run's for its own deployments;
+   * an older deployment's is the one its meta names, and unknown for one this tool did not make (then markers are
+   * not checked: any release answering is the old one).
+   */
+  private subjectFor(
+    stage: string,
+    deployment: { id: string; url?: string } | undefined,
+    release: string | undefined,
+  ): HealthSubject {
     const { ctx } = this;
     const env: Record<string, string> = {
       HD_PROJECT: ctx.config.project,
@@ -581,7 +594,7 @@ export class VercelTarget implements Target {
       name: this.name,
       vars,
       env,
-      release: ctx.release.id,
+      release,
       exec: (command, o) =>
         runLocal(command, {
           cwd: ctx.config.dir,
@@ -595,8 +608,16 @@ export class VercelTarget implements Target {
   }
 
   healthSubject(stage: string, version?: string | null): HealthSubject {
-    const id = version === undefined ? (this.live?.id ?? this.candidate?.id) : (version ?? undefined);
-    return this.subjectFor(stage, id ? { id, url: this.urls.get(id) } : undefined);
+    if (version === undefined) {
+      const id = this.live?.id ?? this.candidate?.id;
+      return this.subjectFor(stage, id ? { id, url: this.urls.get(id) } : undefined, this.ctx.release.id);
+    }
+    const id = version ?? undefined;
+    return this.subjectFor(
+      stage,
+      id ? { id, url: this.urls.get(id) } : undefined,
+      id ? this.releases.get(id) : undefined,
+    );
   }
 
   async rollback(opts: RollbackOptions): Promise<RollbackOutcome> {
