@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { deploy } from '../../src/engine';
 import type { Report } from '../../src/report/types';
 import { Redactor } from '../../src/secrets/redact';
-import { git } from '../fixtures/pipeline';
+import { git, useHomelab } from '../fixtures/pipeline';
 import { startVercelStandin, type VercelStandin } from '../helpers/vercel-standin';
 
 /**
@@ -198,5 +198,71 @@ describe('the pipeline with runner targets', () => {
       ['api-staging', 'runner', v1, v1, 'previous'],
       ['api-prod', 'runner', v1, v1, 'previous'],
     ]);
+  });
+});
+
+describe('one stage holding an SSH host, a runner platform and a Vercel project', () => {
+  const lab = useHomelab();
+
+  it('deploys all three kinds in one stage; a failure of one rolls the stage back on all three', async () => {
+    const platform = path.join(dir, 'platform');
+    fs.mkdirSync(platform, { recursive: true });
+    const script = path.join(dir, 'platform.sh');
+    fs.writeFileSync(
+      script,
+      `#!/bin/sh\nset -eu\nf="${platform}/live"\ncase "$1" in\n  current) [ -f "$f" ] && cat "$f" || true ;;\n  up) [ -f "${platform}/FAIL" ] && exit 3; echo "rev-$HD_RELEASE" > "$f" ;;\n  rollback) echo "$HD_PREVIOUS" > "$f" ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    const p = await lab.project({
+      config: (c) =>
+        c
+          .replace(
+            'secrets:\n',
+            `targets:
+  api: { kind: runner, current: ${script} current, up: ${script} up, rollback: ${script} rollback, down: ${script} rollback, state: { path: ${path.join(dir, 'state')} } }
+  shop-prod: { kind: vercel, project: shop-prod, team: ${TEAM.id}, api: ${standin.apiUrl}, repo: example/sites, poll_interval: 20ms, domains: [shop-prod.example.com], state: { path: ${path.join(dir, 'state')} } }
+secrets:\n`,
+          )
+          .replace(
+            /health:\n(  - .*\n|    .*\n)+/,
+            'health:\n  - { name: answers, command: "true", retries: 0 }\n',
+          )
+          .replace('hosts: [rtx1080]', 'hosts: [rtx1080, api, shop-prod]'),
+    });
+    const env = { ...process.env, VERCEL_TOKEN: TOKEN, HD_TEST_SECRET: 'mixed-secret' };
+    const first = await deploy({
+      configPath: p.configPath,
+      phase: 'all',
+      ref: 'HEAD',
+      env,
+      redactor: new Redactor(),
+    });
+    expect(first.status).toBe('success');
+    const v1 = first.release.id;
+    expect(p.current('rtx1080')).toBe(v1);
+    expect(fs.readFileSync(path.join(platform, 'live'), 'utf8').trim()).toBe(`rev-${v1}`);
+    const shopV1 = standin.project('shop-prod').production;
+    expect(standin.deployment(shopV1 as string).meta.hdRelease).toBe(v1);
+    expect(first.hosts.filter((h) => h.stage === 'production').map((h) => [h.host, h.kind])).toEqual([
+      ['rtx1080', 'ssh'],
+      ['api', 'runner'],
+      ['shop-prod', 'vercel'],
+    ]);
+
+    p.commit('v2');
+    fs.writeFileSync(path.join(platform, 'FAIL'), '');
+    const second = await deploy({
+      configPath: p.configPath,
+      phase: 'all',
+      ref: 'HEAD',
+      env,
+      redactor: new Redactor(),
+    });
+    expect(second.status).toBe('rolled_back');
+    // What each kind runs, read from the host, the platform and the stand-in.
+    expect(p.current('thinkpad')).toBe(v1);
+    expect(p.current('rtx1080')).toBe(v1);
+    expect(fs.readFileSync(path.join(platform, 'live'), 'utf8').trim()).toBe(`rev-${v1}`);
+    expect(standin.project('shop-prod').production).toBe(shopV1);
   });
 });
