@@ -1,5 +1,7 @@
 import * as core from '@actions/core';
 import { z } from 'zod';
+import { splitSelectors } from '../cli/selectors';
+import { versionProblem } from '../release/names';
 import { parseEnvFile } from '../secrets/env-file';
 import { parseDuration } from '../util/duration';
 
@@ -8,9 +10,10 @@ function readInput(name: string): string {
   return core.getInput(name);
 }
 
-function readBooleanInput(name: string): boolean {
+function readBooleanInput(name: string, empty = false): boolean {
   const v = core.getInput(name).trim().toLowerCase();
-  if (v === '' || v === 'false') return false;
+  if (v === '') return empty;
+  if (v === 'false') return false;
   if (v === 'true') return true;
   throw new Error(`Input "${name}" must be "true" or "false", got ${JSON.stringify(core.getInput(name))}.`);
 }
@@ -40,7 +43,12 @@ const schema = z
       .regex(/^[a-z0-9_,\s-]+$/, 'Input "phase" must be "all" or a comma-separated list of phase names.'),
     ref: z.string().min(1, 'Input "ref" is empty.'),
     targets: z.array(
-      z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'Input "targets" must list host names separated by commas.'),
+      z
+        .string()
+        .regex(
+          /^[A-Za-z0-9_.*?/:-]+(!?=[A-Za-z0-9_.:*?/-]*)?(,[A-Za-z0-9_.*?/-]+(!?=[A-Za-z0-9_.:*?/-]*)?)*$/,
+          'Input "targets" must list target names, globs (site-*) or label selectors (region=eu), separated by commas.',
+        ),
     ),
     dryRun: z.boolean(),
     force: z.boolean(),
@@ -69,6 +77,11 @@ const schema = z
       message: `Input "merge-status" must be one of ${STATUS_VALUES.join(', ')}.`,
     }),
     mergeMatrix: z.string(),
+    confirm: z.boolean(),
+    ignoreWindow: z.boolean(),
+    releaseVersion: z.string(),
+    skipTests: z.union([z.boolean(), z.literal('force')]),
+    rollbackOnFailure: z.boolean(),
   })
   .superRefine((v, ctx) => {
     if (v.statuses === 'deployments' && !v.environment)
@@ -117,7 +130,21 @@ function parseSecretsEnv(text: string): Record<string, string> {
   return values;
 }
 
+/** `false` (or empty), `true`, or `force`: skip the tests only with a record of this commit passing them, or always. */
+function readSkipTests(): boolean | 'force' {
+  const v = readInput('skip-tests').trim().toLowerCase();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (v === 'force') return 'force';
+  throw new Error(
+    `Input "skip-tests" must be "false", "true" or "force", got ${JSON.stringify(readInput('skip-tests'))}.`,
+  );
+}
+
 export function getInputs(): ActionInputs {
+  const releaseVersion = readInput('release-version').trim();
+  const versionWhy = releaseVersion ? versionProblem(releaseVersion) : undefined;
+  if (versionWhy) throw new Error(`Input "release-version": ${versionWhy}.`);
   // Empty means "as the config says": the default must not silently override lock.wait.
   const lockWait = readInput('lock-wait').trim();
   const lockWaitMs = lockWait ? parseDuration(lockWait) : undefined;
@@ -129,10 +156,10 @@ export function getInputs(): ActionInputs {
     config: readInput('config') || '.github/homelab/deploy.yml',
     phase: readInput('phase') || 'all',
     ref: readInput('ref') || process.env.GITHUB_SHA || 'HEAD',
+    // Whitespace or commas separate selectors; a comma between label conditions joins them (both must hold).
     targets: readInput('targets')
-      .split(/[,\s]+/)
-      .map((t) => t.trim())
-      .filter(Boolean),
+      .split(/\n/)
+      .flatMap((line) => splitSelectors(line.replace(/\s+/g, ','))),
     dryRun: readBooleanInput('dry-run'),
     force: readBooleanInput('force'),
     sshKey: readInput('ssh-key'),
@@ -148,6 +175,11 @@ export function getInputs(): ActionInputs {
     mergeMode: readInput('merge-mode').trim() || 'shards',
     mergeStatus: readInput('merge-status').trim(),
     mergeMatrix: readInput('merge-matrix').trim(),
+    confirm: readBooleanInput('confirm'),
+    ignoreWindow: readBooleanInput('ignore-window'),
+    releaseVersion,
+    skipTests: readSkipTests(),
+    rollbackOnFailure: readBooleanInput('rollback-on-failure', true),
   };
   // Mask before anything can log them, including zod's error messages below.
   if (raw.sshKey)

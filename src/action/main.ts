@@ -10,13 +10,17 @@ import { closeAbandoned, createStatusReporter, type OpenStatuses, type StatusMod
 import { releaseRunLocks } from '../pipeline/cleanup';
 import { renderPlan } from '../plan/plan';
 import { mergePipelineReports, mergeReports } from '../report/merge';
-import { renderEvent } from '../report/text';
 import { renderSummary } from '../report/summary';
 import type { Report } from '../report/types';
 import { Redactor } from '../secrets/redact';
 import { getCleanupInputs, getInputs, type ActionInputs } from './inputs';
 import { findReportFiles, reportOutput } from './outputs';
 import { state } from './state';
+import { actionLogger } from './log-groups';
+import { githubTagPublisher } from './tag-publisher';
+import { completeShardMerge } from '../cli/merge-fleet';
+import { planNotes } from '../cli/plan-notes';
+import type { Config } from '../config/types';
 
 function runInfo() {
   const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
@@ -67,7 +71,28 @@ async function publish(report: Report, inputs: ActionInputs, workspace: string):
   core.setOutput('duration-seconds', String(report.durationSeconds));
   core.setOutput('report', out.json);
   core.setOutput('report-file', reportFile);
+  const attention = needsAttention(report);
+  core.setOutput('needs-attention', JSON.stringify(attention));
+  core.setOutput('escalated', String(!!report.escalation));
+  core.setOutput('release-status', report.releaseSteps?.status ?? '');
+  core.setOutput('release-tag', report.releaseSteps?.tag?.ok ? report.releaseSteps.tag.name : '');
+  if (attention.length)
+    core.error(
+      `${attention.length} target${attention.length === 1 ? '' : 's'} need${attention.length === 1 ? 's' : ''} a human: ${attention.slice(0, 50).join(', ')}${attention.length > 50 ? ', ...' : ''} (a rollback failed, or the state could not be read back); check them with homelab-deploy status before the next deploy.`,
+      { title: 'homelab-deploy: needs attention' },
+    );
   await core.summary.addRaw(renderSummary(report)).write();
+}
+
+/**
+ * The targets a human must look at. A merged report carries no list of its own, so it is read off the hosts: a
+ * rollback that failed, or a state nobody knows (a shard that never reported).
+ */
+function needsAttention(report: Report): string[] {
+  if (report.needsAttention) return report.needsAttention;
+  return report.hosts
+    .filter((h) => h.state === 'unknown' || (h.rollback && !h.rollback.ok))
+    .map((h) => h.host);
 }
 
 function concludeJob(report: Report): void {
@@ -107,6 +132,28 @@ function readJson(file: string, what: string): unknown {
   }
 }
 
+/**
+ * The config for the overall failure budget of a shard merge, when the workspace has it (bulk-deploy.yml checks
+ * it out); without one the shards' own budgets are all there is, which the merge says.
+ */
+function fleetConfig(inputs: ActionInputs, workspace: string): Config | undefined {
+  const file = path.resolve(workspace, inputs.config);
+  if (!fs.existsSync(file)) {
+    core.info(
+      `no config at ${inputs.config}: the overall failure budget is not applied (each shard applied its own)`,
+    );
+    return undefined;
+  }
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    core.warning(
+      `the overall failure budget is not applied: ${inputs.config} does not load: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    return undefined;
+  }
+}
+
 /** Merge mode: combine the reports of earlier jobs or shards; connects nowhere. */
 async function runMerge(inputs: ActionInputs, workspace: string): Promise<void> {
   const files = findReportFiles(inputs.mergeReports, workspace);
@@ -132,7 +179,7 @@ async function runMerge(inputs: ActionInputs, workspace: string): Promise<void> 
         );
       expected = parsed.data.include;
     }
-    report = mergeReports(reports, { expected });
+    report = completeShardMerge(mergeReports(reports, { expected }), reports, fleetConfig(inputs, workspace));
   }
   await publish(report, inputs, workspace);
   concludeJob(report);
@@ -151,15 +198,18 @@ export async function run(): Promise<void> {
     for (const v of Object.values(inputs.secretsEnv)) redactor.add(v);
     const configPath = path.resolve(workspace, inputs.config);
 
+    const targets = inputs.targets.length ? inputs.targets : undefined;
     if (inputs.dryRun) {
-      const { plan } = prepare(configPath, inputs.phase, inputs.targets);
-      const text = renderPlan(plan);
+      const { plan, config } = prepare(configPath, inputs.phase, targets);
+      const text = [renderPlan(plan), ...planNotes(config, plan)].join('\n');
       core.info(text);
       await core.summary.addHeading('homelab-deploy plan (dry run)', 2).addCodeBlock(text).write();
       core.setOutput('status', 'success');
       core.setOutput('phase', 'plan');
       core.setOutput('systems-deployed', '[]');
       core.setOutput('duration-seconds', '0');
+      core.setOutput('needs-attention', '[]');
+      core.setOutput('escalated', 'false');
       return;
     }
 
@@ -175,18 +225,33 @@ export async function run(): Promise<void> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
 
-    const hostNames = Object.keys(loadConfig(configPath).hosts);
+    const config = loadConfig(configPath);
+    const hostNames = Object.keys(config.hosts);
     const info = runInfo();
     const mode = statusMode(inputs);
     // Created once the ref is resolved: statuses go on the commit actually deployed.
     let statuses: ReturnType<typeof createStatusReporter> | undefined;
-    let inGroup = false;
+    const log = actionLogger({
+      startGroup: (t) => core.startGroup(t),
+      endGroup: () => core.endGroup(),
+      info: (l) => core.info(l),
+      error: (m, p) => core.error(m, p),
+    });
+    // The runner's checkout keeps no credentials, so the release tag goes through the API with the job's token.
+    const tagPublisher =
+      config.release?.tag && inputs.githubToken && info.repository
+        ? githubTagPublisher({
+            token: inputs.githubToken,
+            repository: info.repository,
+            warn: (m) => core.warning(m),
+          })
+        : undefined;
 
     const report = await deploy({
       configPath,
       phase: inputs.phase,
       ref: inputs.ref,
-      targets: inputs.targets.length ? inputs.targets : undefined,
+      targets,
       run: info,
       env: { ...inputs.secretsEnv, ...process.env },
       redactor,
@@ -197,6 +262,12 @@ export async function run(): Promise<void> {
       force: inputs.force,
       environment: inputs.environment || undefined,
       lockWaitMs: inputs.lockWaitMs,
+      confirmed: inputs.confirm,
+      ignoreWindow: inputs.ignoreWindow || undefined,
+      releaseVersion: inputs.releaseVersion || undefined,
+      skipTests: inputs.skipTests || undefined,
+      rollbackOnFailure: inputs.rollbackOnFailure ? undefined : false,
+      tagPublisher,
       onEvent: (e) => {
         if (e.type === 'run-start') {
           state.save('lockedHosts', JSON.stringify(hostNames));
@@ -214,30 +285,17 @@ export async function run(): Promise<void> {
             });
           }
         }
-        if (e.type === 'phase-start') {
-          if (inGroup) core.endGroup();
-          core.startGroup(`${e.phase} [${e.hosts.join(', ')}]`);
-          inGroup = true;
-          void statuses?.phaseStarted(e.phase);
-        }
-        const line = renderEvent(e);
-        if (line) core.info(line);
-        if (e.type === 'phase-end') {
-          core.endGroup();
-          inGroup = false;
-          if (!e.ok)
-            core.error(`${e.phase}: [${e.error?.class}] ${e.error?.message}`, {
-              title: `homelab-deploy ${e.phase} failed`,
-            });
+        log.onEvent(e);
+        if (e.type === 'phase-start') void statuses?.phaseStarted(e.phase);
+        if (e.type === 'phase-end')
           void statuses?.phaseFinished(
             e.phase,
             e.ok ? 'success' : 'failure',
             e.ok ? `${e.phase} ok` : `${e.error?.class}: ${e.error?.message ?? ''}`,
           );
-        }
       },
     });
-    if (inGroup) core.endGroup();
+    log.close();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
 

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { nearest } from '../config/suggest';
 import { parseDuration } from '../util/duration';
-import { splitList } from './checks';
+import { versionProblem } from '../release/names';
+import { splitSelectors } from './selectors';
 import type { Command } from './command';
-import { OPTION_NAMES, OPTIONS, type OptionName, type OptionValues } from './options';
+import { OPTION_NAMES, OPTIONS, spec, type OptionName, type OptionValues } from './options';
 import { MAX_SHARDS } from '../plan/shards';
 
 /** A mistake on the command line: printed with a pointer to help, exit code 2. */
@@ -122,6 +123,20 @@ export function parseCommandLine(argv: string[], commands: Command[]): Parsed {
         command,
       );
     }
+    const inline = spec(t.name).inline;
+    if (inline) {
+      if (t.value !== undefined && !inline.includes(t.value))
+        throw new UsageError(
+          `${shown} takes no value or ${inline.map((v) => `"=${v}"`).join(', ')}, got ${JSON.stringify(t.value)}`,
+          command,
+        );
+      // `--skip-tests force` would leave "force" as an argument; say how to write it instead.
+      const next = tokens[tokens.indexOf(t) + 1];
+      if (t.value === undefined && next?.kind === 'positional' && inline.includes(next.value))
+        throw new UsageError(`${shown} takes its value after "=": ${t.rawName}=${next.value}`, command);
+      raw[t.name] = t.value ?? true;
+      continue;
+    }
     if (takesValue(t.name)) {
       if (t.value === undefined || (!t.inlineValue && t.value.startsWith('--')))
         throw new UsageError(
@@ -160,6 +175,22 @@ export function parseCommandLine(argv: string[], commands: Command[]): Parsed {
   }
   const shards = str('shards');
   const targets = str('targets');
+  const releaseVersion = str('release-version');
+  if (releaseVersion !== undefined) {
+    const why = versionProblem(releaseVersion);
+    if (why) throw new UsageError(`--release-version: ${why}`, command);
+  }
+  const to = str('to');
+  if (to !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:+@/-]{0,255}$/.test(to))
+    throw new UsageError(
+      `--to must be "previous" or a version on record (\`homelab-deploy releases\` lists them), got ${JSON.stringify(to)}`,
+      command,
+    );
+  if (raw['ignore-window'] && raw['wait-window'])
+    throw new UsageError(
+      'give --ignore-window (deploy now, audited) or --wait-window (wait for the window to open), not both',
+      command,
+    );
   return {
     kind: 'command',
     command,
@@ -168,8 +199,8 @@ export function parseCommandLine(argv: string[], commands: Command[]): Parsed {
       config: str('config'),
       phase: str('phase'),
       ref: str('ref'),
-      // An empty --targets means every host, as leaving it out does.
-      targets: targets === undefined || !splitList(targets).length ? undefined : splitList(targets),
+      // An empty --targets means every target, as leaving it out does.
+      targets: targets === undefined || !splitSelectors(targets).length ? undefined : splitSelectors(targets),
       json: raw.json === true,
       reportFile: str('report-file'),
       lockWaitMs,
@@ -180,6 +211,14 @@ export function parseCommandLine(argv: string[], commands: Command[]): Parsed {
       matrix: str('matrix'),
       summary: raw.summary === true,
       metrics: raw.metrics === true,
+      yes: raw.yes === true,
+      ignoreWindow: raw['ignore-window'] === true,
+      waitWindow: raw['wait-window'] === true,
+      releaseVersion,
+      skipTests: raw['skip-tests'] === 'force' ? 'force' : raw['skip-tests'] === true,
+      noRollback: raw['no-rollback'] === true,
+      to,
+      html: str('html'),
     },
   };
 }

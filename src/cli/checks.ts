@@ -1,19 +1,39 @@
 import { nearest } from '../config/suggest';
 import type { Config } from '../config/types';
-import { phaseNames } from '../plan/plan';
+import { isPattern, selectTargets } from '../config/select';
+import { phaseNames, selectRunTargets } from '../plan/plan';
 
-/** Hosts named by --targets, checked against the config so a typo fails before any host is contacted. */
+/** The config's target names for a message: all of them for a few, a count and the first ones for a fleet. */
+function knownList(known: string[]): string {
+  return known.length > 12
+    ? `${known.length} targets (${known.slice(0, 12).join(', ')}, ...)`
+    : known.join(', ');
+}
+
+/**
+ * Targets named by --targets (names, globs, label selectors), checked against the config so a typo fails before
+ * any target is contacted: a plain name that does not exist gets the nearest one, a pattern that matches nothing
+ * is named. The selection itself is the engine's (selectRunTargets), so the CLI, the action and `plan` agree.
+ */
 export function checkTargets(config: Config, targets: string[] | undefined): string | undefined {
   if (!targets) return undefined;
-  const known = Object.keys(config.hosts);
-  const bad = targets.filter((t) => !config.hosts[t]);
-  if (!bad.length) return undefined;
-  return `--targets: ${bad
+  const all = Object.values(config.targets);
+  const known = all.map((t) => t.name);
+  const { unmatched } = selectTargets(targets, all);
+  if (!unmatched.length) return undefined;
+  return `--targets: ${unmatched
     .map((b) => {
+      if (isPattern(b)) return `${JSON.stringify(b)} matches no target`;
       const near = nearest(b, known);
       return `unknown host "${b}"${near ? ` (did you mean "${near}"?)` : ''}`;
     })
-    .join(', ')}; ${config.file} has ${known.join(', ')}`;
+    .join(', ')}; ${config.file} has ${knownList(known)}`;
+}
+
+/** The target names --targets selects (every target of the config without it), in the config's order. */
+export function selectedNames(config: Config, targets: string[] | undefined): string[] {
+  if (!targets) return Object.keys(config.targets);
+  return selectRunTargets(config, targets);
 }
 
 /**
@@ -39,10 +59,3 @@ export function checkPhases(config: Config, spec: string | undefined): string | 
     (hints.length ? `; did you mean ${hints.join(', ')}?` : '')
   );
 }
-
-/** A comma-separated --targets value as names. */
-export const splitList = (value: string): string[] =>
-  value
-    .split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);

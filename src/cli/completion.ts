@@ -10,6 +10,11 @@ import { OPTIONS, spec, type OptionName } from './options';
 const visible = (commands: Command[]) => commands.filter((c) => !c.hidden);
 const optionNames = (c: Command): OptionName[] => [...c.options.map((o) => o.name), 'help'];
 const flags = (name: OptionName) => [`--${name}`, ...(spec(name).short ? [`-${spec(name).short}`] : [])];
+/** What bash offers for an option: `--skip-tests` and `--skip-tests=force` for a flag with inline values. */
+const offered = (name: OptionName) => [
+  `--${name}`,
+  ...(spec(name).inline ?? []).map((v) => `--${name}=${v}`),
+];
 
 /** Every word a case pattern matches for the options that complete the same way. */
 function patternFor(kind: 'file' | 'phases' | 'targets' | 'none', commands: Command[]): string {
@@ -29,7 +34,7 @@ export function bashCompletion(commands: Command[]): string {
     cmds.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.name.split(' ')[1]);
   const groups = top.filter((g) => subs(g).length);
   const optionCases = cmds
-    .map((c) => `    '${c.name}') opts='${bashWords(optionNames(c).flatMap((n) => `--${n}`))}' ;;`)
+    .map((c) => `    '${c.name}') opts='${bashWords(optionNames(c).flatMap(offered))}' ;;`)
     .join('\n');
   const operandCases = cmds
     .filter((c) => c.operands?.complete)
@@ -140,6 +145,7 @@ function zshSpecs(c: Command): string[] {
                   : ' '
           }`
         : '';
+    if (s.inline) return `'--${n}=-[${help}]:${n}:(${s.inline.join(' ')})'`;
     return s.short
       ? `'(-${s.short} --${n})'{-${s.short},--${n}}'[${help}]${action}'`
       : `'--${n}[${help}]${action}'`;

@@ -2,7 +2,9 @@ import type { Command } from './command';
 import { optionLabel, spec } from './options';
 
 const EXIT_CODES =
-  'Exit codes: 0 success or partial_success, 1 failed / rolled_back / aborted (or a host unreachable, a lock\nrefused), 2 bad usage or config, 130/143 when a second signal ended the process.';
+  'Exit codes: 0 success or partial_success, 1 failed / rolled_back / aborted (or a host unreachable, a lock\n' +
+  'refused), 2 bad usage or config, 3 a target needs a human (a rollback failed or its state is unknown: the\n' +
+  "report's needsAttention), 130/143 when a second signal ended the process.";
 
 /** Lines of `text` wrapped at `width`, the first after `first`, the others indented by `indent` spaces. */
 function wrap(text: string, width: number, indent: number): string[] {
@@ -23,7 +25,7 @@ export function renderGlobalHelp(commands: Command[]): string {
   const visible = commands.filter((c) => !c.hidden);
   const width = Math.max(...visible.map((c) => c.name.length));
   return [
-    'homelab-deploy: phased, rollback-safe deploys over SSH',
+    'homelab-deploy: phased, rollback-safe deploys to SSH hosts, Vercel projects and runner-driven platforms',
     '',
     'Usage: homelab-deploy <command> [options]',
     '',

@@ -3,9 +3,27 @@ import * as os from 'node:os';
 import type { RunInfo } from '../run/context';
 
 /** Where the CLI talks to; tests pass their own to run it in-process. */
+/** A stream the CLI writes to; `isTTY` decides between a live progress line and plain log lines. */
+export interface OutStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/** Where a confirmation is read from (default: stdin); asked only when it is a terminal. */
+export interface InStream {
+  isTTY?: boolean;
+  on(event: 'data', fn: (chunk: Buffer | string) => void): unknown;
+  on(event: 'end', fn: () => void): unknown;
+  removeListener(event: 'data', fn: (chunk: Buffer | string) => void): unknown;
+  removeListener(event: 'end', fn: () => void): unknown;
+  resume?(): unknown;
+  pause?(): unknown;
+}
+
 export interface CliIo {
-  out: { write(text: string): unknown };
-  err: { write(text: string): unknown };
+  out: OutStream;
+  err: OutStream;
+  input?: InStream;
   env?: NodeJS.ProcessEnv;
   /** Source of SIGINT/SIGTERM (default: the process). */
   signals?: {

@@ -40,15 +40,25 @@ function renderLogLine(l: Record<string, unknown>): string {
   return parts.filter(Boolean).join(' ');
 }
 
+/** "⚠ NEEDS A HUMAN: rollback-failed at ...: release v2, rollback to v1 failed: ... (run ...)". */
+export function renderAttention(record: Record<string, unknown>): string {
+  const parts = [
+    `${str(record.reason) ?? 'needs attention'}${record.time ? ` at ${str(record.time)}` : ''}`,
+    record.release ? `release ${str(record.release)}` : undefined,
+    'rollbackTo' in record ? `rollback to ${str(record.rollbackTo) ?? '(none)'} failed` : undefined,
+    record.error ? str(record.error) : undefined,
+  ].filter(Boolean);
+  return `⚠ NEEDS A HUMAN: ${parts.join(': ')}${record.runUrl ? ` (run ${str(record.runUrl)})` : ''}`;
+}
+
 export function renderStatus(list: HostStatus[]): string {
   return list
     .map((s) => {
       if (!s.reachable) return `${s.host}: unreachable: ${s.error}`;
       if (s.empty) return `${s.host}: nothing deployed yet (no deploy path); lock: free`;
-      const out = [
-        `${s.host}: current ${s.current ?? '(none)'}, previous ${s.previous ?? '(none)'}`,
-        `    lock: ${renderLock(s.lock)}`,
-      ];
+      const out = [`${s.host}: current ${s.current ?? '(none)'}, previous ${s.previous ?? '(none)'}`];
+      if (s.needsAttention) out.push(`    ${renderAttention(s.needsAttention)}`);
+      out.push(`    lock: ${renderLock(s.lock)}`);
       const recent = (s.recent ?? []).slice(-5);
       out.push(recent.length ? '    last results:' : '    last results: (release log empty)');
       for (const l of recent) out.push(`      ${renderLogLine(l)}`);

@@ -5,6 +5,8 @@ export interface OptionSpec {
   short?: string;
   /** Placeholder for the value in help (`FILE`); absent for flags. */
   value?: string;
+  /** A flag that also takes one of these values after `=` (`--skip-tests=force`). */
+  inline?: string[];
   help: string;
   complete?: Completion;
 }
@@ -31,7 +33,7 @@ export const OPTIONS = {
   targets: {
     short: 't',
     value: 'LIST',
-    help: 'only these hosts (comma-separated names from the config)',
+    help: 'only these targets, comma-separated: names, globs (site-*) or label selectors (region=eu; region=eu,tier=web for both)',
     complete: 'targets',
   },
   json: { help: 'print JSON on stdout; progress goes to stderr' },
@@ -59,6 +61,30 @@ export const OPTIONS = {
     complete: 'file',
   },
   summary: { help: 'print the Markdown job summary' },
+  yes: {
+    short: 'y',
+    help: 'confirm a run above checkpoint.above targets (without it: a prompt on a terminal, refused otherwise)',
+  },
+  'ignore-window': { help: "deploy outside the config's deploy window (recorded in the audit trail)" },
+  'wait-window': { help: 'outside the deploy window, wait for it to open instead of refusing' },
+  'release-version': {
+    value: 'VERSION',
+    help: 'the version in the release tag (overrides release.tag.version_from), e.g. 0.4.0',
+    complete: 'none',
+  },
+  'skip-tests': {
+    inline: ['force'],
+    help: "skip a stage's tests this commit already passed on the same targets; =force skips them without a record (audited)",
+  },
+  'no-rollback': {
+    help: 'leave failed targets on the failed release for debugging (the report lists them); default: roll back',
+  },
+  to: {
+    value: 'VERSION',
+    help: '"previous" (what each target\'s rollback point names) or a release every target has (see `releases`)',
+    complete: 'none',
+  },
+  html: { value: 'FILE', help: 'write a self-contained HTML page to FILE', complete: 'file' },
   metrics: { help: 'print the KPIs in Prometheus text format' },
   help: { short: 'h', help: 'this help' },
 } satisfies Record<string, OptionSpec>;
@@ -72,7 +98,8 @@ export const spec = (name: OptionName): OptionSpec => OPTIONS[name];
 /** `-c, --config FILE` as help and error messages show an option. */
 export function optionLabel(name: OptionName): string {
   const s = spec(name);
-  return `${s.short ? `-${s.short}, ` : '    '}--${name}${s.value ? ` ${s.value}` : ''}`;
+  const inline = s.inline ? `[=${s.inline.join('|')}]` : '';
+  return `${s.short ? `-${s.short}, ` : '    '}--${name}${inline}${s.value ? ` ${s.value}` : ''}`;
 }
 
 /** The values a command receives, converted and checked. */
@@ -91,4 +118,13 @@ export interface OptionValues {
   matrix?: string;
   summary: boolean;
   metrics: boolean;
+  yes: boolean;
+  ignoreWindow: boolean;
+  waitWindow: boolean;
+  releaseVersion?: string;
+  /** false, true, or 'force' (`--skip-tests=force`). */
+  skipTests: boolean | 'force';
+  noRollback: boolean;
+  to?: string;
+  html?: string;
 }

@@ -29,6 +29,12 @@ export function parseFileCommands(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * The bundles under test: dist/ as committed, or HD_DIST_DIR (a directory with index.js and cli/index.js built by
+ * ncc from the sources, laid out as dist/ is) to test sources before dist/ is rebuilt.
+ */
+export const DIST_DIR = process.env.HD_DIST_DIR || path.join(__dirname, '..', '..', 'dist');
+
 /** Runs dist/index.js the way the Actions runner does: INPUT_* variables and file commands. */
 export async function runAction(
   inputs: Record<string, string>,
@@ -48,7 +54,7 @@ export async function runAction(
     Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]),
   );
   const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]));
-  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'index.js')], {
+  const child = spawn(process.execPath, [path.join(DIST_DIR, 'index.js')], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +24,47 @@ const calls: Call[] = [];
 let apiMode: 'ok' | 'flaky' = 'ok';
 const seenPending = new Set<string>();
 
+/**
+ * GitHub's git database endpoints as docs.github.com documents them, for release tags: a tag object, then its ref
+ * (422 when taken), refs read back (404 when absent). Everything else is answered by the statuses stand-in below.
+ */
+const gitRefs = new Map<string, { type: 'tag' | 'commit'; sha: string }>();
+const gitTags = new Map<string, { tag: string; message: string; object: { type: string; sha: string } }>();
+function gitApi(c: Call): { status: number; body: unknown } | undefined {
+  let m: RegExpExecArray | null;
+  if (c.method === 'POST' && c.path === '/repos/jjeco/homelab/git/tags') {
+    const sha = createHash('sha1').update(JSON.stringify(c.body)).digest('hex');
+    const tag = {
+      tag: String(c.body.tag),
+      message: String(c.body.message),
+      object: { type: String(c.body.type), sha: String(c.body.object) },
+    };
+    gitTags.set(sha, tag);
+    return { status: 201, body: { sha, ...tag } };
+  }
+  if (c.method === 'POST' && c.path === '/repos/jjeco/homelab/git/refs') {
+    const ref = String(c.body.ref);
+    if (gitRefs.has(ref)) return { status: 422, body: { message: 'Reference already exists' } };
+    const object = {
+      type: gitTags.has(String(c.body.sha)) ? ('tag' as const) : ('commit' as const),
+      sha: String(c.body.sha),
+    };
+    gitRefs.set(ref, object);
+    return { status: 201, body: { ref, object } };
+  }
+  if (c.method === 'GET' && (m = /^\/repos\/jjeco\/homelab\/git\/ref\/(.+)$/.exec(c.path))) {
+    const object = gitRefs.get(`refs/${decodeURIComponent(m[1])}`);
+    return object ? { status: 200, body: { object } } : { status: 404, body: { message: 'Not Found' } };
+  }
+  if (c.method === 'GET' && (m = /^\/repos\/jjeco\/homelab\/git\/tags\/([0-9a-f]+)$/.exec(c.path))) {
+    const tag = gitTags.get(m[1]);
+    return tag
+      ? { status: 200, body: { sha: m[1], ...tag } }
+      : { status: 404, body: { message: 'Not Found' } };
+  }
+  return undefined;
+}
+
 beforeAll(async () => {
   sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });
   api = http.createServer((req, res) => {
@@ -36,6 +78,12 @@ beforeAll(async () => {
         auth: req.headers.authorization,
       };
       calls.push(call);
+      const git = gitApi(call);
+      if (git) {
+        res.writeHead(git.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(git.body));
+        return;
+      }
       const key = `${call.body.context}`;
       if (apiMode === 'flaky' && call.body.state === 'pending' && !seenPending.has(key)) {
         seenPending.add(key);
@@ -131,6 +179,12 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(run.outputs.commit).toBe(sha);
     expect(JSON.parse(run.outputs['systems-deployed'])).toEqual(['thinkpad', 'rtx1080', 'vps']);
     expect(Number(run.outputs['duration-seconds'])).toBeGreaterThan(0);
+    expect(run.outputs).toMatchObject({
+      'needs-attention': '[]',
+      escalated: 'false',
+      'release-status': '',
+      'release-tag': '',
+    });
     const report = reportOf(run);
     expect(report.release.commit).toBe(sha);
     expect(report.run).toMatchObject({
@@ -168,7 +222,7 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(
       calls.every(
         (c) =>
-          c.auth === 'Bearer ghs_testtoken123' &&
+          /^(Bearer|token) ghs_testtoken123$/.test(c.auth ?? '') &&
           c.body.target_url === 'https://github.com/jjeco/homelab/actions/runs/4242',
       ),
     ).toBe(true);
@@ -392,6 +446,106 @@ describe('the bundled action (node dist/index.js)', () => {
     expect(run.stdout.match(/::warning::GitHub status update failed after retries/g)).toHaveLength(1);
   });
 
+  it('confirm: a run above checkpoint.above is aborted untouched without it, and deploys with it', async () => {
+    const p = await project({ config: (c) => c.replace('hosts:\n', 'checkpoint: { above: 2 }\nhosts:\n') });
+    const refused = await runAction({ config: 'homelab-deploy.yml', statuses: 'off' }, github(p));
+    expect(refused.code).toBe(1);
+    expect(refused.outputs.status).toBe('aborted');
+    expect(refused.stdout).toContain(
+      "this run would deploy to 3 targets, more than checkpoint.above (2): confirm it (homelab-deploy run --yes, or the action's confirm input in the job behind the approval); nothing was touched",
+    );
+    for (const h of ['thinkpad', 'rtx1080', 'vps']) expect(p.current(h)).toBeNull();
+    const confirmed = await runAction(
+      { config: 'homelab-deploy.yml', statuses: 'off', confirm: 'true' },
+      github(p),
+    );
+    expect(confirmed.outputs.status).toBe('success');
+    for (const h of ['thinkpad', 'rtx1080', 'vps']) expect(p.current(h)).not.toBeNull();
+  });
+
+  it('rollback-on-failure: false leaves the failed release in place and lists it; a label selector picks the targets', async () => {
+    const p = await project({
+      config: (c) => c.replace(/(rtx1080:\n {4}address: \S+)/, '$1\n    labels: { tier: gpu }'),
+    });
+    const sha = git(p.repo, ['rev-parse', 'HEAD']);
+    fs.mkdirSync(p.paths.rtx1080, { recursive: true });
+    p.fault('rtx1080', releaseIdFor(sha));
+    const run = await runAction(
+      {
+        config: 'homelab-deploy.yml',
+        statuses: 'off',
+        phase: 'production',
+        targets: 'tier=gpu',
+        'rollback-on-failure': 'false',
+      },
+      github(p),
+    );
+    expect(run.code).toBe(1);
+    const report = reportOf(run);
+    expect(report.hosts.map((h) => h.host)).toEqual(['rtx1080']);
+    expect(report.notRolledBack).toEqual(['rtx1080']);
+    // Left on the failed release, as asked; the other hosts were never touched.
+    expect(p.current('rtx1080')).toBe(releaseIdFor(sha));
+    expect(p.current('thinkpad')).toBeNull();
+  });
+
+  it('a failed rollback: needs-attention names the host, with an error annotation', async () => {
+    const p = await project();
+    expect((await runAction({ config: 'homelab-deploy.yml', statuses: 'off' }, github(p))).code).toBe(0);
+    const v1 = p.current('rtx1080') as string;
+    const v2 = releaseIdFor(p.commit('v2'));
+    p.fault('rtx1080', v2);
+    // Take away v1 once v2 is on the host, before production's health checks give up.
+    let deleted = false;
+    const watch = setInterval(() => {
+      if (!deleted && fs.existsSync(path.join(p.paths.rtx1080, 'releases', v2))) {
+        deleted = true;
+        fs.rmSync(path.join(p.paths.rtx1080, 'releases', v1), { recursive: true, force: true });
+      }
+    }, 20);
+    const run = await runAction(
+      { config: 'homelab-deploy.yml', statuses: 'off', ref: 'HEAD' },
+      github(p),
+    ).finally(() => clearInterval(watch));
+    expect(deleted).toBe(true);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.outputs['needs-attention'])).toEqual(['rtx1080']);
+    expect(run.stdout).toContain(
+      '::error title=homelab-deploy%3A needs attention::1 target needs a human: rtx1080 (a rollback failed, or the state could not be read back)',
+    );
+    expect(p.current('rtx1080')).toBe(v2);
+  });
+
+  it('release tags go through the GitHub API with the job token: release-status and release-tag', async () => {
+    const p = await project({
+      config: (c) => `${c}release: { on_stage: production, tag: { version_from: input } }\n`,
+    });
+    const sha = git(p.repo, ['rev-parse', 'HEAD']);
+    const run = await runAction(
+      {
+        config: 'homelab-deploy.yml',
+        statuses: 'off',
+        'github-token': 'ghs_tagger',
+        'release-version': '1.4.0',
+      },
+      github(p),
+    );
+    expect({ outputs: run.outputs, log: run.outputs.status ? '' : run.stdout }).toMatchObject({
+      outputs: { status: 'success', 'release-status': 'ok', 'release-tag': 'v1.4.0' },
+      log: '',
+    });
+    const tagCalls = calls.filter((c) => c.path.includes('/git/'));
+    expect(tagCalls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      'GET /repos/jjeco/homelab/git/ref/tags%2Fv1.4.0',
+      'POST /repos/jjeco/homelab/git/tags',
+      'POST /repos/jjeco/homelab/git/refs',
+    ]);
+    expect(tagCalls[1].body).toMatchObject({ tag: 'v1.4.0', object: sha, type: 'commit' });
+    expect(gitRefs.get('refs/tags/v1.4.0')?.type).toBe('tag');
+    expect(tagCalls.every((c) => c.auth === 'token ghs_tagger' || c.auth === 'Bearer ghs_tagger')).toBe(true);
+    expect(reportOf(run).releaseSteps?.tag).toMatchObject({ via: 'github-api', ok: true, created: true });
+  });
+
   it('rejects bad inputs with a message that quotes them', async () => {
     const p = await project();
     const bad = async (inputs: Record<string, string>) =>
@@ -416,6 +570,19 @@ describe('the bundled action (node dist/index.js)', () => {
     ).toContain('(got "ok")');
     expect(await bad({ 'environment-url': 'javascript:alert(1)' })).toContain(
       'Input "environment-url" must be an http(s) URL. (got "javascript:alert(1)")',
+    );
+    expect(await bad({ 'skip-tests': 'yes' })).toContain(
+      'Input "skip-tests" must be "false", "true" or "force", got "yes".',
+    );
+    expect(await bad({ confirm: 'y' })).toContain('Input "confirm" must be "true" or "false", got "y".');
+    expect(await bad({ 'rollback-on-failure': 'no' })).toContain(
+      'Input "rollback-on-failure" must be "true" or "false", got "no".',
+    );
+    expect(await bad({ 'release-version': '1..2' })).toContain(
+      'Input "release-version": version "1..2" cannot be part of a tag name (no "..", no trailing "." or ".lock").',
+    );
+    expect(await bad({ targets: 'thinkpad;rm -rf /' })).toContain(
+      'Input "targets" must list target names, globs (site-*) or label selectors (region=eu), separated by commas. (got "thinkpad;rm")',
     );
   });
 
@@ -453,7 +620,7 @@ describe('the bundled action (node dist/index.js)', () => {
       'homelab-deploy/staging/staging': ['error'],
       'homelab-deploy/staging/result': ['error'],
     });
-    expect(calls.every((c) => c.auth === 'Bearer ghs_post')).toBe(true);
+    expect(calls.every((c) => /^(Bearer|token) ghs_post$/.test(c.auth ?? ''))).toBe(true);
     expect(post.stdout).toContain('marked the statuses this run left pending as error: staging, result');
     // The runner swallows ::add-mask:: commands; nothing else may show the token.
     expect(

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Report } from '../../src/report/types';
 import { MINIMAL, writeConfig } from '../fixtures/config';
 import { HOSTS, makeProject } from '../fixtures/pipeline';
+import { DIST_DIR } from '../helpers/action-runner';
 import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
 
 const root = path.join(__dirname, '..', '..');
@@ -17,7 +18,7 @@ const node = (args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number 
   });
 
 describe('the committed CLI bundle', () => {
-  const cli = path.join(root, 'dist', 'cli', 'index.js');
+  const cli = path.join(DIST_DIR, 'cli', 'index.js');
 
   it('validate: accepts a good config without connecting anywhere', () => {
     const r = node([cli, 'validate', '--config', writeConfig(MINIMAL)]);
@@ -104,10 +105,30 @@ describe('the committed CLI bundle', () => {
       HOSTS.forEach((h, i) => expect(sandbox.log(h).slice(before[i])).not.toContain('Connection from'));
 
       // The same command with a plain ref does reach the hosts and write there, so the checks above can fail.
-      const ok = node([cli, 'run', '--config', project.configPath, '--ref=main', '--phase', 'preflight'], {
-        env,
-      });
+      const reportFile = path.join(project.repo, 'preflight-report.json');
+      const ok = node(
+        [
+          cli,
+          'run',
+          '--config',
+          project.configPath,
+          '--ref=main',
+          '--phase',
+          'preflight',
+          '--report-file',
+          reportFile,
+        ],
+        { env },
+      );
       expect(ok.status).toBe(0);
+      // The bundle renders that report as a page (the workflows' html jobs run exactly this).
+      const html = path.join(project.repo, 'report.html');
+      const page = node([cli, 'report', reportFile, '--html', html]);
+      expect({ status: page.status, stderr: page.stderr }).toEqual({
+        status: 0,
+        stderr: expect.stringMatching(/^wrote the HTML report to .*report\.html \(\d+ bytes\)\n$/),
+      });
+      expect(fs.readFileSync(html, 'utf8')).toMatch(/^<!doctype html>[\s\S]*thinkpad[\s\S]*<\/html>\s*$/i);
       for (const h of HOSTS) {
         expect(fs.existsSync(path.join(project.paths[h], '.homelab-deploy', 'audit.log'))).toBe(true);
         expect(fs.existsSync(path.join(project.paths[h], '.homelab-deploy', 'lock'))).toBe(false); // released

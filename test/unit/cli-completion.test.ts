@@ -70,13 +70,17 @@ describe('bash completion', () => {
       'run',
       'plan',
       'validate',
+      'rollback',
+      'releases',
       'status',
       'lock',
       'history',
+      'report',
       'merge-reports',
       'completion',
       'help',
     ]);
+    expect(complete('rel')).toEqual(['releases']);
     expect(complete('lock', '')).toEqual(['status', 'release']);
     expect(complete('completion', '')).toEqual(['bash', 'zsh']);
   });
@@ -94,6 +98,20 @@ describe('bash completion', () => {
       '--help',
     ]);
     expect(complete('lock', '--')).toEqual(['--config', '--targets', '--json', '--help']);
+    expect(complete('rollback', '--')).toEqual([
+      '--to',
+      '--config',
+      '--targets',
+      '--yes',
+      '--json',
+      '--report-file',
+      '--actor',
+      '--help',
+    ]);
+    expect(complete('run', '--skip')).toEqual(['--skip-tests', '--skip-tests=force']);
+    expect(complete('run', '--no')).toEqual(['--no-rollback']);
+    expect(complete('history', '--h')).toEqual(['--html', '--help']);
+    expect(complete('report', '--')).toEqual(['--html', '--help']);
   });
 
   it('completes phase and host names from the --config on the line, after commas too', () => {
@@ -109,6 +127,17 @@ describe('bash completion', () => {
       'thinkpad,rtx1080',
       'thinkpad,vps',
     ]);
+  });
+
+  it('completes rollback and releases targets from the config, and report and --html paths as files', () => {
+    expect(complete('rollback', '--config', config, '--targets', 'v')).toEqual(['vps']);
+    expect(complete('releases', '-c', config, '-t', 'thinkpad,r')).toEqual(['thinkpad,rtx1080']);
+    const dir = fs.mkdtempSync(path.join(work, 'files-'));
+    fs.writeFileSync(path.join(dir, 'report-1.json'), '{}');
+    expect(complete('report', path.join(dir, 'rep'))).toEqual([path.join(dir, 'report-1.json')]);
+    expect(complete('history', '--html', path.join(dir, 'rep'))).toEqual([path.join(dir, 'report-1.json')]);
+    // --to takes a version: nothing to complete from files.
+    expect(complete('rollback', '--to', '')).toEqual([]);
   });
 
   it('a config that cannot be read offers nothing and prints nothing', () => {

@@ -30,13 +30,17 @@ describe('help', () => {
       'run',
       'plan',
       'validate',
+      'rollback',
+      'releases',
       'status',
       'lock status',
       'lock release',
       'history',
+      'report',
       'merge-reports',
       'completion',
     ]);
+    expect(r.out).toContain('3 a target needs a human (a rollback failed or its state is unknown');
     expect(r.out).toContain(
       "homelab-deploy <command> --help shows a command's usage, options and an example.",
     );
@@ -59,6 +63,9 @@ describe('help', () => {
       '  homelab-deploy run [--config FILE] [--phase all|p1,p2] [--ref REF] [--targets h1,h2] [--lock-wait DURATION]',
       '                     [--force] [--json] [--report-file FILE] [--actor NAME]',
     ]);
+    expect(r.out.split('\n')[5]).toBe(
+      '                     [--yes] [--ignore-window|--wait-window] [--release-version V] [--skip-tests[=force]] [--no-rollback]',
+    );
     expect(optionsIn(r.out)).toEqual([
       'config',
       'phase',
@@ -69,11 +76,21 @@ describe('help', () => {
       'json',
       'report-file',
       'actor',
+      'yes',
+      'ignore-window',
+      'wait-window',
+      'release-version',
+      'skip-tests',
+      'no-rollback',
       'help',
     ]);
     expect(r.out).toContain(
-      '      --force               redeploy hosts where the release is already current (otherwise they are only',
+      '      --force                    redeploy hosts where the release is already current (otherwise they are only',
     );
+    expect(r.out).toContain(
+      "      --skip-tests[=force]       skip a stage's tests this commit already passed on the same targets; =force",
+    );
+    expect(r.out).toContain('  -y, --yes                      confirm a run above checkpoint.above targets');
     expect(r.out).toContain(
       'Examples:\n  homelab-deploy run --phase preflight,secrets,snapshot,staging --ref main\n',
     );

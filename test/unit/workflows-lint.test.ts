@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 // The package's index pulls in an ESM-only colour library; its linter module itself is CommonJS, next to it.
@@ -518,16 +520,98 @@ describe('pr-check.yml', () => {
 
 describe('bulk-deploy.yml', () => {
   const wf = load('.github/workflows/bulk-deploy.yml');
+  const actionStep = (job: string) =>
+    (wf.jobs[job].steps ?? []).find((s) => s.uses?.startsWith('jjeco/homelab-deploy@'));
 
   it('resolves the ref once and merges against the plan, whatever the shards did', () => {
     expect(wf.jobs.plan.outputs?.commit).toBeDefined();
-    const deploy = (wf.jobs.deploy.steps ?? []).find((s) => s.uses?.startsWith('jjeco/homelab-deploy@'));
-    expect(deploy?.with?.ref).toBe('${{ needs.plan.outputs.commit }}');
+    expect(actionStep('deploy')?.with?.ref).toBe('${{ needs.plan.outputs.commit }}');
+    expect(actionStep('canary')?.with?.ref).toBe('${{ needs.plan.outputs.commit }}');
     expect(wf.jobs.merge.if).toBe('always()');
-    expect(needsOf(wf.jobs.merge).sort()).toEqual(['deploy', 'plan']);
-    const merge = (wf.jobs.merge.steps ?? []).find((s) => s.uses?.startsWith('jjeco/homelab-deploy@'));
-    expect(merge?.with).toMatchObject({ 'merge-mode': 'shards', 'merge-matrix': expect.any(String) });
+    expect(needsOf(wf.jobs.merge).sort()).toEqual(['canary', 'checkpoint', 'deploy', 'plan']);
+    expect(actionStep('merge')?.with).toMatchObject({
+      'merge-mode': 'shards',
+      'merge-matrix': expect.stringContaining('homelab-deploy-plan/matrix.json'),
+      config: '${{ inputs.config }}',
+    });
     expect(JSON.stringify(wf.jobs.merge)).toContain('needs.deploy.result');
+  });
+
+  it('wires canary → checkpoint (an environment with reviewers) → shards (confirmed) → merge → html', () => {
+    // The canary deploys the plan's shard 0 alone, and only when the plan has one.
+    expect(needsOf(wf.jobs.canary)).toEqual(['plan']);
+    expect(wf.jobs.canary.if).toBe("needs.plan.outputs.canary != ''");
+    expect(actionStep('canary')?.with?.targets).toBe('${{ needs.plan.outputs.canary }}');
+    expect(actionStep('canary')?.with?.confirm).toBeUndefined();
+    // The checkpoint waits in the approval environment, after a canary that succeeded (or none).
+    expect(wf.jobs.checkpoint.environment).toBe('${{ inputs.approval-environment }}');
+    expect(callOf(wf)?.inputs?.['approval-environment']?.default).toBe('bulk-approval');
+    expect(needsOf(wf.jobs.checkpoint).sort()).toEqual(['canary', 'plan']);
+    expect(wf.jobs.checkpoint.if).toContain("needs.canary.outputs.status == 'success'");
+    expect(wf.jobs.checkpoint.if).toContain("needs.canary.result == 'skipped'");
+    // The shards run only after the checkpoint, and confirm it to the engine.
+    expect(needsOf(wf.jobs.deploy).sort()).toEqual(['checkpoint', 'plan']);
+    expect(wf.jobs.deploy.if).toBeUndefined();
+    expect(actionStep('deploy')?.with).toMatchObject({ confirm: 'true', targets: '${{ matrix.targets }}' });
+    const strategy = (wf.jobs.deploy as unknown as { strategy: Record<string, unknown> }).strategy;
+    expect(strategy).toEqual({
+      'fail-fast': false,
+      'max-parallel': '${{ inputs.max-parallel }}',
+      matrix: '${{ fromJSON(needs.plan.outputs.matrix) }}',
+    });
+    // The plan job splits the CLI's matrix: shard 0 (the canary) out, the rest into the matrix.
+    const planRun = (wf.jobs.plan.steps ?? []).find((s) => s.id === 'shards')?.run ?? '';
+    expect(planRun).toContain('plan --config "$CONFIG" --shards "$SHARDS"');
+    expect(planRun).toContain('e.canary');
+    // The merged report is rendered as HTML and uploaded.
+    const html = JSON.stringify(wf.jobs.html.steps);
+    expect(needsOf(wf.jobs.html)).toEqual(['merge']);
+    expect(html).toContain('report \\"$report\\" --html homelab-deploy-report.html');
+    expect(html).toContain('homelab-deploy-html-report');
+  });
+
+  it('the plan job splits a real matrix the way the canary and the shards need it', () => {
+    const script = /node -e '([\s\S]*?)' "\$RUNNER_TEMP\/matrix.json"/.exec(
+      (wf.jobs.plan.steps ?? []).find((s) => s.id === 'shards')?.run ?? '',
+    )?.[1];
+    expect(script).toBeDefined();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-bulk-split-'));
+    const file = path.join(dir, 'matrix.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        include: [
+          { shard: 0, targets: 'site-000', hosts: 1, canary: true },
+          { shard: 1, targets: 'site-001,site-002', hosts: 2 },
+          { shard: 2, targets: 'site-003', hosts: 1 },
+        ],
+      }),
+    );
+    const out = execFileSync(process.execPath, ['-e', script as string, file], {
+      encoding: 'utf8',
+    }) as string;
+    expect(out.trim().split('\n')).toEqual([
+      'canary=site-000',
+      'shards=2',
+      `matrix=${JSON.stringify({
+        include: [
+          { shard: 1, targets: 'site-001,site-002', hosts: 2 },
+          { shard: 2, targets: 'site-003', hosts: 1 },
+        ],
+      })}`,
+    ]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploy.yml and pr-check.yml also upload the HTML report', () => {
+    for (const f of ['deploy.yml', 'pr-check.yml']) {
+      const text = JSON.stringify(load(`.github/workflows/${f}`).jobs.html);
+      expect({ f, renders: text.includes('--html homelab-deploy-report.html') }).toEqual({
+        f,
+        renders: true,
+      });
+      expect({ f, uploads: text.includes('homelab-deploy-html-report') }).toEqual({ f, uploads: true });
+    }
   });
 });
 

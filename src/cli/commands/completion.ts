@@ -48,7 +48,7 @@ export const completeNames: Command = {
       operands[0] === 'phases'
         ? ['all', ...phaseNames(config)]
         : operands[0] === 'targets'
-          ? Object.keys(config.hosts)
+          ? Object.keys(config.targets)
           : undefined;
     if (!names) return 2;
     io.out.write(names.map((n) => `${n}\n`).join(''));

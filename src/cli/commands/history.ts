@@ -14,14 +14,16 @@ import { kpiFamilies } from '../../metrics/from-report';
 import { metricsEnvironment } from '../../observe';
 import type { Report } from '../../report/types';
 import { Redactor } from '../../secrets/redact';
-import { checkTargets } from '../checks';
+import { renderHistoryHtml } from '../../history/html';
+import { checkTargets, selectedNames } from '../checks';
+import { writeHtml } from './report';
 import type { Command } from '../command';
 
 export const history: Command = {
   name: 'history',
   summary:
     "past deploys and their KPIs (success rate, deploy time, MTTR), from the hosts' release logs or reports",
-  usage: '[--config FILE] [--targets h1,h2] [REPORT.json...] [--json] [--metrics]',
+  usage: '[--config FILE] [--targets h1,h2] [REPORT.json...] [--json] [--metrics] [--html FILE]',
   operands: {
     name: 'REPORT.json...',
     help: "read these reports instead of the hosts' release logs (then nothing connects)",
@@ -34,8 +36,16 @@ export const history: Command = {
     { name: 'targets', help: 'read the release logs of these hosts only' },
     { name: 'json', help: 'print the KPIs and records as JSON' },
     { name: 'metrics' },
+    {
+      name: 'html',
+      help: 'write the trends (success rate, deploy time, MTTR per environment) as an HTML page to FILE',
+    },
   ],
-  examples: ['homelab-deploy history', 'homelab-deploy history reports/*.json --metrics'],
+  examples: [
+    'homelab-deploy history',
+    'homelab-deploy history reports/*.json --metrics',
+    'homelab-deploy history --html history.html',
+  ],
   async run({ values, operands, configPath, env }, io) {
     let records: DeployRecord[];
     let corrupt = 0;
@@ -53,7 +63,7 @@ export const history: Command = {
         return 2;
       }
       labels = { project: config.project, environment: metricsEnvironment(config) };
-      const logs = await readReleaseLogs(config, values.targets ?? Object.keys(config.hosts), {
+      const logs = await readReleaseLogs(config, selectedNames(config, values.targets), {
         env,
         redactor: new Redactor(),
       });
@@ -68,7 +78,14 @@ export const history: Command = {
     }
     const kpis = computeKpis(records);
     if (corrupt) io.err.write(`${corrupt} unreadable release-log line(s) skipped\n`);
-    if (values.metrics) io.out.write(render(kpiFamilies(kpis, labels)));
+    if (values.html)
+      writeHtml(
+        values.html,
+        renderHistoryHtml(records, kpis, { project: labels.project, generatedAt: new Date().toISOString() }),
+        io,
+        'the history page',
+      );
+    else if (values.metrics) io.out.write(render(kpiFamilies(kpis, labels)));
     else if (values.json) io.out.write(JSON.stringify({ kpis, records }, null, 2) + '\n');
     else io.out.write(renderHistory(records, kpis) + '\n');
     return 0;

@@ -3,6 +3,9 @@ import { completeNames, completionCommand } from './completion';
 import { history } from './history';
 import { mergeReportsCommand } from './merge-reports';
 import { plan } from './plan';
+import { releases } from './releases';
+import { report } from './report';
+import { rollback } from './rollback';
 import { run } from './run';
 import { lockRelease, lockStatus, status } from './status';
 import { validate } from './validate';
@@ -12,10 +15,13 @@ export const COMMANDS: Command[] = [
   run,
   plan,
   validate,
+  rollback,
+  releases,
   status,
   lockStatus,
   lockRelease,
   history,
+  report,
   mergeReportsCommand,
   completionCommand(() => COMMANDS),
   completeNames,

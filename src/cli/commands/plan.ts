@@ -1,8 +1,9 @@
 import { prepare } from '../../engine';
 import { renderPlan } from '../../plan/plan';
-import { shardTargets } from '../../plan/shards';
 import type { Command } from '../command';
-import { precheck } from './run';
+import { planNotes, vercelCosts } from '../plan-notes';
+import { shardMatrix } from '../shard-matrix';
+import { precheck, precheckMessage } from './run';
 
 export const plan: Command = {
   name: 'plan',
@@ -13,32 +14,40 @@ export const plan: Command = {
     { name: 'phase' },
     { name: 'targets' },
     { name: 'json', help: 'print the plan as JSON' },
-    { name: 'shards' },
+    {
+      name: 'shards',
+      help: "print a GitHub Actions matrix splitting the targets into N shards (1-256, GitHub's matrix limit); a fleet stage's canary wave is an entry of its own (shard 0)",
+    },
   ],
   examples: [
     'homelab-deploy plan --phase production',
     'homelab-deploy plan --config .github/homelab/fleet.yml --shards 20 --json   # a matrix for bulk-deploy.yml',
   ],
+  notes: [
+    'For fleets the plan shows the waves of each stage, the checkpoint (how many targets the run deploys against checkpoint.above), the deploy window and whether it is open now, and for Vercel projects the deployments the run creates, their share of the daily quota and the expected wall time.',
+  ],
   async run({ values, configPath }, io) {
     const bad = precheck(configPath, values.phase, values.targets);
     if (bad) {
-      io.err.write(bad.startsWith('--targets') ? `${bad}\n` : `error [config]: ${bad}\n`);
+      io.err.write(precheckMessage(bad));
       return 2;
     }
     const { plan: p, config } = prepare(configPath, values.phase ?? 'all', values.targets);
     if (values.shards !== undefined) {
-      io.out.write(JSON.stringify(shardTargets(config, values.shards, values.targets)) + '\n');
+      io.out.write(JSON.stringify(shardMatrix(config, p, values.shards, values.targets)) + '\n');
       return 0;
     }
-    io.out.write(
-      (values.json
-        ? JSON.stringify(
-            p.phases.map(({ stage: _s, ...ph }) => ph),
-            null,
-            2,
-          )
-        : renderPlan(p)) + '\n',
-    );
+    if (values.json) {
+      const costs = vercelCosts(config, p);
+      const phases = p.phases.map(({ stage: _s, ...ph }) => {
+        const cost = costs.filter((c) => c.stage === ph.name);
+        return cost.length ? { ...ph, vercelCost: cost } : ph;
+      });
+      io.out.write(JSON.stringify(phases, null, 2) + '\n');
+      return 0;
+    }
+    const notes = planNotes(config, p);
+    io.out.write([renderPlan(p), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n');
     return 0;
   },
 };

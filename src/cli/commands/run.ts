@@ -1,15 +1,16 @@
-import * as fs from 'node:fs';
 import { loadConfig } from '../../config/load';
-import { deploy, isFailure } from '../../engine';
-import type { Report } from '../../report/types';
-import { renderEvent, renderReportText } from '../../report/text';
+import { deploy, prepare } from '../../engine';
+import { progressPrinter } from '../../report/progress';
 import { Redactor } from '../../secrets/redact';
 import { checkPhases, checkTargets } from '../checks';
 import type { Command } from '../command';
+import { confirmCheckpoint } from '../confirm';
 import { EXIT_CODES } from '../help';
 import { runInfo } from '../io';
+import { finishReport } from '../outcome';
+import { withSignals } from '../signals';
 
-/** Phase and host names are checked against the config before anything connects, with a suggestion for typos. */
+/** Phase and target names are checked against the config before anything connects, with a suggestion for typos. */
 export function precheck(
   configPath: string,
   phase: string | undefined,
@@ -20,13 +21,18 @@ export function precheck(
   return checkPhases(config, phase) ?? checkTargets(config, targets);
 }
 
+/** How a precheck problem is printed: target problems name --targets themselves, phase problems are config errors. */
+export const precheckMessage = (bad: string) =>
+  bad.startsWith('--targets') ? `${bad}\n` : `error [config]: ${bad}\n`;
+
 export const run: Command = {
   name: 'run',
   summary:
     'deploy: pre-flight, secrets, snapshot, each stage with health checks, verify; rolls back on failure',
   usage:
     '[--config FILE] [--phase all|p1,p2] [--ref REF] [--targets h1,h2] [--lock-wait DURATION]\n' +
-    '                     [--force] [--json] [--report-file FILE] [--actor NAME]',
+    '                     [--force] [--json] [--report-file FILE] [--actor NAME]\n' +
+    '                     [--yes] [--ignore-window|--wait-window] [--release-version V] [--skip-tests[=force]] [--no-rollback]',
   options: [
     { name: 'config' },
     { name: 'phase' },
@@ -40,45 +46,46 @@ export const run: Command = {
     { name: 'json', help: 'print the report as JSON on stdout; progress goes to stderr' },
     { name: 'report-file' },
     { name: 'actor' },
+    { name: 'yes' },
+    { name: 'ignore-window' },
+    { name: 'wait-window' },
+    { name: 'release-version' },
+    { name: 'skip-tests' },
+    { name: 'no-rollback' },
   ],
   examples: [
     'homelab-deploy run --phase preflight,secrets,snapshot,staging --ref main',
     'homelab-deploy run --targets vps --lock-wait 5m --json --report-file report.json',
+    "homelab-deploy run --config fleet.yml --targets 'region=eu' --yes --report-file report.json",
   ],
   notes: [
     'Signals: the first SIGINT/SIGTERM cancels the run (remote commands killed, locks released); a second one exits at once.',
+    'Fleets: a run deploying to more than checkpoint.above targets (default 50) asks "deploy to N targets? [y/N]" on a terminal; without one it needs --yes.',
     EXIT_CODES,
   ],
   async run({ values, configPath, env }, io) {
     const bad = precheck(configPath, values.phase, values.targets);
     if (bad) {
-      io.err.write(bad.startsWith('--targets') ? `${bad}\n` : `error [config]: ${bad}\n`);
+      io.err.write(precheckMessage(bad));
       return 2;
     }
-    const controller = new AbortController();
-    const signals = io.signals ?? process;
-    const exit = io.exit ?? ((code: number) => process.exit(code));
-    let received = 0;
-    // The runner gives ~7.5 s between SIGINT and SIGTERM, a person presses Ctrl-C twice: the first signal
-    // cancels cleanly, the second means "now", even if cleanup (lock release, kills) is still going.
-    const onSignal = (sig: NodeJS.Signals) => {
-      received++;
-      if (received === 1) {
-        io.err.write(`\n${sig}: stopping: no new steps, remote commands killed, locks released\n`);
-        controller.abort();
-        return;
-      }
-      io.err.write(
-        `\n${sig} again: exiting now; locks this run still holds go stale after lock.stale_after (or: homelab-deploy lock release)\n`,
-      );
-      exit(sig === 'SIGINT' ? 130 : 143);
-    };
-    signals.on('SIGINT', onSignal);
-    signals.on('SIGTERM', onSignal);
+    const { plan, config } = prepare(configPath, values.phase ?? 'all', values.targets);
+    const n = plan.deploying.length;
+    const confirmed = await confirmCheckpoint(
+      {
+        count: n,
+        above: config.checkpointAbove,
+        yes: values.yes,
+        question: `deploy to ${n} targets?`,
+        command: 'run',
+      },
+      io,
+    );
+    if (typeof confirmed === 'number') return confirmed;
     const progress = values.json ? io.err : io.out;
-    let report: Report;
-    try {
-      report = await deploy({
+    const print = progressPrinter({ write: (t) => progress.write(t), tty: progress.isTTY === true });
+    const report = await withSignals(io, (signal) =>
+      deploy({
         configPath,
         phase: values.phase ?? 'all',
         ref: values.ref ?? 'HEAD',
@@ -87,21 +94,17 @@ export const run: Command = {
         lockWaitMs: values.lockWaitMs,
         env,
         run: runInfo(env, values.actor),
-        signal: controller.signal,
+        signal,
         redactor: new Redactor(),
-        onEvent: (e) => {
-          const line = renderEvent(e);
-          if (line) progress.write(line + '\n');
-        },
-      });
-    } finally {
-      signals.removeListener('SIGINT', onSignal);
-      signals.removeListener('SIGTERM', onSignal);
-    }
-    const json = JSON.stringify(report, null, 2);
-    if (values.reportFile) fs.writeFileSync(values.reportFile, json + '\n');
-    if (values.json) io.out.write(json + '\n');
-    else io.out.write(renderReportText(report) + '\n');
-    return isFailure(report.status) ? 1 : 0;
+        confirmed,
+        ignoreWindow: values.ignoreWindow || undefined,
+        waitForWindow: values.waitWindow || undefined,
+        releaseVersion: values.releaseVersion,
+        skipTests: values.skipTests || undefined,
+        rollbackOnFailure: values.noRollback ? false : undefined,
+        onEvent: print,
+      }),
+    );
+    return finishReport(report, values, io);
   },
 };

@@ -1,7 +1,8 @@
 import { hostStatuses, releaseLocks } from '../../targets/inspect';
 import { prepare } from '../../engine';
 import { Redactor } from '../../secrets/redact';
-import { checkTargets } from '../checks';
+import { checkTargets, selectedNames } from '../checks';
+import { EXIT_NEEDS_ATTENTION } from '../outcome';
 import type { Command, CommandArgs } from '../command';
 import type { CliIo } from '../io';
 import { operatorName } from '../io';
@@ -15,15 +16,23 @@ function hostsOf(args: CommandArgs, io: CliIo) {
     io.err.write(bad + '\n');
     return undefined;
   }
-  return { config, hosts: args.values.targets ?? Object.keys(config.hosts) };
+  return { config, hosts: selectedNames(config, args.values.targets) };
 }
 
 export const status: Command = {
   name: 'status',
-  summary: 'per host: current and previous release, lock, last results, rollback points',
+  summary:
+    'per target: current and previous release, lock, last results, rollback points, and what needs a human',
   usage: '[--config FILE] [--targets h1,h2] [--json]',
-  options: [{ name: 'config' }, { name: 'targets' }, { name: 'json', help: 'print the host states as JSON' }],
+  options: [
+    { name: 'config' },
+    { name: 'targets' },
+    { name: 'json', help: 'print the target states as JSON' },
+  ],
   examples: ['homelab-deploy status --targets rtx1080'],
+  notes: [
+    'Exit codes: 0, 1 when a target could not be read (unreachable), 2 bad usage or config, 3 when a target needs a human (a failed rollback left a needs-attention record).',
+  ],
   async run(args, io) {
     const scope = hostsOf(args, io);
     if (!scope) return 2;
@@ -33,6 +42,14 @@ export const status: Command = {
     });
     if (args.values.json) io.out.write(JSON.stringify(statuses, null, 2) + '\n');
     else io.out.write(renderStatus(statuses) + '\n');
+    const attention = statuses.filter((s) => s.needsAttention);
+    if (attention.length) {
+      // Also on stderr: with --json stdout goes to a machine, and the person must still see it.
+      io.err.write(
+        `⚠ NEEDS A HUMAN: ${attention.map((s) => s.host).join(', ')} (a rollback failed or was left unfinished); look at each, then redeploy or \`homelab-deploy rollback --to <release> --targets ...\`\n`,
+      );
+      return EXIT_NEEDS_ATTENTION;
+    }
     return statuses.some((s) => !s.reachable) ? 1 : 0;
   },
 };

@@ -1,3 +1,4 @@
+import { issueWhere } from '../../config/errors';
 import { prepare } from '../../engine';
 import type { Command } from '../command';
 
@@ -12,13 +13,9 @@ export const validate: Command = {
     io.out.write(
       `${configPath}: valid (${Object.keys(config.hosts).length} hosts, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`,
     );
-    for (const n of config.notes ?? []) {
-      const where =
-        n.line === undefined
-          ? configPath
-          : `${configPath}:${n.line}${n.column === undefined ? '' : `:${n.column}`}`;
-      io.out.write(`  note: ${where}: ${n.path}: ${n.message}\n`);
-    }
+    // A note about a target from an inventory names that file and line, not the config's.
+    for (const n of config.notes ?? [])
+      io.out.write(`  note: ${issueWhere(n, configPath)}: ${n.path}: ${n.message}\n`);
     return 0;
   },
 };
