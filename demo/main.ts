@@ -8,7 +8,7 @@ import type { DeployStatus, Report } from '../src/report/types';
 import { Redactor } from '../src/secrets/redact';
 import { startSandbox, type Sandbox } from './sandbox';
 
-/** What the seed's failure rules say each injected fault must end in. */
+/** What the failure rules say each injected fault must end in. */
 const EXPECTED: Record<string, DeployStatus> = {
   none: 'success',
   staging: 'failed',
@@ -123,7 +123,7 @@ function verdict(report: Report, fail: string, say: (s: string) => void): number
   const expected = EXPECTED[fail];
   const ok = report.status === expected;
   say(
-    `\nSeed rule for ${fail === 'none' ? 'a clean deploy' : `a ${fail} failure`}: ${expected}. Result: ${report.status} ${ok ? '✔' : '✖'}`,
+    `\nFailure rule for ${fail === 'none' ? 'a clean deploy' : `a ${fail} failure`}: ${expected}. Result: ${report.status} ${ok ? '✔' : '✖'}`,
   );
   return ok ? 0 : 1;
 }

@@ -38,7 +38,7 @@ import type {
   TestsConfig,
 } from './types';
 
-/** Defaults that reproduce the seed pipeline; kept together so the README can quote them. */
+/** Defaults that reproduce the default pipeline (staging, production, public); kept together so the README can quote them. */
 export const DEFAULTS = {
   user: 'deploy',
   port: 22,

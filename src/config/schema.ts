@@ -534,7 +534,7 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   health: z.array(healthCheckSchema).optional(),
-  /** The seed pipeline's tests, run on staging (they gate production); with `stages`, put tests on a stage. */
+  /** The default pipeline's tests, run on staging (they gate production); with `stages`, put tests on a stage. */
   tests: testsSchema.optional(),
   stages: z.array(stageSchema).min(1).optional(),
   verify: z

@@ -50,10 +50,10 @@ export type SnapshotSettings = {
   | { provider: 'command'; create: string; rollback: string; delete?: string }
 );
 
-/** What every kind of target has: a name, the seed-pipeline stage tag, labels for selection, vars for templates. */
+/** What every kind of target has: a name, the default pipeline's stage tag, labels for selection, vars for templates. */
 export interface TargetBase {
   name: string;
-  /** `staging | production | public` when the seed pipeline is built from tags (no `stages:`). */
+  /** `staging | production | public` when the default pipeline is built from tags (no `stages:`). */
   stageTag?: 'staging' | 'production' | 'public';
   /** For `--targets key=value` selection and for grouping a fleet's report. */
   labels: Record<string, string>;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Config } from '../config/types';
 import type { UploadFile } from '../remote/sftp';
 import type { AuditRecord, DeployStatus, ErrorInfo, HostFinalState, Report } from '../report/types';
@@ -72,6 +73,10 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   const { config, redactor } = opts;
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  // Every command in flight listens on the run's signal (up to max_channels per target worked on at once): far
+  // past Node's leak warning of 10 at a fleet's parallel, and not a leak.
+  const widest = Math.max(config.parallel, ...config.stages.map((s) => s.parallel));
+  setMaxListeners(widest * 8 + 20, signal);
   const runToken = opts.runToken ?? randomBytes(6).toString('hex');
   const release = { id: releaseIdFor(opts.commit), commit: opts.commit, ref: opts.ref };
   const emit = (e: DeployEvent) => {
@@ -254,7 +259,7 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
     waves: state.waves.length ? state.waves : undefined,
     escalation: state.escalation,
     left: state.left,
-    needsAttention: needsAttention(finals),
+    needsAttention: needsAttention(state, finals),
     releaseSteps: releaseReport,
     notRolledBack: notRolledBack(finals),
   };
@@ -266,10 +271,16 @@ function notRolledBack(finals: HostFinalState[]): string[] | undefined {
   return names.length ? names : undefined;
 }
 
-/** Targets a human must look at: a rollback that failed or is still running, or a state nobody could read. */
-function needsAttention(finals: HostFinalState[]): string[] | undefined {
+/**
+ * Targets a human must look at: a rollback that failed or is still running, or a target this run changed (or may
+ * have) whose state nobody could read back. A target the run never reached is unknown but untouched: not here.
+ */
+function needsAttention(state: RunState, finals: HostFinalState[]): string[] | undefined {
   const names = finals
-    .filter((f) => f.state === 'unknown' || (f.rollback && !f.rollback.ok))
+    .filter((f) => {
+      if (f.rollback && !f.rollback.ok && !f.rollback.skipped) return true;
+      return f.state === 'unknown' && !!state.runs.get(f.host)?.touched;
+    })
     .map((f) => f.host);
   return names.length ? names : undefined;
 }

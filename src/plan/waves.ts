@@ -2,7 +2,8 @@ import type { RolloutSettings, WaveSize } from '../config/types';
 
 /** How many targets a wave of `size` takes when the stage holds `total` (a percentage rounds up: 10% of 5 is 1). */
 export function waveCount(size: WaveSize, total: number): number {
-  return 'count' in size ? size.count : Math.max(1, Math.ceil((size.percent / 100) * total));
+  // percent × total first: (7 / 100) × 100 is 7.000000000000001 in floating point, which would round up to 8.
+  return 'count' in size ? size.count : Math.max(1, Math.ceil((size.percent * total) / 100 - 1e-9));
 }
 
 /**
@@ -38,19 +39,34 @@ export interface BudgetState {
   canary: boolean;
 }
 
+export interface BudgetVerdict {
+  reason: string;
+  /** Which budget was passed: the wave's own (the canary's included), or the stage's over all waves so far. */
+  scope: 'wave' | 'overall';
+}
+
 /** Why the rollout must stop, or undefined while it is within its failure budget. */
 export function budgetExceeded(
   b: BudgetState,
   r: Pick<RolloutSettings, 'maxFail' | 'maxFailPercentage'>,
-): string | undefined {
+): BudgetVerdict | undefined {
   if (b.canary && b.waveFailed > 0)
-    return `the canary wave failed (${b.waveFailed} of ${b.waveSize} target${b.waveSize === 1 ? '' : 's'})`;
+    return {
+      scope: 'wave',
+      reason: `the canary wave failed (${b.waveFailed} of ${b.waveSize} target${b.waveSize === 1 ? '' : 's'})`,
+    };
   const pct = (n: number, of: number) => `${Math.round((n / of) * 1000) / 10}%`;
   if (r.maxFailPercentage !== undefined && b.waveFailed > tolerated(b.waveSize, r.maxFailPercentage))
-    return `${b.waveFailed} of ${b.waveSize} targets of the wave failed (${pct(b.waveFailed, b.waveSize)}, more than max_fail_percentage ${r.maxFailPercentage}%)`;
+    return {
+      scope: 'wave',
+      reason: `${b.waveFailed} of ${b.waveSize} targets of the wave failed (${pct(b.waveFailed, b.waveSize)}, more than max_fail_percentage ${r.maxFailPercentage}%)`,
+    };
   if (r.maxFailPercentage !== undefined && b.failed > tolerated(b.total, r.maxFailPercentage))
-    return `${b.failed} of ${b.total} targets of the stage failed (${pct(b.failed, b.total)}, more than max_fail_percentage ${r.maxFailPercentage}%)`;
+    return {
+      scope: 'overall',
+      reason: `${b.failed} of ${b.total} targets of the stage failed (${pct(b.failed, b.total)}, more than max_fail_percentage ${r.maxFailPercentage}%)`,
+    };
   if (r.maxFail !== undefined && b.failed > r.maxFail)
-    return `${b.failed} targets failed, more than max_fail ${r.maxFail}`;
+    return { scope: 'overall', reason: `${b.failed} targets failed, more than max_fail ${r.maxFail}` };
   return undefined;
 }

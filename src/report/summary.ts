@@ -197,7 +197,7 @@ export function renderSummary(r: Report, opts: { maxBytes?: number } = {}): stri
     out.push('', '### Failed checks', ...CHECK_HEAD);
     for (const x of failedChecks.slice(0, 200)) out.push(checkRow(x));
   }
-  // Every check, one line each (seed 003's smoke report), folded: at fleet scale this is the longest part.
+  // Every check, one line each (a smoke report), folded: at fleet scale this is the longest part.
   if (checks.length && checks.length <= MAX_CHECK_LINES)
     out.push(
       '',

@@ -148,7 +148,7 @@ describe("npm run demo (the README's first command)", () => {
     expect(report.status).toBe('partial_success');
     expect(report.systemsDeployed).toEqual(['thinkpad', 'rtx1080']);
     expect(report.hosts.find((h) => h.host === 'vps')?.rollback?.ok).toBe(true);
-    expect(r.stderr).toContain('Seed rule for a vps failure: partial_success. Result: partial_success ✔');
+    expect(r.stderr).toContain('Failure rule for a vps failure: partial_success. Result: partial_success ✔');
     expect(r.stderr).toMatch(/▶ secrets/);
     // The demo's secret is random; make sure no .env value line leaked into progress or report.
     expect(r.stdout + r.stderr).not.toMatch(/demo-secret-[a-z0-9]+/);

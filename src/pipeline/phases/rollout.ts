@@ -8,6 +8,7 @@ import type {
   PhaseReport,
   WaveReport,
 } from '../../report/types';
+import { mapLimit } from '../../util/concurrency';
 import { sleep } from '../../util/duration';
 import { requireHealthy } from '../health-gate';
 import type { Heartbeats } from '../heartbeats';
@@ -76,20 +77,22 @@ export async function runRollout(
   let wi = 0;
   for (; wi < waves.length && !stopped; wi++) {
     if (ctx.signal.aborted) break;
+    if (wi > 0 && rollout.pauseMs > 0) await sleep(rollout.pauseMs, ctx.signal);
+    if (ctx.signal.aborted) break;
+    // Checked when the wave would start, after the pause: a pause may well outlast the window.
     const window = ctx.config.window;
     if (window && !input.ignoreWindow && !inWindow(window, new Date())) {
       leftReason = `the deploy window (${window.text}) closed before wave ${wi + 1} of ${waves.length}`;
       break;
     }
-    if (wi > 0 && rollout.pauseMs > 0) await sleep(rollout.pauseMs, ctx.signal);
     const wave = waves[wi];
     const w = await runWave(state, stage, rollout, wave, wi, waves.length, tally, input, r);
     reports.push(w.report);
     state.waves.push(w.report);
     if (w.stopped) stopped = { reason: w.stopped, wave: wi + 1, scope: w.scope ?? 'wave' };
     else if (rollout.soakMs > 0 && !ctx.signal.aborted) {
-      const soaked = await soak(state, stage, rollout, wave, r, tally);
-      if (soaked) stopped = { reason: soaked, wave: wi + 1, scope: 'overall' };
+      const soaked = await soak(state, stage, rollout, w.report, wi === 0 && waves.length > 1, r, tally);
+      if (soaked) stopped = { reason: soaked.reason, wave: wi + 1, scope: soaked.scope };
     }
   }
   const untouched = waves.slice(wi).flat();
@@ -220,6 +223,7 @@ async function runWave(
   ctx.emit({ type: 'wave-start', phase: stage.name, wave: index + 1, waves: count, targets: targets.length });
   let stopped: string | undefined;
   let scope: 'wave' | 'overall' | undefined;
+  const canary = index === 0 && count > 1;
   let running = 0;
   let next = 0;
   const progress = () => {
@@ -258,18 +262,20 @@ async function runWave(
             tally.classes.set(cls, (tally.classes.get(cls) ?? 0) + 1);
             if (tally.failing.length < FIRST_FAILING) tally.failing.push(name);
           }
-          stopped ??= budgetExceeded(
-            {
-              waveFailed: report.failed,
-              waveSize: targets.length,
-              failed: tally.failed,
-              total: stage.targets.length,
-              canary: index === 0 && count > 1,
-            },
-            rollout,
-          );
-          if (stopped && !scope)
-            scope = report.failed > 0 && stopped.includes('of the wave') ? 'wave' : 'overall';
+          if (!stopped) {
+            const verdict = budgetExceeded(
+              {
+                waveFailed: report.failed,
+                waveSize: targets.length,
+                failed: tally.failed,
+                total: stage.targets.length,
+                canary,
+              },
+              rollout,
+            );
+            stopped = verdict?.reason;
+            scope = verdict?.scope;
+          }
         }
       }),
     );
@@ -350,11 +356,12 @@ async function fleetTarget(
     return withWave(hr, wave);
   } finally {
     // Nothing later in the stage needs this target's lock unless the budget policy may roll back targets that
-    // succeeded: then it is kept until the run ends.
+    // succeeded, or a soak checks the wave again and may roll it back: then it is kept until the run ends.
     if (
       h.locked &&
       input.releaseEarly &&
       rollout.onBudgetExceeded === 'rollback-failed' &&
+      rollout.soakMs === 0 &&
       !h.rollback?.pending
     ) {
       input.heartbeats.stop(name);
@@ -374,28 +381,32 @@ function withWave(hr: HostPhaseReport, wave: number): HostPhaseReport {
 
 /**
  * After a wave, wait the soak time and check its live targets again: a release that degrades after a while
- * (memory, a leak, a slow dependency) is caught before the next wave. Failures count against the budget and the
- * failed targets are rolled back.
+ * (memory, a leak, a slow dependency) is caught before the next wave. Failures count against the budget as
+ * failures of the wave (the canary's budget stays zero), the wave's report says so, and the failed targets are
+ * rolled back. The checks run as wide as the stage, each target's connection given back when its check is done.
  */
 async function soak(
   state: RunState,
   stage: StageConfig,
   rollout: RolloutSettings,
-  wave: string[],
+  wave: WaveReport,
+  canary: boolean,
   r: PhaseReport,
   tally: Tally,
-): Promise<string | undefined> {
+): Promise<{ reason: string; scope: 'wave' | 'overall' } | undefined> {
   const { ctx } = state;
   await sleep(rollout.soakMs, ctx.signal);
   if (ctx.signal.aborted) return undefined;
-  const live = wave.map((n) => targetRun(state, n)).filter((h) => h.onNew && !h.rollback);
+  const live = wave.targets.map((n) => targetRun(state, n)).filter((h) => h.onNew && !h.rollback);
   let failed = 0;
-  for (const h of live) {
+  await mapLimit(live, stage.parallel, async (h) => {
     try {
       await requireHealthy(ctx, h.target.healthSubject(stage.name), stage.health, `${stage.name} (soak)`);
     } catch (err) {
       failed++;
       tally.failed++;
+      wave.ok--;
+      wave.failed++;
       const info = ctx.errorInfo(err, { host: h.target.name, phase: stage.name });
       tally.classes.set(info.class, (tally.classes.get(info.class) ?? 0) + 1);
       if (tally.failing.length < FIRST_FAILING) tally.failing.push(h.target.name);
@@ -408,19 +419,26 @@ async function soak(
     } finally {
       await h.target.close().catch(() => undefined);
     }
-  }
+  });
   if (failed === 0) return undefined;
-  record(state, 'rollback', stage.name, `${failed} target(s) failed the soak after wave`);
-  return budgetExceeded(
+  record(state, 'rollback', stage.name, `${failed} target(s) failed the soak after wave ${wave.index}`);
+  const budget = wave.budget ?? { failRate: 0, exceeded: false };
+  budget.failRate = wave.targets.length ? wave.failed / wave.targets.length : 0;
+  const why = budgetExceeded(
     {
-      waveFailed: failed,
-      waveSize: wave.length,
+      waveFailed: wave.failed,
+      waveSize: wave.targets.length,
       failed: tally.failed,
       total: stage.targets.length,
-      canary: false,
+      canary,
     },
     rollout,
   );
+  if (!why) return undefined;
+  const reason = `the soak after wave ${wave.index}: ${why.reason}`;
+  const scope = why.scope;
+  wave.budget = { ...budget, exceeded: true, decision: reason, scope };
+  return { reason, scope };
 }
 
 function mostCommon(m: Map<string, number>): ErrorInfo['class'] | undefined {

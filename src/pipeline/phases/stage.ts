@@ -128,7 +128,7 @@ export function rollbackAllScope(state: RunState, stage: StageConfig): string[] 
 }
 
 /**
- * The seed's rules, derived from what actually happened: if a host of another stage that this run deployed
+ * The failure rules, derived from what actually happened: if a host of another stage that this run deployed
  * still runs the new release the outcome is a partial success; if hosts of stages that had succeeded were rolled
  * back it is `rolled_back`; otherwise `failed`.
  */

@@ -67,7 +67,7 @@ function fleetBudget(s: StageConfig, failed: number): string | undefined {
   return budgetExceeded(
     { waveFailed: 0, waveSize: 1, failed, total: s.targets.length, canary: false },
     s.rollout,
-  );
+  )?.reason;
 }
 
 async function verifyHost(
