@@ -14,19 +14,26 @@ export class Heartbeats {
     private readonly onLost: (host: string) => void,
   ) {}
 
-  start(host: Target): void {
+  /**
+   * `idle` says the target's part of the run is over while its lock is still held (a fleet that may yet roll it
+   * back): each beat then gives its connection back, so held locks cost no connections between beats.
+   */
+  start(host: Target, idle: () => boolean = () => false): void {
     if (this.timers.has(host.name)) return;
     const t = setInterval(() => {
-      const beat = host.heartbeat().then(
-        (ours) => {
-          if (!ours && this.timers.has(host.name)) {
-            this.stop(host.name);
-            this.onLost(host.name);
-          }
-        },
-        // A missed beat is not a lost lock: the connection may recover, and stale_after spans several beats.
-        () => undefined,
-      );
+      const beat = host
+        .heartbeat()
+        .finally(() => (idle() ? host.close().catch(() => undefined) : undefined))
+        .then(
+          (ours) => {
+            if (!ours && this.timers.has(host.name)) {
+              this.stop(host.name);
+              this.onLost(host.name);
+            }
+          },
+          // A missed beat is not a lost lock: the connection may recover, and stale_after spans several beats.
+          () => undefined,
+        );
       this.inFlight.add(beat);
       void beat.finally(() => this.inFlight.delete(beat));
     }, this.everyMs);

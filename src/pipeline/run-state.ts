@@ -47,6 +47,8 @@ export interface TargetRun {
   settled?: boolean;
   /** Its part of the run over, the target gave its lock back already (a fleet target). */
   lockReleased?: boolean;
+  /** Its part of the run over, the target keeps its lock (the budget policy may still roll it back). */
+  idle?: boolean;
 }
 
 /** The mutable state of one run, passed to each phase; nothing of it is global. */

@@ -149,7 +149,7 @@ export async function preflightOne(
   try {
     const st = await h.target.preflight(phase);
     h.locked = true;
-    heartbeats.start(h.target);
+    heartbeats.start(h.target, () => !!h.idle);
     h.before = st.current;
     h.startCurrent = st.current;
     h.onNew = st.onNew;

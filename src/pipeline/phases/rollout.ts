@@ -370,6 +370,7 @@ async function fleetTarget(
         record(state, 'lock-released', name);
       }
     }
+    if (!h.lockReleased) h.idle = true;
     await h.target.close().catch(() => undefined);
   }
 }
