@@ -2,8 +2,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 /**
- * Tests run the TypeScript sources through ts-jest (CommonJS); the action itself is exercised through the committed
- * dist/ bundle.
+ * Tests run the TypeScript sources through ts-jest, compiled to CommonJS. The package is "type": "module", but jest
+ * takes a .ts file for an ES module only when extensionsToTreatAsEsm names .ts, which it does not here, so no test
+ * needs --experimental-vm-modules. The action itself is exercised through the committed dist/ bundle, and its
+ * sources through GitHub's local-action (test/integration/local-action.test.ts).
  *
  * The GitHub client (@actions/github 9, @octokit/*) is published as ES modules only. ncc bundles them for dist/;
  * under jest the ES-module packages it depends on (found by walking its dependencies, so an update that adds one

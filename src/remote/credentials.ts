@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { utils } from 'ssh2';
+import * as ssh2 from 'ssh2';
 import type { SshSettings } from '../config/types';
 import { DeployError } from '../errors';
 import type { Redactor } from '../secrets/redact';
@@ -8,6 +8,11 @@ import type { Credentials } from './connection';
 import { FALLBACK_KEY_ENV } from './fallback';
 
 export { FALLBACK_KEY_ENV, FALLBACK_KNOWN_HOSTS_ENV } from './fallback';
+
+// ssh2 is CommonJS, and Node's ES-module loader sees only some of its exports by name, not `utils`; the namespace's
+// `default` is module.exports there, as under ncc and the tests' CommonJS transform. A loader that hands over
+// module.exports itself as the namespace has `utils` on it directly.
+const sshUtils = ((ssh2 as { default?: typeof ssh2 }).default ?? ssh2).utils;
 
 /**
  * Loads and checks a host's private key on the runner, before any connection, so a wrong passphrase or a
@@ -64,7 +69,7 @@ export function loadCredentials(
   redactor.add(key);
   const passphrase = ssh.passphraseEnv ? env[ssh.passphraseEnv] : undefined;
   if (passphrase) redactor.add(passphrase);
-  const parsed = utils.parseKey(key, passphrase);
+  const parsed = sshUtils.parseKey(key, passphrase);
   if (parsed instanceof Error) {
     throw new DeployError(
       'auth',

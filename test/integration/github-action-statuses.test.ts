@@ -27,18 +27,10 @@ let api: http.Server;
 let apiUrl: string;
 
 beforeAll(async () => {
+  // scripts/build.cjs, not ncc's CLI: the sources are ES modules and the bundle must be CommonJS, as dist/ is.
   execFileSync(
-    path.join(root, 'node_modules/.bin/ncc'),
-    [
-      'build',
-      'src/index.ts',
-      '-o',
-      path.join(work, 'action'),
-      '--target',
-      'es2022',
-      '--transpile-only',
-      '-q',
-    ],
+    process.execPath,
+    [path.join(root, 'scripts/build.cjs'), '--entry', 'src/index.ts', '--out', path.join(work, 'action')],
     { cwd: root, stdio: 'inherit' },
   );
   sandbox = await startSshSandbox({ names: ['thinkpad', 'rtx1080', 'vps'] });

@@ -16,18 +16,10 @@ const env = () => ({ ...process.env, PATH: `${bin}:${process.env.PATH}` });
 const config = writeConfig(MINIMAL);
 
 beforeAll(() => {
+  // scripts/build.cjs, not ncc's CLI: the sources are ES modules and the bundle must be CommonJS, as dist/ is.
   execFileSync(
-    path.join(root, 'node_modules/.bin/ncc'),
-    [
-      'build',
-      'src/cli/index.ts',
-      '-o',
-      path.join(work, 'cli'),
-      '--target',
-      'es2022',
-      '--transpile-only',
-      '-q',
-    ],
+    process.execPath,
+    [path.join(root, 'scripts/build.cjs'), '--entry', 'src/cli/index.ts', '--out', work],
     { cwd: root, stdio: 'inherit' },
   );
   fs.mkdirSync(bin);
