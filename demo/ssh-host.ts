@@ -59,17 +59,20 @@ function serveSftp(raw: SFTPWrapper, root: string): void {
         };
       if (prop === 'on')
         return (ev: string, fn: (...args: unknown[]) => void) =>
-          target.on(ev as never, ((...args: unknown[]) => {
-            if (ev === 'error' || ev === 'close') return fn(...args);
-            const reqid = args[0] as number;
-            queue = queue.then(
-              () =>
-                new Promise<void>((answered) => {
-                  pending.set(reqid, answered);
-                  fn(...args);
-                }),
-            );
-          }) as never);
+          target.on(
+            ev as never,
+            ((...args: unknown[]) => {
+              if (ev === 'error' || ev === 'close') return fn(...args);
+              const reqid = args[0] as number;
+              queue = queue.then(
+                () =>
+                  new Promise<void>((answered) => {
+                    pending.set(reqid, answered);
+                    fn(...args);
+                  }),
+              );
+            }) as never,
+          );
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   }) as SFTPWrapper;

@@ -6,7 +6,14 @@ const path = require('node:path');
 const root = path.join(__dirname, '..', 'src');
 const LAYERS = [
   ['util', 'errors.ts'],
-  ['report/types.ts', 'config', 'release/config.ts', 'release/types.ts', 'release/names.ts', 'release/tag-templates.ts'],
+  [
+    'report/types.ts',
+    'config',
+    'release/config.ts',
+    'release/types.ts',
+    'release/names.ts',
+    'release/tag-templates.ts',
+  ],
   ['secrets', 'git', 'remote'],
   ['run'],
   ['health', 'snapshot'],

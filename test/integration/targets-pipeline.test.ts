@@ -126,7 +126,7 @@ health:\n`,
     fs.writeFileSync(
       configPath,
       configText.replace(
-        /  shop-(\w+): \{ kind: vercel, project: (\S+), stage: \w+,/g,
+        / {2}shop-(\w+): \{ kind: vercel, project: (\S+), stage: \w+,/g,
         '  shop-$1: { kind: vercel, project: $2,',
       ),
     );
@@ -224,7 +224,7 @@ describe('one stage holding an SSH host, a runner platform and a Vercel project'
 secrets:\n`,
           )
           .replace(
-            /health:\n(  - .*\n|    .*\n)+/,
+            /health:\n( {2}- .*\n| {4}.*\n)+/,
             'health:\n  - { name: answers, command: "true", retries: 0 }\n',
           )
           .replace('hosts: [rtx1080]', 'hosts: [rtx1080, api, shop-prod]'),
