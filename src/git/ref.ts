@@ -6,18 +6,22 @@ import { DeployError } from '../errors';
  * Refs come from workflow inputs and branch names, which attackers can choose. Only a conservative subset of
  * git's ref syntax is accepted, and only the resolved 40-hex SHA ever travels further.
  */
-const SAFE_REF = /^[A-Za-z0-9_][A-Za-z0-9._/+-]{0,254}$/;
+const SAFE_REF = /^[A-Za-z0-9_][A-Za-z0-9._/+-]*$/;
+/** Longer refs are refused: git's own limit for a ref name is the file name limit of 255 bytes. */
+const MAX_REF_LENGTH = 255;
 
 export function validateRef(ref: string): void {
   const why = !ref
     ? 'it is empty'
-    : ref.startsWith('-')
-      ? 'it starts with "-" and could be read as an option'
-      : !SAFE_REF.test(ref)
-        ? 'it contains characters outside [A-Za-z0-9._/+-]'
-        : ref.includes('..') || ref.endsWith('/') || ref.endsWith('.lock') || ref.includes('//')
-          ? 'it is not a valid git ref name'
-          : undefined;
+    : ref.length > MAX_REF_LENGTH
+      ? `it is ${ref.length} characters long; at most ${MAX_REF_LENGTH} are accepted`
+      : ref.startsWith('-')
+        ? 'it starts with "-" and could be read as an option'
+        : !SAFE_REF.test(ref)
+          ? 'it contains characters outside [A-Za-z0-9._/+-]'
+          : ref.includes('..') || ref.endsWith('/') || ref.endsWith('.lock') || ref.includes('//')
+            ? 'it is not a valid git ref name'
+            : undefined;
   if (why) throw new DeployError('config', `ref ${JSON.stringify(ref)} rejected: ${why}`);
 }
 

@@ -5,8 +5,10 @@ import { createTargets } from '../targets';
 
 /**
  * Releases the locks a run holds, for the action's post step: a run that was killed before its own cleanup must
- * not leave targets locked. Its remote commands are killed first (they would go on changing the target), then
- * only locks carrying this run's token are removed, and not while a rollback it handed over still runs there.
+ * not leave targets locked. Its remote commands are killed first (they would go on changing the target) and the
+ * lock is released only once none of them is left (a target where that cannot be made sure keeps its lock and is
+ * reported with the error); only locks carrying this run's token are removed, and not while a rollback it handed
+ * over still runs there.
  */
 export async function releaseRunLocks(
   config: Config,

@@ -30,9 +30,9 @@ export async function cleanUp(state: RunState, status: DeployStatus): Promise<vo
       });
   });
   if (state.cancelDeadline !== undefined) {
-    // The release log and the audit log say where a cancelled run left each target it had started to change.
+    // The release log and the audit log say where a cancelled run left each target it held or had changed.
     await mapLimit(
-      runs.filter((h) => h.touched),
+      runs.filter((h) => h.touched || (h.locked && !h.lockLost)),
       config.parallel,
       (h) =>
         h.target
@@ -47,42 +47,67 @@ export async function cleanUp(state: RunState, status: DeployStatus): Promise<vo
     runs.filter((h) => h.attempted && !h.lockHandedOver && !h.lockLost && !h.lockReleased),
     config.parallel,
     async (h) => {
+      let unsure: string | undefined;
       const released = await h.target
         .releaseLock({ timeoutMs: cleanupTimeout(state, 30_000) })
-        .catch(() => false);
-      if (released) record(state, 'lock-released', h.target.name);
+        .catch((err: unknown) => {
+          unsure = ctx.errorInfo(err).message;
+          return false;
+        });
+      if (unsure !== undefined) {
+        // Nothing of this run may go on behind the report: a target where that cannot be made sure may still be
+        // changing, so it counts as touched, is read back, and is `unknown` unless it answers.
+        h.touched = true;
+        ctx.emit({
+          type: 'log',
+          level: 'warn',
+          message: `${h.target.name}: ${unsure}; its lock stays, and its state is unknown until someone looks`,
+        });
+      } else if (released) record(state, 'lock-released', h.target.name);
       else if (h.locked)
         ctx.emit({
           type: 'log',
           level: 'warn',
           message: `${h.target.name}: the deploy lock could not be released; the action's post step or \`homelab-deploy lock release\` frees it`,
         });
+      // A target the final states will not ask again gives its connection back now: at fleet width, holding them
+      // all until the report would cost one socket and session per target.
+      if (!readsBack(state, h)) await h.target.close().catch(() => undefined);
     },
   );
 }
 
+/** Whether the final states read a target back rather than trust the bookkeeping (see finalStates). */
+function readsBack(state: RunState, h: TargetRun): boolean {
+  // A fleet target whose flow ended deployed, healthy and settled is known; asking it again costs a connection each.
+  const stale = !!h.rollback || (h.touched && !h.settled) || state.cancelDeadline !== undefined;
+  return stale && h.attempted;
+}
+
 /**
  * Each target's final state. Where a rollback ran or the run was cut short, what is live is read back from the
- * target rather than trusted from bookkeeping; a target that cannot be read is `unknown`, never guessed.
+ * target rather than trusted from bookkeeping; a target that cannot be read is `unknown`, never guessed. So is one
+ * the run never read at all (its pre-flight failed or never ran): nothing is known of what it runs.
  */
 export async function finalStates(state: RunState): Promise<HostFinalState[]> {
-  // A fleet target whose flow ended deployed, healthy and settled is known; asking it again costs a connection each.
-  const readBack = (h: TargetRun) =>
-    !!h.rollback || (h.touched && !h.settled) || state.cancelDeadline !== undefined;
   return mapLimit([...state.runs.values()], state.ctx.config.parallel, async (h) => {
     let after: string | null = h.onNew ? (h.newVersion ?? state.ctx.release.id) : h.before;
     let onNew = h.onNew;
-    let unknown = false;
-    if (readBack(h) && h.attempted) {
+    const read = h.locked || h.lockReleased || h.touched || h.onNew || !!h.rollback;
+    let unknown = !read;
+    if (readsBack(state, h)) {
       try {
         const cur = await h.target.readCurrent({ timeoutMs: cleanupTimeout(state, 30_000) });
         after = cur.version;
         onNew = cur.onNew;
+        unknown = false;
       } catch {
         unknown = true;
         after = null;
       }
+      await h.target.close().catch(() => undefined);
     }
+    if (unknown) after = null;
     const hostState: HostState = unknown
       ? 'unknown'
       : onNew
@@ -96,7 +121,8 @@ export async function finalStates(state: RunState): Promise<HostFinalState[]> {
       host: h.target.name,
       kind: h.target.kind,
       stage: h.stage,
-      before: h.before,
+      // Never read before the end, but read then: the run changed nothing there, so it ran that before too.
+      before: read || unknown ? h.before : after,
       after,
       state: hostState,
       rollback: h.rollback,

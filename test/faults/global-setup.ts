@@ -7,6 +7,7 @@ import { RESULTS } from './matrix';
 /** Before the fault matrix: a clean results file, the delay program built, and a CLI bundle to run. */
 export default function setup(): void {
   fs.rmSync(RESULTS, { force: true });
+  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
   fs.writeFileSync(path.join(path.dirname(RESULTS), 'started'), String(Date.now()));
   buildDelayProgram(path.join(path.dirname(RESULTS), 'bin'));
   if (!fs.existsSync(CLI))

@@ -198,9 +198,10 @@ stages:
       cwd: this.repo,
     });
     await proc.exit(60_000);
-    const start = proc.output.indexOf('[');
+    // stdout alone: warnings (a host that needs a human) go to stderr after the document.
+    const start = proc.stdout.indexOf('[');
     try {
-      return JSON.parse(proc.output.slice(start)) as Record<string, unknown>[];
+      return JSON.parse(proc.stdout.slice(start)) as Record<string, unknown>[];
     } catch {
       throw new Error(`status --json printed no JSON list: ${proc.output}`);
     }

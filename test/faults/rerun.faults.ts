@@ -9,7 +9,15 @@ import { all, cell, fail, HOSTS, sleep, statusProblems, type Cell } from './harn
 const STALE = (t: string) =>
   t.replace('lock: { stale_after: 30s }', 'lock: { stale_after: 4s, takeover_stale: true }');
 
-async function rerun(c: Cell, killed: Awaited<ReturnType<Cell['finish']>>): Promise<void> {
+/**
+ * `repaired`: what the re-run's report must say it repaired on rtx1080 (its pre-flight's `repaired` detail), as
+ * patterns: the killed run's processes, its upload, its env temp file, its unfinished deploy.
+ */
+async function rerun(
+  c: Cell,
+  killed: Awaited<ReturnType<Cell['finish']>>,
+  repaired: RegExp[] = [],
+): Promise<void> {
   const problems: string[] = [];
   if (killed.exit.signal !== 'SIGKILL')
     problems.push(`the first run was not killed: ${JSON.stringify(killed.exit)}`);
@@ -24,6 +32,13 @@ async function rerun(c: Cell, killed: Awaited<ReturnType<Cell['finish']>>): Prom
       problems.push(
         `${h}: the killed run's lock was there; the re-run's report does not say it took it over`,
       );
+  const said = String(
+    r.report?.phases.find((p) => p.name === 'preflight')?.hosts.find((h) => h.host === 'rtx1080')?.detail
+      ?.repaired ?? '',
+  );
+  for (const re of repaired)
+    if (!re.test(said))
+      problems.push(`rtx1080: the re-run's report does not say it ${re} (it says: "${said}")`);
   problems.push(...(await c.hostProblems(all('v2'))));
   await c.releaseHeld();
   problems.push(
@@ -43,7 +58,8 @@ cell('SIGKILL, then a re-run', 'preflight', async (c: Cell) => {
   c.commit('v2');
   c.writeConfig(STALE);
   c.faults.rtx1080.holdCommand('.homelab-deploy/lock');
-  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('cmd')));
+  // The held lock command would take the lock for a dead run once let go: the re-run kills it.
+  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('cmd')), [/killed \d+ processes/]);
 });
 
 cell('SIGKILL, then a re-run', 'secrets', async (c: Cell) => {
@@ -51,7 +67,10 @@ cell('SIGKILL, then a re-run', 'secrets', async (c: Cell) => {
   c.writeConfig(STALE);
   // The env file's swap: the temp file is written, the rename not yet done.
   c.faults.rtx1080.holdCommand('checksum mismatch');
-  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('cmd')));
+  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('cmd')), [
+    /killed \d+ processes/,
+    /removed shared\/\.env\.tmp-/,
+  ]);
 });
 
 cell('SIGKILL, then a re-run', 'upload', async (c: Cell) => {
@@ -68,12 +87,16 @@ cell('SIGKILL, then a re-run', 'upload', async (c: Cell) => {
     }
   });
   c.faults.rtx1080.clearNetwork();
-  await rerun(c, killed);
+  await rerun(c, killed, [/removed releases\/\.incoming-/]);
 });
 
 cell('SIGKILL, then a re-run', 'up', async (c: Cell) => {
   const v2 = c.commit('v2');
   c.writeConfig(STALE);
   c.faults.rtx1080.hold('up', v2);
-  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('up')));
+  // Killed after the switch: rtx1080 is between two releases, with the killed run's `up` still running.
+  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('up')), [
+    /never finished/,
+    /killed \d+ processes/,
+  ]);
 });

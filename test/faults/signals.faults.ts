@@ -1,4 +1,4 @@
-import { all, breakHealth, cell, fail, statusProblems, type Cell, type HostName } from './harness';
+import { all, breakHealth, cell, fail, HOSTS, statusProblems, type Cell, type HostName } from './harness';
 
 /**
  * The CLI gets SIGINT (Ctrl-C) or SIGTERM (the runner cancelling the job) while a remote command runs: the
@@ -19,12 +19,32 @@ async function cancelAt(
   return c.finish(run, 'v2', 60_000);
 }
 
+/**
+ * A cancelled run is on record on each host it held: the host's audit log has a `cancelled` line of the run (the
+ * one whose `lock-acquired` line names the v2 release), besides the release log.
+ */
+async function cancelRecorded(c: Cell): Promise<string[]> {
+  const problems: string[] = [];
+  for (const h of HOSTS) {
+    const r = await c.sb.exec(h, `cat ${c.path(h)}/.homelab-deploy/audit.log 2>/dev/null`);
+    const lines = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { action: string; release?: string; token?: string });
+    const token = lines.find((a) => a.action === 'lock-acquired' && a.release === c.releases.v2)?.token;
+    if (token && !lines.some((a) => a.action === 'cancelled' && a.token === token))
+      problems.push(`${h}: the cancelled run held it, and its audit log has no "cancelled" line of that run`);
+  }
+  return problems;
+}
+
 async function settle(
   c: Cell,
   problems: string[],
   expect: ReturnType<typeof all>,
   report?: Parameters<Cell['hostProblems']>[2],
 ) {
+  problems.push(...(await cancelRecorded(c)));
   // A rollback handed over to the host may still be finishing: up to 30 s for it and its lock.
   problems.push(...(await c.hostProblems(expect, 30_000, report)));
   await c.releaseHeld();

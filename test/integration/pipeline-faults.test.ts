@@ -202,9 +202,24 @@ describe('failure rules under faults', () => {
     });
     expect(currents(p)).toEqual([v1, v1, v1]);
     for (const h of HOSTS) expect(lockHeld(p, h)).toBe(false);
+    // The deploy attempt that was cut, the rollback, and the run's cancellation on a host it held.
     const log = releaseLog(p, 'thinkpad').filter((l) => l.release === v2);
-    expect(log.map((l) => l.result)).toEqual(['started', 'cancelled', 'rolled_back']);
+    expect(log.map((l) => [l.event, l.result])).toEqual([
+      ['deploy', 'started'],
+      ['deploy', 'cancelled'],
+      ['rollback', 'rolled_back'],
+      ['cancelled', 'cancelled'],
+    ]);
     expect(typeof log.find((l) => l.result === 'rolled_back')?.durationMs).toBe('number');
+    // Both cancellations are in the host's audit log too, with the run's token.
+    const audit = fs
+      .readFileSync(path.join(p.paths.thinkpad, '.homelab-deploy', 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.release === v2 && l.action === 'cancelled');
+    expect(audit).toHaveLength(2);
+    expect(new Set(audit.map((l) => l.token)).size).toBe(1);
   });
 
   it('cancelled with a slow rollback: the host finishes it on its own, holding the lock until it is done', async () => {

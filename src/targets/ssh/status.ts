@@ -108,7 +108,34 @@ export async function readStatus(
     rollbackPoints: points,
     releases: values(lines, 'release'),
     snapshots: liveSnapshots(values(lines, 'snap').join('\n')),
-    needsAttention: jsonLines<Record<string, unknown>>(values(lines, 'attention'))[0],
+    needsAttention:
+      jsonLines<Record<string, unknown>>(values(lines, 'attention'))[0] ??
+      interruptedDeploy(logs, lockState(config, lines)),
+  };
+}
+
+/**
+ * A host left between two releases: its release log ends with a deploy's "started" line (written just before
+ * `current` moves) and no run is still at it (the lock is gone, stale, or another run's). The run that started it
+ * died or lost the host before it could record a failed rollback there; the next deploy repairs it.
+ */
+export function interruptedDeploy(
+  logs: Record<string, unknown>[],
+  lock: LockState,
+): Record<string, unknown> | undefined {
+  // The last line that says where a deploy stands (tests records may come between "started" and its end).
+  const last = logs.filter((l) => ['deploy', 'rollback', 'cancelled'].includes(String(l.event))).pop();
+  if (!last || last.result !== 'started') return undefined;
+  if (lock.held && !lock.stale && lock.owner?.token === last.token) return undefined;
+  return {
+    reason: 'interrupted-deploy',
+    time: last.time,
+    release: last.release,
+    previous: last.previous ?? null,
+    runId: last.runId,
+    runUrl: last.runUrl,
+    token: last.token,
+    detail: `the deploy of ${String(last.release)} started at ${String(last.time)} never finished: the host may run either release or a mix; the next deploy repairs it, or roll back by hand`,
   };
 }
 

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { HostConfig } from '../../config/types';
-import { DeployError, toDeployError } from '../../errors';
+import { DeployError, toDeployError, type ErrorClass } from '../../errors';
 import type { HealthSubject } from '../../health/subject';
 import { probeCompose } from '../../health/compose';
-import { killPattern, type SshConnection } from '../../remote/connection';
+import type { SshConnection } from '../../remote/connection';
 import type { ConnectionPool } from '../../remote/pool';
 import { shQuote } from '../../remote/quote';
 import { readFileIfExists, uploadTree, writeFile } from '../../remote/sftp';
@@ -35,8 +35,8 @@ import type {
 import { releaseEnv } from './commands';
 import { LAYOUT } from './layout';
 import { parseOwner } from './owner';
-import { lockOwner, logLine } from './scripts/common';
-import { envSwapStep } from './scripts/env';
+import { auditLine, lockOwner, logLine, type ScriptRun } from './scripts/common';
+import { envSwapStep, envUndoNames } from './scripts/env';
 import { heartbeatScript, releaseLockScript } from './scripts/lock';
 import { preflightSteps, preflightValues } from './scripts/preflight';
 import {
@@ -47,10 +47,11 @@ import {
   pruneScript,
   readCurrentScript,
   readRollbackPointScript,
-  restoreEnvScript,
   rollbackPointScript,
   rollbackSteps,
+  undoEnvScript,
 } from './scripts/release';
+import { freeSpaceScript, waitGoneScript } from './scripts/repair';
 import { parseTestsOutput, testsScript, TESTS_KILL_AFTER_S } from './scripts/tests';
 import { auditSnapshotActions } from './snapshot-audit';
 import { operatorReleaseLock, readStatus } from './status';
@@ -62,6 +63,24 @@ const VM_BACK_TIMEOUT_MS = 180_000;
 const TESTS_OUTER_GRACE_MS = (TESTS_KILL_AFTER_S + 25) * 1000;
 /** How long a rollback waits for this run's abandoned commands on the host to be gone. */
 const ORPHAN_WAIT_S = 10;
+/**
+ * How long, from the first need, a run keeps trying to reach a host again to stop what a lost channel left running
+ * there; every later attempt on the same host shares the window, so a host that is gone for good costs it once.
+ */
+const ORPHAN_RECONNECT_MS = 15_000;
+/** A rollback whose session dies is tried again (after killing what it left) this many times in all. */
+const ROLLBACK_ATTEMPTS = 3;
+/**
+ * When a cancel lands while a rollback runs, the rest is handed over to the host and waited for this long at most:
+ * the cancellation budget (about 6 s) also has to kill what runs and release the locks.
+ */
+const CANCELLED_ROLLBACK_WAIT_MS = 3000;
+/** Room a write needs beyond its bytes (metadata, a file system's reserve) before "no space" is not the reason. */
+const SPACE_SLACK_BYTES = 64 * 1024;
+
+/** Errors that mean a command's channel was lost: the command may still run on the host. */
+const LOST = ['unreachable', 'timeout', 'cancelled'];
+const lostChannel = (err: unknown): boolean => err instanceof DeployError && LOST.includes(err.errorClass);
 
 export interface SshShared {
   pool: ConnectionPool;
@@ -97,6 +116,8 @@ export class SshTarget implements Target {
    * and nothing may be rolled back or released there before it is gone.
    */
   private abandoned = false;
+  /** Until when ensureNothingRunning keeps trying to reach the host again (see ORPHAN_RECONNECT_MS). */
+  private reconnectUntil?: number;
 
   constructor(
     private readonly ctx: RunContext,
@@ -120,8 +141,7 @@ export class SshTarget implements Target {
       if (res.code === null && !res.signal) this.abandoned = true;
       return res;
     } catch (err) {
-      if (err instanceof DeployError && ['unreachable', 'timeout', 'cancelled'].includes(err.errorClass))
-        this.abandoned = true;
+      if (lostChannel(err)) this.abandoned = true;
       throw err;
     }
   }
@@ -136,8 +156,7 @@ export class SshTarget implements Target {
       if (r.steps.some((s) => s.exitCode === null)) this.abandoned = true;
       return r;
     } catch (err) {
-      if (err instanceof DeployError && ['unreachable', 'timeout', 'cancelled'].includes(err.errorClass))
-        this.abandoned = true;
+      if (lostChannel(err)) this.abandoned = true;
       throw err;
     }
   }
@@ -149,6 +168,8 @@ export class SshTarget implements Target {
 
   async preflight(phase: string): Promise<PreflightOutcome> {
     const { ctx, config: host } = this;
+    // A lock command of an earlier try that lost its channel could still take the lock behind this one.
+    await this.nothingLeft();
     const owner = JSON.stringify(lockOwner(ctx, host.name, phase));
     const r = await this.steps(preflightSteps(ctx, host, owner), { timeoutMs: 60_000, signal: ctx.signal });
     const kv = preflightValues(r.outputs);
@@ -162,11 +183,13 @@ export class SshTarget implements Target {
           ? `${holder.actor ?? 'unknown actor'} (run ${holder.runUrl ?? holder.runId ?? holder.token}, commit ${holder.commit.slice(0, 12)}, phase ${holder.phase}) since ${holder.startedAt}`
           : 'an unknown owner (no readable owner record)';
         const stale = age >= ctx.config.lock.staleAfterMs / 1000;
-        const hint = stale
-          ? `; its heartbeat is ${age}s old (stale) but lock.takeover_stale is off: release it with \`homelab-deploy lock release\` after checking that run is gone`
-          : Number.isFinite(age)
-            ? `; last heartbeat ${age}s ago`
-            : '';
+        const hint = text.includes('a rollback handed over to the host is still running')
+          ? `; a rollback that run handed over to the host is still running there (it releases the lock when it ends)`
+          : stale
+            ? `; its heartbeat is ${age}s old (stale) but lock.takeover_stale is off: release it with \`homelab-deploy lock release\` after checking that run is gone`
+            : Number.isFinite(age)
+              ? `; last heartbeat ${age}s ago`
+              : '';
         throw new DeployError('lock-held', `${host.name} is locked by ${who}${hint}`, { host: host.name });
       }
       if (f?.name === 'runtime')
@@ -184,13 +207,26 @@ export class SshTarget implements Target {
       throw stepError(r, host.name, 'precondition');
     }
     const current = kv.current || null;
+    const repaired = (r.outputs.sweep ?? '')
+      .split('\n')
+      .filter((l) => l.startsWith('repaired='))
+      .map((l) => l.slice('repaired='.length).trim());
+    if (repaired.length)
+      ctx.emit({
+        type: 'log',
+        level: 'warn',
+        message: `${host.name}: repaired what an earlier run left: ${repaired.join('; ')}`,
+      });
     return {
       current,
       onNew: current === ctx.release.id,
       prepared: kv.complete === 'yes',
       lock: kv.lock === 'ours' ? 'ours' : kv.lock === 'taken-over' ? 'taken-over' : 'acquired',
       steps: r,
-      detail: { freeBytes: Number(kv.free ?? 0) },
+      detail: {
+        freeBytes: Number(kv.free ?? 0),
+        ...(repaired.length ? { repaired: repaired.join('; ') } : {}),
+      },
     };
   }
 
@@ -201,12 +237,19 @@ export class SshTarget implements Target {
     return !res.stdout.includes('lost');
   }
 
+  /**
+   * Releases the lock once nothing of this run runs on the host any more; false when it was not released (not
+   * ours, or the host did not answer). Rejects only when that cannot be made sure (the host cannot be reached to
+   * stop a command that lost its channel, or the command outlived its kill): the host then keeps its lock, and its
+   * state is unknown.
+   */
   async releaseLock(opts: { timeoutMs?: number } = {}): Promise<boolean> {
-    if (!(await this.ensureNothingRunning(opts.timeoutMs)).ok) return false;
+    await this.nothingLeft(opts.timeoutMs);
+    // A host that cannot be reached now keeps its lock (stale later), and nothing of this run runs there.
     const res = await this.exec(releaseLockScript(this.ctx, this.config), {
       timeoutMs: opts.timeoutMs ?? 30_000,
-    });
-    return res.stdout.includes('released');
+    }).catch(() => undefined);
+    return res?.stdout.includes('released') ?? false;
   }
 
   /**
@@ -216,6 +259,7 @@ export class SshTarget implements Target {
    */
   async writeSecrets(file: string, content: string): Promise<SecretsOutcome> {
     const { ctx, config: host } = this;
+    await this.nothingLeft();
     const conn = await this.conn();
     const sftp = await conn.sftp({ signal: ctx.signal });
     const dir = `${host.path}/${LAYOUT.shared}`;
@@ -225,24 +269,33 @@ export class SshTarget implements Target {
     );
     if (old !== undefined && sha256(old) === sha256(content)) return { state: 'unchanged', changed: [] };
     const data = Buffer.from(content, 'utf8');
-    await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
-      exclusive: true,
-      fsync: true,
-      signal: ctx.signal,
-    });
+    const what = `writing ${LAYOUT.shared}/${file}`;
+    try {
+      await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
+        exclusive: true,
+        fsync: true,
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      throw await this.writeFailure(err, dir, [`${dir}/${tmp}`], data.length, what);
+    }
     const step = envSwapStep({
       dir,
       file,
       tmp,
       saved: `${file}.before-${ctx.release.id}`,
+      ...envUndoNames(file, ctx.runToken),
       size: data.length,
       sha256: sha256(data),
     });
     const r = await this.steps([step], { timeoutMs: 60_000, signal: ctx.signal });
-    if (!r.ok)
-      throw new DeployError('command-failed', `writing ${file} failed: ${r.failed?.output?.trim()}`, {
-        host: host.name,
-      });
+    if (!r.ok) {
+      const why = r.failed?.output?.trim() ?? '';
+      const err = new DeployError('command-failed', `writing ${file} failed: ${why}`, { host: host.name });
+      if (r.failed?.exitCode !== null && /no space/i.test(why))
+        throw await this.writeFailure(err, dir, [`${dir}/${tmp}`], data.length, what);
+      throw err;
+    }
     return {
       state: 'written',
       changed: changedKeys(
@@ -253,15 +306,20 @@ export class SshTarget implements Target {
     };
   }
 
+  /**
+   * Undoes exactly what this run's secrets phase did to the env file (also a write whose channel was lost half
+   * way, and a temp file it left); where it changed nothing, nothing happens.
+   */
   async restoreSecrets(opts: { timeoutMs?: number } = {}): Promise<StepsOutcome | undefined> {
     const envFile = this.ctx.config.secrets?.file;
     if (!envFile) return undefined;
+    await this.nothingLeft(opts.timeoutMs);
     return this.steps(
       [
         {
           name: 'restore-env',
           display: `restore ${envFile}`,
-          script: restoreEnvScript(this.ctx, this.config, envFile),
+          script: undoEnvScript(this.ctx, this.config, envFile),
         },
       ],
       { timeoutMs: opts.timeoutMs ?? 30_000 },
@@ -270,6 +328,7 @@ export class SshTarget implements Target {
 
   async snapshot(previous: string | null | undefined, opts: { infra: boolean }): Promise<SnapshotOutcome> {
     const { ctx, config: host } = this;
+    await this.nothingLeft();
     let infra: string | undefined;
     let warnings: string[] = [];
     if (host.snapshot && opts.infra) {
@@ -336,6 +395,8 @@ export class SshTarget implements Target {
    */
   async deploy(opts: DeployOptions): Promise<DeployOutcome> {
     const { ctx, config: host } = this;
+    // A retry never starts while the previous attempt's command (a lost session's `up`) still runs.
+    await this.nothingLeft();
     const conn = await this.conn();
     if (!opts.prepared) {
       const base = `${host.path}/${incomingDir(ctx)}`;
@@ -346,16 +407,22 @@ export class SshTarget implements Target {
         uploadedAt: new Date().toISOString(),
         runId: ctx.run.id,
       };
-      await uploadTree(conn, base, ctx.files, { signal: ctx.signal });
-      const sftp = await conn.sftp({ signal: ctx.signal });
-      await writeFile(
-        sftp,
-        host.name,
-        `${base}/${LAYOUT.releaseMarker}`,
-        Buffer.from(JSON.stringify(marker) + '\n'),
-        0o644,
-        { signal: ctx.signal },
-      );
+      try {
+        await uploadTree(conn, base, ctx.files, { signal: ctx.signal });
+        const sftp = await conn.sftp({ signal: ctx.signal });
+        await writeFile(
+          sftp,
+          host.name,
+          `${base}/${LAYOUT.releaseMarker}`,
+          Buffer.from(JSON.stringify(marker) + '\n'),
+          0o644,
+          { signal: ctx.signal },
+        );
+      } catch (err) {
+        // A failed upload goes (it would only take the space a retry needs); a lost one is reused by the retry.
+        const size = ctx.files.reduce((n, f) => n + f.data.length, 0);
+        throw await this.writeFailure(err, base, [base], size, `release ${ctx.release.id}`, host.path);
+      }
     }
     const r = await this.steps(deploySteps(ctx, host, opts.stage, opts.previous), {
       timeoutMs: host.deploy.timeoutMs + 60_000,
@@ -400,13 +467,15 @@ export class SshTarget implements Target {
   async rollback(opts: RollbackOptions): Promise<RollbackOutcome> {
     const { ctx, config: host } = this;
     const handOver = opts.handOverWaitMs !== undefined;
+    // The wait is a budget for the whole rollback: what making sure of the host costs comes out of it.
+    const handOverBy = Date.now() + (opts.handOverWaitMs ?? 0);
     const gone = await this.ensureNothingRunning(
       handOver ? Math.min(opts.handOverWaitMs ?? 0, 3000) : undefined,
     );
     if (!gone.ok)
       throw new DeployError(
-        'command-failed',
-        `not rolled back: commands of this run still run on ${host.name} after being killed (pids ${gone.left}); its state is unknown`,
+        gone.error?.errorClass ?? 'command-failed',
+        `not rolled back: ${gone.error?.message ?? `${host.name}: its state is unknown`}`,
         { host: host.name },
       );
     const out: RollbackOutcome = { ok: false, steps: [], actions: [] };
@@ -428,18 +497,54 @@ export class SshTarget implements Target {
       ctx.audit('rollback', host.name, back.detail);
       await this.auditActions([back]).catch(() => undefined);
     }
-    if (handOver) return { ...out, ...(await this.handOver(opts.stage, opts.to, opts.handOverWaitMs ?? 0)) };
     // A manual rollback returns from whatever runs now: its saved env file and log lines name that release.
     const from = opts.from ? { ...ctx, release: { ...ctx.release, id: opts.from } } : ctx;
-    const r = await this.steps(rollbackSteps(from, host, opts.stage, opts.to), {
-      timeoutMs: host.deploy.timeoutMs + 60_000,
-    });
-    return { ...out, ok: r.ok, steps: r.steps, failed: r.failed };
+    if (handOver)
+      return { ...out, ...(await this.handOver(opts.stage, opts.to, handOverBy - Date.now(), from)) };
+    for (let attempt = 1; ; attempt++) {
+      let r: StepsResult | undefined;
+      let err: unknown;
+      try {
+        r = await this.steps(rollbackSteps(from, host, opts.stage, opts.to), {
+          timeoutMs: host.deploy.timeoutMs + 60_000,
+          signal: ctx.signal,
+        });
+      } catch (e) {
+        err = e;
+      }
+      if (r?.ok) return { ...out, ok: true, steps: r.steps, failed: undefined };
+      if (ctx.signal.aborted) {
+        // Cancelled while rolling back: the runner kills us in seconds, and a stack's `up` cut half way would leave
+        // the host worse off than either release. What this attempt left is killed and the rollback, which is
+        // safe to run again, goes on detached on the host.
+        const t0 = Date.now();
+        await this.nothingLeft(1500);
+        const waitMs = Math.max(1000, CANCELLED_ROLLBACK_WAIT_MS - (Date.now() - t0));
+        return { ...out, ...(await this.handOver(opts.stage, opts.to, waitMs, from)) };
+      }
+      const lost = err !== undefined ? lostChannel(err) : r?.failed?.exitCode === null;
+      if (!lost || attempt >= ROLLBACK_ATTEMPTS) {
+        if (err !== undefined) throw err;
+        return { ...out, ok: false, steps: r?.steps ?? [], failed: r?.failed };
+      }
+      // The session died under the rollback: make sure nothing of it still runs, then run it again on a fresh one.
+      ctx.emit({
+        type: 'log',
+        level: 'warn',
+        message: `${host.name}: the rollback lost its SSH session (${err !== undefined ? toDeployError(err).message : `step ${r?.failed?.name} got no exit status`}); trying again`,
+      });
+      await this.nothingLeft();
+    }
   }
 
-  private async handOver(stage: string, to: string | null, waitMs: number): Promise<RollbackOutcome> {
+  private async handOver(
+    stage: string,
+    to: string | null,
+    waitMs: number,
+    run: ScriptRun = this.ctx,
+  ): Promise<RollbackOutcome> {
     const waitS = Math.max(0, Math.floor(waitMs / 1000));
-    const { script, logPath } = handOverScript(this.ctx, this.config, stage, to, waitS);
+    const { script, logPath } = handOverScript(run, this.config, stage, to, waitS);
     const res = await this.exec(script, { timeoutMs: waitMs + 5000 });
     const rc = /^rc=(\S+)/.exec(res.stdout)?.[1];
     const finished = rc !== undefined && rc !== 'running';
@@ -479,35 +584,103 @@ export class SshTarget implements Target {
 
   /**
    * When a command of this run lost its channel, it may still run on the host: kill every process of this run
-   * there (over a fresh connection if the old one died) and wait until none is left. `ok: false` names the pids
-   * that outlived the kill; the host's state is then unknown.
+   * there (over a fresh connection if the old one died, trying to reach the host again for a while) and wait until
+   * none is left. `ok: false` when that could not be made sure: the host could not be reached, or pids outlived the
+   * kill (the host is then marked for a human too). Either way the host's state is unknown.
    */
-  async ensureNothingRunning(waitMs?: number): Promise<{ ok: boolean; left?: string }> {
+  async ensureNothingRunning(waitMs?: number): Promise<{ ok: boolean; left?: string; error?: DeployError }> {
     if (!this.abandoned) return { ok: true };
-    const conn = await this.conn();
-    await conn.killAndWait();
-    const waitS = Math.max(1, Math.round((waitMs ?? ORPHAN_WAIT_S * 1000) / 1000));
-    // The check's own shell and its `timeout` carry this run's token too: they are left out by pid. pgrep writes
-    // to a file, not into $(...), whose subshell would carry the same command line and match as well.
-    const f = `${this.config.path}/${LAYOUT.meta}/.alive-${this.ctx.runToken}`;
-    const res = await conn.exec(
-      [
-        `p=${shQuote(killPattern(this.ctx.runToken))}; f=${shQuote(f)}; i=0`,
-        'while :; do',
-        '  pgrep -f "$p" > "$f"; l=',
-        '  while read -r x; do [ "$x" = "$$" ] || [ "$x" = "$PPID" ] || l="$l $x"; done < "$f"',
-        '  [ -z "$l" ] && { rm -f "$f"; echo gone; exit 0; }',
-        `  [ $i -ge ${waitS * 5} ] && { rm -f "$f"; echo "left=$l"; exit 0; }`,
-        '  sleep 0.2; i=$((i + 1))',
-        'done',
-      ].join('\n'),
-      { timeoutMs: waitS * 1000 + 10_000 },
-    );
+    const name = this.name;
+    this.reconnectUntil ??= Date.now() + ORPHAN_RECONNECT_MS;
+    const deadline = Math.min(Date.now() + (waitMs ?? ORPHAN_RECONNECT_MS), this.reconnectUntil);
+    let conn: SshConnection | undefined;
+    let last: DeployError | undefined;
+    for (;;) {
+      try {
+        conn = await this.conn();
+        break;
+      } catch (err) {
+        last = toDeployError(err, 'unreachable');
+        if (!['unreachable', 'timeout'].includes(last.errorClass) || Date.now() + 1000 >= deadline) break;
+        await sleep(1000);
+      }
+    }
+    const unsure = (why: string, errorClass: ErrorClass = 'unreachable') =>
+      new DeployError(errorClass, `commands of this run may still run on ${name}: ${why}`, { host: name });
+    // The class stays what refused the connection: a changed host key is never retried, a dropped link may be.
+    if (!conn)
+      return {
+        ok: false,
+        error: unsure(`it cannot be reached to stop them (${last?.message ?? ''})`, last?.errorClass),
+      };
+    const waitS = Math.max(1, Math.round(Math.min(waitMs ?? Infinity, ORPHAN_WAIT_S * 1000) / 1000));
+    let res: ExecResult;
+    try {
+      await conn.killAndWait();
+      res = await conn.exec(waitGoneScript(this.ctx, this.config, waitS), {
+        timeoutMs: waitS * 1000 + 10_000,
+      });
+    } catch (err) {
+      return { ok: false, error: unsure(`stopping them failed (${toDeployError(err).message})`) };
+    }
     if (res.stdout.includes('gone')) {
       this.abandoned = false;
+      this.reconnectUntil = undefined;
       return { ok: true };
     }
-    return { ok: false, left: /left=(.*)/.exec(res.stdout)?.[1]?.trim() ?? '?' };
+    const left = /left=(.*)/.exec(res.stdout)?.[1]?.trim() ?? '?';
+    const error = new DeployError(
+      'command-failed',
+      `commands of this run still run on ${name} after being killed (pids ${left}); its state is unknown`,
+      { host: name },
+    );
+    await this.markNeedsAttention(
+      { time: new Date().toISOString(), reason: 'commands-survived-kill', pids: left, error: error.message },
+      { timeoutMs: 10_000 },
+    ).catch(() => undefined);
+    return { ok: false, left, error };
+  }
+
+  /** Throws ensureNothingRunning's error when it could not make sure that nothing of this run runs on the host. */
+  private async nothingLeft(waitMs?: number): Promise<void> {
+    const r = await this.ensureNothingRunning(waitMs);
+    if (!r.ok)
+      throw r.error ?? new DeployError('unreachable', `${this.name}: state unknown`, { host: this.name });
+  }
+
+  /**
+   * A write that failed (SFTP or the swap): removes what it left in `remove` and, where the host answers, says
+   * whether the disk is full, with the free space read from the host and what the write needed. A lost channel
+   * is passed on as it is (nothing can be read, and a retry reuses what was written).
+   */
+  private async writeFailure(
+    err: unknown,
+    dir: string,
+    remove: string[],
+    need: number,
+    what: string,
+    dfDir?: string,
+  ): Promise<DeployError> {
+    const e = toDeployError(err, 'command-failed');
+    if (e.errorClass !== 'command-failed') return e;
+    const where = dfDir ?? dir;
+    let free: number;
+    try {
+      const res = await this.exec(freeSpaceScript(where, remove), { timeoutMs: 15_000 });
+      free = Number(/free=(\d+)/.exec(res.stdout)?.[1] ?? NaN);
+    } catch {
+      return e;
+    }
+    if (!Number.isFinite(free)) return e;
+    if (free < need + SPACE_SLACK_BYTES || /no space|ENOSPC/i.test(e.message))
+      return new DeployError(
+        'precondition',
+        `no space left on ${this.name}: ${formatBytes(free)} free under ${where}, ${what} needs ${formatBytes(need)} (${e.message})`,
+        { host: this.name },
+      );
+    return new DeployError('command-failed', `${e.message} (${formatBytes(free)} free under ${where})`, {
+      host: this.name,
+    });
   }
 
   async settle(opts: {
@@ -552,22 +725,44 @@ export class SshTarget implements Target {
     await this.auditActions(pruned).catch(() => undefined);
   }
 
+  /** A release-log line; a cancellation is an action on the host as well, so it goes into the audit log too. */
   async appendLog(entry: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<void> {
-    await this.exec(`cd ${shQuote(this.config.path)} || exit 1\n${logLine(this.ctx, this.config, entry)}`, {
-      timeoutMs: opts.timeoutMs ?? 30_000,
-    });
+    const cancelled = entry.event === 'cancelled' || entry.result === 'cancelled';
+    const { stage, previous } = entry;
+    await this.exec(
+      [
+        `cd ${shQuote(this.config.path)} || exit 1`,
+        logLine(this.ctx, this.config, entry),
+        cancelled ? auditLine(this.ctx, this.config, 'cancelled', undefined, { stage, previous }) : '',
+      ].join('\n'),
+      { timeoutMs: opts.timeoutMs ?? 30_000 },
+    );
   }
 
+  /** Writes the record; a host that dropped is tried again until `timeoutMs` (it may be back in seconds). */
   async markNeedsAttention(
     record: Record<string, unknown>,
     opts: { timeoutMs?: number } = {},
   ): Promise<void> {
-    await this.exec(needsAttentionScript(this.ctx, this.config, record), {
-      timeoutMs: opts.timeoutMs ?? 15_000,
-    });
+    // A host already found gone for the whole reconnect window gets one more try, not another wait.
+    const deadline = Math.min(Date.now() + (opts.timeoutMs ?? 15_000), this.reconnectUntil ?? Infinity);
+    for (;;) {
+      try {
+        await this.exec(needsAttentionScript(this.ctx, this.config, record), {
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        });
+        return;
+      } catch (err) {
+        const retry = ['unreachable', 'timeout'].includes(toDeployError(err).errorClass);
+        if (!retry || Date.now() + 1000 >= deadline) throw err;
+        await sleep(1000);
+      }
+    }
   }
 
+  /** What `current` names, read only once nothing of this run runs there any more (else it rejects). */
   async readCurrent(opts: { timeoutMs?: number } = {}): Promise<{ version: string | null; onNew: boolean }> {
+    await this.nothingLeft(opts.timeoutMs);
     const res = await this.exec(readCurrentScript(this.config), { timeoutMs: opts.timeoutMs ?? 30_000 });
     const version = res.stdout.trim() || null;
     return { version, onNew: version === this.ctx.release.id };
@@ -595,6 +790,7 @@ export class SshTarget implements Target {
     });
     let res: ExecResult;
     try {
+      await this.nothingLeft();
       res = await this.exec(script, { timeoutMs: opts.timeoutMs + TESTS_OUTER_GRACE_MS, signal: ctx.signal });
     } catch (err) {
       return { exitCode: null, output: toDeployError(err).message };
@@ -606,7 +802,9 @@ export class SshTarget implements Target {
     };
   }
 
+  /** Kills this run's commands on the host; what holds the host next (a rollback, a lock release) checks they went. */
   async kill(): Promise<void> {
+    this.abandoned = true;
     await (await this.conn()).kill();
   }
 

@@ -28,6 +28,8 @@ export const tail = (text: string, lines = 12) => text.trimEnd().split('\n').sli
 export class CliProcess {
   readonly child: ChildProcess;
   output = '';
+  /** stdout alone (`output` interleaves stderr), for commands whose stdout is a document, e.g. `--json`. */
+  stdout = '';
   readonly exited: Promise<Exit>;
   private readonly watchers: { re: RegExp; resolve: () => void }[] = [];
 
@@ -51,7 +53,10 @@ export class CliProcess {
           w.resolve();
         }
     };
-    this.child.stdout?.on('data', on);
+    this.child.stdout?.on('data', (d: Buffer) => {
+      this.stdout += d.toString();
+      on(d);
+    });
     this.child.stderr?.on('data', on);
     this.exited = new Promise((resolve) =>
       this.child.once('close', (code, signal) => {

@@ -1,9 +1,9 @@
 #!/bin/sh
 # ForceCommand of the fault-matrix hosts: runs each client command exactly as sshd would (a shell -c), except
 # that the first command containing the text in $HOME/faults/hold-cmd waits until $HOME/faults/go exists. The
-# waiting process ends its argv with the command's last word (the deploy tool's per-command token), so to the
-# tool's kill it looks like the command it stands for. A held SFTP server ends when its session does, as a real
-# one would on the end of its input.
+# waiting process ends its argv with the whole command (which ends with the deploy tool's per-command token), so
+# to the tool's kill and to a later run's repair it looks like the command it stands for. A held SFTP server ends
+# when its session does, as a real one would on the end of its input.
 ctl="$HOME/faults"
 cmd="$SSH_ORIGINAL_COMMAND"
 if [ -f "$ctl/hold-cmd" ]; then
@@ -18,7 +18,7 @@ i=0; while [ ! -f "$1/go" ] && [ $i -lt 3000 ]; do
   [ "$2" = no ] || [ "$(cut -d" " -f4 /proc/$$/stat)" = "$session" ] || exit 1
   sleep 0.1; i=$((i + 1))
 done
-exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"' hold "$ctl" "$sftp" "${cmd##* }"
+exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"' hold "$ctl" "$sftp" "$cmd"
       fi
       ;;
   esac

@@ -1,7 +1,6 @@
 import type { HostConfig } from '../../../config/types';
 import { shQuote } from '../../../remote/quote';
 import type { RunContext } from '../../../run/context';
-import type { LockOwner } from '../../target';
 import { LAYOUT } from '../layout';
 
 /** What a host script needs of the run: its identity and release. Builders take only this, so tests can call them. */
@@ -9,21 +8,7 @@ export type ScriptRun = Pick<RunContext, 'release' | 'run' | 'runToken' | 'confi
 
 export const cd = (host: HostConfig): string => `cd ${shQuote(host.path)} || exit 1`;
 
-export function lockOwner(run: ScriptRun, host: string, phase: string): LockOwner {
-  const now = new Date().toISOString();
-  return {
-    token: run.runToken,
-    runId: run.run.id,
-    runUrl: run.run.url,
-    actor: run.run.actor,
-    commit: run.release.commit,
-    release: run.release.id,
-    phase,
-    host,
-    startedAt: now,
-    heartbeatAt: now,
-  };
-}
+export { lockOwner } from '../../lock-owner';
 
 /** The fields every host-side record carries: who, which run, which release. */
 function recordBase(run: ScriptRun, host: HostConfig): Record<string, unknown> {

@@ -5,11 +5,12 @@ import { formatBytes } from '../../../util/duration';
 import { LAYOUT } from '../layout';
 import { cd, type ScriptRun } from './common';
 import { lockScript } from './lock';
+import { repairScript } from './repair';
 
 /**
  * Pre-flight on one host, in one round trip: the runtime answers, the disk has room, what `current` names and
  * whether this release is already complete there, then the lock, taken last and only if the checks passed. Once
- * the lock is ours, temp files a killed run left behind are swept (they hold secrets and never a live config).
+ * the lock is ours, what a dead run left behind is repaired (see repairScript).
  * Each step prints `key=value` lines the caller reads back.
  */
 export function preflightSteps(run: ScriptRun, host: HostConfig, owner: string): Step[] {
@@ -39,14 +40,10 @@ export function preflightSteps(run: ScriptRun, host: HostConfig, owner: string):
     },
     { name: 'lock', display: `mkdir ${LAYOUT.lock}`, script: lockScript(run, host, owner) },
   ];
-  const envFile = run.config.secrets?.file;
   steps.push({
     name: 'sweep',
-    display: envFile ? `remove stale ${envFile}.tmp-* and lock.tmp-*` : 'remove stale lock.tmp-*',
-    script: [
-      cd(host),
-      `find ${LAYOUT.shared} ${LAYOUT.meta} -maxdepth 1 \\( ${envFile ? `-name ${shQuote(`${envFile}.tmp-*`)} -o ` : ''}\\( -name 'lock.tmp-*' -mmin +1 \\) \\) -exec rm -rf {} + 2>/dev/null; true`,
-    ].join('\n'),
+    display: 'repair what dead runs left (processes, uploads, temp files, unfinished deploys)',
+    script: repairScript(run, host),
   });
   return steps;
 }

@@ -7,6 +7,7 @@ import type { RollbackPoint } from '../../target';
 import { downCommand, releaseEnv, upCommand } from '../commands';
 import { LAYOUT } from '../layout';
 import { auditLine, cd, logLine, type ScriptRun } from './common';
+import { envUndoNames } from './env';
 import { HANDOVER_PID, releaseLockScript } from './lock';
 
 /** Where a release is uploaded before it is placed; per run, so two runs never write into each other's upload. */
@@ -80,7 +81,8 @@ export function rollbackSteps(run: ScriptRun, host: HostConfig, stage: string, t
   const clock = shQuote(`${LAYOUT.meta}/.rollback-${run.runToken}`);
   const switched = shQuote(`${LAYOUT.meta}/.switched-${run.runToken}`);
   const steps: Step[] = [
-    { name: 'start', display: 'rollback', script: `${cd(host)}\nrm -f ${switched}; date +%s%N > ${clock}` },
+    // The switch marker outlives a failed attempt (a lost session, say): a second attempt then still runs `up`.
+    { name: 'start', display: 'rollback', script: `${cd(host)}\ndate +%s%N > ${clock}` },
   ];
   if (envFile)
     steps.push({
@@ -106,7 +108,6 @@ export function rollbackSteps(run: ScriptRun, host: HostConfig, stage: string, t
         script: [
           cd(host),
           `[ -f ${switched} ] || { echo "the stack of ${to} was never replaced; left running"; exit 0; }`,
-          `rm -f ${switched}`,
           `cd ${LAYOUT.releases}/${to} || exit 1`,
           shExports(releaseEnv(host, run.config.project, { id: to, commit: '' }, stage)),
           upCommand(host.deploy, run.config.project),
@@ -134,7 +135,8 @@ export function rollbackSteps(run: ScriptRun, host: HostConfig, stage: string, t
       cd(host),
       `t0=$(cat ${clock} 2>/dev/null); rm -f ${clock}`,
       `dur=$(( ( $(date +%s%N) - \${t0:-0} ) / 1000000 )); [ -n "$t0" ] || dur=null`,
-      `rm -f ${LAYOUT.needsAttention}`,
+      `rm -f ${LAYOUT.needsAttention} ${switched}`,
+      envFile ? `rm -f ${undoFiles(run, envFile)}` : 'true',
       logLine(run, host, { event: 'rollback', stage, to, result: 'rolled_back' }, '"durationMs":'),
       auditLine(run, host, 'rollback', undefined, { stage, to }),
     ].join('\n'),
@@ -166,6 +168,18 @@ export function handOverScript(
     `cd ${shQuote(host.path)} && echo $$ > ${HANDOVER_PID}`,
     `sh -c ${shQuote(body)}`,
     `rc=$?; cd ${shQuote(host.path)} && echo "$rc" > ${rcFile}; rm -f ${HANDOVER_PID}`,
+    // Nobody may be waiting any more when it fails: the host says so itself, until a deploy or rollback.
+    'if [ "$rc" != 0 ]; then',
+    needsAttentionScript(run, host, {
+      time: new Date().toISOString(),
+      reason: 'rollback-failed',
+      release: run.release.id,
+      rollbackTo: to,
+      error: `the rollback handed over to the host when the run was cancelled failed; its log is ${host.path}/${logPath}`,
+      runId: run.run.id,
+      runUrl: run.run.url,
+    }),
+    'fi',
     releaseLockScript(run, host),
   ].join('\n');
   const script = [
@@ -179,13 +193,44 @@ export function handOverScript(
   return { script, logPath };
 }
 
-/** Puts back the env file this run's secrets phase saved, if it saved one; atomic like the write itself. */
+/**
+ * A rollback's env file: the one kept from before this release first came to the host (by whichever job wrote
+ * it), put back atomically. On a full disk the copy is a hard link, which needs no space.
+ */
 export function restoreEnvScript(run: ScriptRun, host: HostConfig, envFile: string): string {
   const file = `${LAYOUT.shared}/${envFile}`;
-  const saved = `${file}.before-${run.release.id}`;
+  const saved = shQuote(`${file}.before-${run.release.id}`);
+  const restore = shQuote(`${file}.restore`);
   return [
     cd(host),
-    `if [ -f ${shQuote(saved)} ]; then cp -p ${shQuote(saved)} ${shQuote(`${file}.restore`)} && mv -f ${shQuote(`${file}.restore`)} ${shQuote(file)} && ${auditLine(run, host, 'env-restored', undefined, { file: envFile })}; fi`,
+    `if [ -f ${saved} ]; then { cp -p ${saved} ${restore} 2>/dev/null || { rm -f ${restore}; ln -f ${saved} ${restore}; }; } && mv -f ${restore} ${shQuote(file)} && ${auditLine(run, host, 'env-restored', undefined, { file: envFile })}; fi`,
+  ].join('\n');
+}
+
+/** This run's undo files of the env file (see envSwapStep), as shell words relative to the deploy path. */
+const undoFiles = (run: ScriptRun, envFile: string): string => {
+  const { undo, absent } = envUndoNames(envFile, run.runToken);
+  return `${LAYOUT.shared}/${shQuote(undo)} ${LAYOUT.shared}/${shQuote(absent)}`;
+};
+
+/**
+ * Undoes exactly this run's change of the env file, for a run that ends without keeping it (aborted, or the host
+ * not on the new release): the file it replaced comes back by a rename (no space needed), or the file goes if
+ * there was none; a temp file of this run is removed too. Nothing happens where this run changed nothing.
+ */
+export function undoEnvScript(run: ScriptRun, host: HostConfig, envFile: string): string {
+  const file = shQuote(`${LAYOUT.shared}/${envFile}`);
+  const { undo, absent } = envUndoNames(envFile, run.runToken);
+  const u = shQuote(`${LAYOUT.shared}/${undo}`);
+  const a = shQuote(`${LAYOUT.shared}/${absent}`);
+  const audit = (how: string) => auditLine(run, host, 'env-restored', undefined, { file: envFile, how });
+  return [
+    cd(host),
+    `rm -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp-${run.runToken}`)}`,
+    `if [ -e ${a} ]; then rm -f ${file} && rm -f ${a} && ${audit('removed: there was none before this run')} && echo restored; fi`,
+    // A rename onto a hard link of the same file does nothing: the undo then only goes.
+    `if [ -f ${u} ]; then mv -f ${u} ${file} && rm -f ${u} && ${audit('put back the file this run replaced')} && echo restored; fi`,
+    'true',
   ].join('\n');
 }
 
