@@ -1,33 +1,45 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { coldStartTable, measureColdStart, type ColdStart } from './coldstart';
-import { createKeys, ensureSshd, hostSideDelta, killFleetsNow, SSHD, startFleet } from './fleet/fleet';
+import {
+  createKeys,
+  ensureSshd,
+  hostSideDelta,
+  killFleetsNow,
+  SSHD,
+  startFleet,
+  type Fleet,
+} from './fleet/fleet';
 import { createRunState, removeRunState, sweepStaleRuns } from './fleet/state';
 import { loadAverage } from './measure/proc';
 import { runTool } from './measure/run-tool';
 import { parseOptions, USAGE, type BenchOptions } from './options';
 import { environmentLines, resultsFile } from './report/results';
-import { measurementTable, renderMarkdown, renderText, timingTable } from './report/table';
-import { SCENARIOS } from './scenarios';
+import { countTable, measurementTable, renderMarkdown, renderText, timingTable } from './report/table';
+import { scenariosAt, SCENARIOS, sizesToRun } from './scenarios';
 import { Interrupted, type Scenario, type ScenarioContext, type ScenarioResult } from './scenarios/types';
 import { baselineTool } from './tools/baseline';
 import { assertCli, homelabTool } from './tools/homelab';
 import type { DeployTool } from './tools/tool';
+import { killStandinsNow } from './vercel/standin';
 
 interface Section {
   scenario: Scenario;
   result: ScenarioResult;
 }
 
+/** The product's default checkpoint: a run deploying to more targets needs --yes. */
+const CHECKPOINT_ABOVE = 50;
+
 const METHOD = [
-  'Timed run: a redeploy of a new release after an untimed first deploy, on freshly emptied host folders; each tool in turn on the same fleet (one OpenSSH sshd serving N loopback addresses, all on this machine).',
+  'Timed runs: each scenario says what it times (below the table); each tool in turn on the same fleet (one OpenSSH sshd serving N loopback addresses, all on this machine), or against the Vercel stand-in for vercel-fleet.',
   "wall s: from spawning the tool to its exit. s/host = wall / N. vs baseline = wall / the ssh2 baseline's wall in the same invocation.",
   "peak RSS MB: the largest VmHWM of any process in the tool's process tree, polled every 100 ms (VmHWM only grows; a poll misses at most the last interval), not a sum.",
   "client CPU s: user + system CPU of the tool and what it waited for (the benchmark's reaped-children times around the run).",
-  "sshd CPU s: growth of the sshd listener's own and reaped children's CPU (utime+stime+cutime+cstime): per-connection sshd, shells, sftp-server, everything they started.",
+  "server CPU s: growth of the sshd listener's own and reaped children's CPU (utime+stime+cutime+cstime): per-connection sshd, shells, sftp-server, everything they started; for vercel-fleet, the Vercel stand-in process's CPU.",
   "host procs/host: processes created on the host side during the timed run, divided by N. The sshd is the first process of its own pid namespace, so the growth of that namespace's last pid counts exactly what sshd and everything under it started (about 3 sshd processes per connection, one per channel, plus what each remote shell forks), and nothing of the client or of other users of this machine.",
   'load: the 1-minute load average when the timed run started (2 shared cores: above ~2, other work competes with the tool and the sshd).',
-  "verified: hosts whose end state was read back from the filesystem and found right (current -> releases/<id>, REVISION, the env file 0600 with the release's values, the previous release recorded, no lock, no temp files).",
+  "verified: targets whose end state was read back and found right: on hosts from the filesystem (current -> releases/<id>, REVISION, the env file 0600 with the release's values, the previous release recorded, no lock, no temp files; after a rollback: current, REVISION and env file of the older release); on Vercel from the stand-in's state (the project's production deployment and its domain).",
 ];
 
 function stampOf(d: Date): string {
@@ -56,13 +68,16 @@ function markdown(
   ];
   parts.push(...env.map((l) => `- ${l}`));
   parts.push(
-    `- invocation: sizes ${options.sizes.join(' ')}, parallel ${options.parallel.map((p) => p ?? 'default').join(',')}${options.only ? `, only ${options.only}` : ''}, timeout ${options.timeoutMs / 1000} s; this N took ${minutes.toFixed(1)} min`,
+    `- invocation: sizes ${options.sizes.length ? options.sizes.join(' ') : "each scenario's own"}, parallel ${options.parallelGiven ? options.parallel.map((p) => p ?? 'default').join(',') : 'not given'}${options.only ? `, only ${options.only}` : ''}, timeout ${options.timeoutMs / 1000} s; this N took ${minutes.toFixed(1)} min`,
+    ...sections.map((s) => `- scenario ${s.scenario.name}: ${s.scenario.description}`),
     '',
     renderMarkdown(measurementTable(sections.flatMap((s) => s.result.measurements))),
     '',
   );
   const timings = sections.flatMap((s) => s.result.timings);
   if (timings.length) parts.push('## Timings', '', renderMarkdown(timingTable(timings)), '');
+  const counts = sections.flatMap((s) => s.result.counts ?? []);
+  if (counts.length) parts.push('## Counts', '', renderMarkdown(countTable(counts)), '');
   const notes = sections.flatMap((s) => s.result.notes);
   const failed = failures(sections);
   if (notes.length || failed.length) {
@@ -115,6 +130,7 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
   const scenarios = options.scenarios.length
     ? SCENARIOS.filter((s) => options.scenarios.includes(s.name))
     : SCENARIOS.filter((s) => s.byDefault);
+  const sizes = sizesToRun(scenarios, options.sizes);
   const t0 = Date.now();
   const log = (line: string) =>
     process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
@@ -127,12 +143,14 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
       abort.abort();
     } else {
       killFleetsNow();
+      killStandinsNow();
       process.exit(130);
     }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('exit', killFleetsNow);
+  process.on('exit', killStandinsNow);
 
   const started = new Date();
   const resultsDir = path.join(root, 'bench', 'results');
@@ -169,56 +187,87 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
 
     const timedOut = new Map<string, number>();
     const all: Section[] = [];
-    for (const n of options.sizes) {
+    for (const n of sizes) {
       const nStarted = Date.now();
-      const fleet = await startFleet(state, n, log);
+      const here = scenariosAt(scenarios, n, options.sizes.length > 0);
+      // Scenarios that bring their own servers (the Vercel stand-in) need no sshd fleet.
+      const fleet = here.some((s) => s.usesFleet !== false) ? await startFleet(state, n, log) : undefined;
       const sections: Section[] = [];
       try {
         const workdir = path.join(state.dir, `work-N${n}`);
+        const needFleet = (): Fleet => {
+          if (!fleet) throw new Error(`N=${n}: no sshd fleet was started (no scenario at this N uses one)`);
+          return fleet;
+        };
         const tools: DeployTool[] = [];
-        if (options.only !== 'homelab') tools.push(baselineTool(fleet, workdir, baselineEntry));
-        if (options.only !== 'baseline')
-          for (const parallel of options.parallel) tools.push(homelabTool(fleet, workdir, { cli, parallel }));
+        const baseline =
+          fleet && options.only !== 'homelab' ? baselineTool(fleet, workdir, baselineEntry) : undefined;
+        if (baseline) tools.push(baseline);
+        // Above checkpoint.above targets (50 by default) a run needs --yes; older bundles without the flag
+        // still work on smaller fleets.
+        const yes = n > CHECKPOINT_ABOVE ? ['--yes'] : [];
+        if (fleet && options.only !== 'baseline')
+          for (const parallel of options.parallel)
+            tools.push(homelabTool(fleet, workdir, { cli, parallel, extraArgs: yes }));
         const ctx: ScenarioContext = {
           n,
-          fleet,
+          get fleet() {
+            return needFleet();
+          },
           options,
           cli,
+          root,
           tools,
-          homelab: (o) => homelabTool(fleet, workdir, { cli, parallel: options.parallel[0], ...o }),
+          baseline,
+          homelab: (o) => homelabTool(needFleet(), workdir, { cli, parallel: options.parallel[0], ...o }),
           timedOut,
+          resetHosts() {
+            needFleet().resetHosts();
+            ctx.hostsAt = undefined;
+          },
           workdir,
+          logDir,
           signal: abort.signal,
           log: (line) => log(`N=${n} ${line}`),
           async measure(command, logName) {
             const logFile = path.join(logDir, `N${n}-${logName}.log`);
-            await fleet.waitIdle(10_000);
-            const before = await fleet.sample();
+            if (fleet) await fleet.waitIdle(10_000);
+            const before = fleet ? await fleet.sample() : undefined;
             const load1 = loadAverage();
             const figures = await runTool(
               { ...command, logFile, timeoutMs: options.timeoutMs },
               abort.signal,
             );
+            if (!fleet || !before)
+              return {
+                ...figures,
+                hostProcesses: NaN,
+                serverCpuSeconds: NaN,
+                load1,
+                connectionsLeft: 0,
+                logFile,
+              };
             const left = abort.signal.aborted ? 0 : await fleet.waitIdle(10_000);
             const delta = hostSideDelta(before, await fleet.sample());
             return {
               ...figures,
               hostProcesses: delta.processes,
-              sshdCpuSeconds: delta.sshdCpuSeconds,
+              serverCpuSeconds: delta.sshdCpuSeconds,
               load1,
               connectionsLeft: left,
               logFile,
             };
           },
         };
-        for (const scenario of scenarios) {
-          if (scenario.appliesTo && !scenario.appliesTo(n)) continue;
+        for (const scenario of here) {
           log(`N=${n}: scenario ${scenario.name}`);
           sections.push({ scenario, result: await scenario.run(ctx) });
         }
       } finally {
-        await fleet.stop(path.join(logDir, `N${n}-sshd.log`));
-        log(`N=${n}: fleet down`);
+        if (fleet) {
+          await fleet.stop(path.join(logDir, `N${n}-sshd.log`));
+          log(`N=${n}: fleet down`);
+        }
       }
       all.push(...sections);
       const minutes = (Date.now() - nStarted) / 60_000;
@@ -227,6 +276,8 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
       );
       const timings = sections.flatMap((s) => s.result.timings);
       if (timings.length) process.stdout.write(`\n${renderText(timingTable(timings))}\n`);
+      const counts = sections.flatMap((s) => s.result.counts ?? []);
+      if (counts.length) process.stdout.write(`\n${renderText(countTable(counts))}\n`);
       for (const line of [...sections.flatMap((s) => s.result.notes), ...failures(sections)])
         process.stdout.write(`${line}\n`);
       const file = resultsFile(resultsDir, n, started);
@@ -234,7 +285,7 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
       process.stdout.write(`written: ${path.relative(root, file)}\n`);
       if (failures(sections).length) exitCode = 1;
     }
-    if (options.sizes.length > 1) {
+    if (sizes.length > 1) {
       process.stdout.write(
         `\nAll sizes:\n${renderText(measurementTable(all.flatMap((s) => s.result.measurements)))}\n`,
       );
@@ -250,6 +301,7 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
     }
   } finally {
     killFleetsNow();
+    killStandinsNow();
     removeRunState(state);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

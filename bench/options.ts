@@ -2,28 +2,37 @@ import { parseArgs } from 'node:util';
 import { MAX_HOSTS } from './fleet/addresses';
 
 export interface BenchOptions {
+  /** fleet sizes named on the command line; empty: each scenario runs at its own default sizes */
   sizes: number[];
   /** homelab-deploy variants: undefined = the product's default concurrency, else defaults.parallel = stage parallel = K */
   parallel: (number | undefined)[];
+  /** --parallel was given; without it the fleet scenarios use their own concurrency (scenarios/fleet-tools.ts) */
+  parallelGiven: boolean;
   only?: 'baseline' | 'homelab';
   /** per tool run */
   timeoutMs: number;
   /** scenario names; empty = every scenario that is on by default */
   scenarios: string[];
+  /** 0 = no cold start */
   coldStartHosts: number;
   coldStartRuns: number;
 }
 
 export const USAGE = `npm run bench -- [N...] [options]
 
-  N...                  fleet sizes, each on its own sshd (default: 10 100)
+  N...                  fleet sizes, each on its own sshd; every chosen scenario runs at each of them
+                        (default: each scenario's own sizes: redeploy 10 100, fleet-rollout and
+                        fleet-rollback 1500, vercel-fleet 200 sites)
   --parallel K[,K...]   homelab-deploy's defaults.parallel and the stage's parallel; "default" = unset
-                        (the product's default); several values run several variants (default: default)
+                        (the product's default); several values run several variants (default: the
+                        product's default for redeploy, 100 for the fleet scenarios)
   --only baseline|homelab   run one side only (no ratio)
   --timeout DURATION    bound on each tool run, e.g. 900, 15m (default 30m); a tool that times out is
                         skipped at the larger N of the same invocation
-  --scenario NAME[,...] scenarios to run (default: all that are on by default; see bench/README.md)
-  --coldstart-hosts M   hosts in the generated config for the validate/plan cold start (default 1000; 0 = skip)
+  --scenario NAME[,...] scenarios to run: redeploy (the default), fleet-rollout, fleet-rollback,
+                        vercel-fleet (see bench/README.md)
+  --coldstart-hosts M   hosts in the generated config for the validate/plan cold start (default 1000 when
+                        redeploy runs, else 0 = skip)
   --coldstart-runs R    runs per command for the cold start medians (default 7)
   -h, --help
 
@@ -58,7 +67,7 @@ export function parseOptions(argv: string[], knownScenarios: string[]): BenchOpt
     },
   });
   if (values.help) return 'help';
-  const sizes = positionals.length ? positionals.map((p) => positiveInt(p, 'N', MAX_HOSTS)) : [10, 100];
+  const sizes = positionals.map((p) => positiveInt(p, 'N', MAX_HOSTS));
   const parallel = (values.parallel ?? 'default')
     .split(',')
     .map((p) => p.trim())
@@ -82,7 +91,9 @@ export function parseOptions(argv: string[], knownScenarios: string[]): BenchOpt
   const hostsArg = values['coldstart-hosts'];
   const coldStartHosts =
     hostsArg === undefined
-      ? 1000
+      ? scenarios.length && !scenarios.includes('redeploy')
+        ? 0
+        : 1000
       : hostsArg === '0'
         ? 0
         : positiveInt(hostsArg, '--coldstart-hosts', MAX_HOSTS);
@@ -93,6 +104,7 @@ export function parseOptions(argv: string[], knownScenarios: string[]): BenchOpt
   return {
     sizes,
     parallel: [...new Set(parallel)],
+    parallelGiven: values.parallel !== undefined,
     only: values.only as BenchOptions['only'],
     timeoutMs,
     scenarios,

@@ -5,6 +5,8 @@
  * env file is one SFTP open (mode 0600) with its write and fchmod pipelined. A host stops at its first
  * failed step, and keeps its lock, so verification catches it.
  *
+ * A rollback job (`action: "rollback"`) does baseline/steps.ts rollbackSteps the same way.
+ *
  * usage: node deploy.js JOB.json   (prints one BaselineResult line; exit 1 if any host failed)
  */
 import * as fs from 'node:fs';
@@ -12,7 +14,7 @@ import * as net from 'node:net';
 import { Client, type SFTPWrapper } from 'ssh2';
 import type { BaselineJob, BaselineResult } from './job';
 import { knownHostsName, parseKnownHosts } from './known-hosts';
-import { deploySteps } from './steps';
+import { deploySteps, rollbackSteps } from './steps';
 
 type Host = BaselineJob['hosts'][number];
 
@@ -107,21 +109,26 @@ async function deployHost(
   env: Buffer,
 ) {
   const client = await connect(job, host, key, known);
+  const steps =
+    job.action === 'rollback' ? rollbackSteps(host.dir) : deploySteps(host.dir, job.release, job.minFreeKib);
+  const seen = new Map<string, string>();
   try {
-    for (const step of deploySteps(host.dir, job.release, job.minFreeKib)) {
+    for (const step of steps) {
       if (step.kind === 'upload') {
         await upload(client, step.path, env, step.mode).catch((e: Error) => {
           throw new StepError(step.name, e.message);
         });
         continue;
       }
-      const r = await exec(client, step.command).catch((e: Error) => {
+      const command = typeof step.command === 'string' ? step.command : step.command(seen);
+      const r = await exec(client, command).catch((e: Error) => {
         throw new StepError(step.name, e.message);
       });
       if (r.code !== 0)
         throw new StepError(step.name, `exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-      const bad = step.check(r.stdout);
+      const bad = step.check(r.stdout, seen);
       if (bad) throw new StepError(step.name, bad);
+      seen.set(step.name, r.stdout);
     }
   } finally {
     client.end();
@@ -136,7 +143,7 @@ async function main(): Promise<number> {
   }
   const job = JSON.parse(fs.readFileSync(jobFile, 'utf8')) as BaselineJob;
   const key = fs.readFileSync(job.privateKeyFile);
-  const env = fs.readFileSync(job.envFile);
+  const env = job.action === 'rollback' ? Buffer.alloc(0) : fs.readFileSync(job.envFile);
   const known = parseKnownHosts(fs.readFileSync(job.knownHostsFile, 'utf8'));
   const result: BaselineResult = { ok: 0, failed: [] };
   let next = 0;

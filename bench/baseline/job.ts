@@ -1,5 +1,7 @@
 /** What the benchmark hands the baseline client, as one JSON file. */
 export interface BaselineJob {
+  /** deploy `release`, or switch every host back to the release its last deploy recorded as previous */
+  action: 'deploy' | 'rollback';
   user: string;
   privateKeyFile: string;
   knownHostsFile: string;

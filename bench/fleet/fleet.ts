@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run, runOk, waitFor } from '../lib/exec';
+import { runOk, waitFor } from '../lib/exec';
+import { ensureDebianPackage } from '../lib/packages';
 import {
   childrenOf,
   isAlive,
@@ -90,15 +91,12 @@ export function killFleetsNow(): void {
 }
 
 export async function ensureSshd(log: (line: string) => void): Promise<void> {
-  if (fs.existsSync(SSHD)) return;
-  log('installing openssh-server (only its sshd binary is used; the system sshd is not configured)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = ['install', '-y', '-o', 'DPkg::Lock::Timeout=300', 'openssh-server'];
-  if ((await run('apt-get', install, { env, timeoutMs: 900_000 })).code !== 0) {
-    await runOk('apt-get', ['update'], { env, timeoutMs: 900_000 });
-    await runOk('apt-get', install, { env, timeoutMs: 900_000 });
-  }
-  if (!fs.existsSync(SSHD)) throw new Error(`openssh-server is installed but ${SSHD} is missing`);
+  await ensureDebianPackage(
+    SSHD,
+    'openssh-server',
+    'only its sshd binary is used; the system sshd is not configured',
+    log,
+  );
 }
 
 export async function createKeys(state: RunState): Promise<void> {

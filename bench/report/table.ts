@@ -1,4 +1,4 @@
-import type { Measurement, Timing } from '../scenarios/types';
+import type { Count, Measurement, Timing } from '../scenarios/types';
 
 export interface Table {
   header: string[];
@@ -35,7 +35,7 @@ export function measurementTable(ms: Measurement[]): Table {
       ratio === undefined ? dash : `${ratio.toFixed(2)}x`,
       fixed(f && f.peakRssKib / 1024, 0),
       fixed(f?.clientCpuSeconds, 2),
-      fixed(f?.sshdCpuSeconds, 2),
+      fixed(f?.serverCpuSeconds, 2),
       fixed(f && f.hostProcesses / m.n, 1),
       fixed(f?.load1, 1),
       `${m.failure ? 'FAILED ' : ''}${m.verifiedHosts === undefined ? (m.failure ? '' : dash) : `${m.verifiedHosts}/${m.n}`}`.trim(),
@@ -51,7 +51,7 @@ export function measurementTable(ms: Measurement[]): Table {
       'vs baseline',
       'peak RSS MB',
       'client CPU s',
-      'sshd CPU s',
+      'server CPU s',
       'host procs/host',
       'load',
       'verified',
@@ -66,6 +66,14 @@ export function timingTable(ts: Timing[]): Table {
     header: ['tool', 'what', 's'],
     right: [false, false, true],
     rows: ts.map((t) => [t.tool, t.label, t.seconds.toFixed(2)]),
+  };
+}
+
+export function countTable(cs: Count[]): Table {
+  return {
+    header: ['tool', 'what', 'count'],
+    right: [false, false, true],
+    rows: cs.map((c) => [c.tool, c.label, Number.isInteger(c.value) ? String(c.value) : c.value.toFixed(1)]),
   };
 }
 

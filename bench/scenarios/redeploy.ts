@@ -11,6 +11,7 @@ export const redeploy: Scenario = {
   description:
     'first deploy (untimed), then a timed redeploy of a new release; end state checked on every host',
   byDefault: true,
+  defaultSizes: [10, 100],
   async run(ctx) {
     const measurements: Measurement[] = [];
     for (const tool of ctx.tools) {
@@ -22,7 +23,7 @@ export const redeploy: Scenario = {
         });
         continue;
       }
-      ctx.fleet.resetHosts();
+      ctx.resetHosts();
       const base = slug(tool.label); // the log's name adds N
       ctx.log(`${tool.label}: warm-up deploy to ${ctx.n} hosts`);
       const warm = await deployAndVerify(ctx, tool, `${base}-1`, undefined);

@@ -5,7 +5,7 @@ import { ENV_FILE, LOCK, PREVIOUS } from '../baseline/steps';
 import type { Fleet } from '../fleet/fleet';
 import { MIN_FREE_KIB, renderEnvFile } from '../workload';
 import { exists, fileMode, leftoverTempFiles, readLink, readText } from './host-checks';
-import type { DeployTool, PreparedRelease } from './tool';
+import type { DeployTool, PreparedRelease, PreparedRollback } from './tool';
 
 /** The reference client's concurrency: hosts deployed at once. */
 export const BASELINE_CONCURRENCY = 100;
@@ -13,6 +13,18 @@ export const BASELINE_CONCURRENCY = 100;
 export function baselineTool(fleet: Fleet, workdir: string, entry: string): DeployTool {
   const dir = path.join(workdir, 'baseline');
   fs.mkdirSync(dir, { recursive: true });
+  const jobOf = (action: BaselineJob['action'], release: string, envFile: string): BaselineJob => ({
+    action,
+    user: fleet.user,
+    privateKeyFile: fleet.clientKey,
+    knownHostsFile: fleet.knownHosts,
+    concurrency: BASELINE_CONCURRENCY,
+    release,
+    envFile,
+    minFreeKib: MIN_FREE_KIB,
+    connectTimeoutMs: 60_000,
+    hosts: fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, dir: h.dir })),
+  });
   return {
     label: 'ssh2 baseline',
     family: 'baseline',
@@ -20,17 +32,7 @@ export function baselineTool(fleet: Fleet, workdir: string, entry: string): Depl
       const envText = renderEnvFile(release);
       const envFile = path.join(dir, `${release}.env`);
       fs.writeFileSync(envFile, envText, { mode: 0o600 });
-      const job: BaselineJob = {
-        user: fleet.user,
-        privateKeyFile: fleet.clientKey,
-        knownHostsFile: fleet.knownHosts,
-        concurrency: BASELINE_CONCURRENCY,
-        release,
-        envFile,
-        minFreeKib: MIN_FREE_KIB,
-        connectTimeoutMs: 60_000,
-        hosts: fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, dir: h.dir })),
-      };
+      const job = jobOf('deploy', release, envFile);
       const jobFile = path.join(dir, `${release}.job.json`);
       fs.writeFileSync(jobFile, JSON.stringify(job));
       const prepared: PreparedRelease = {
@@ -46,7 +48,33 @@ export function baselineTool(fleet: Fleet, workdir: string, entry: string): Depl
       };
       return prepared;
     },
+    prepareRollback(from, to): PreparedRollback {
+      const jobFile = path.join(dir, `rollback-${from.release}.job.json`);
+      fs.writeFileSync(jobFile, JSON.stringify(jobOf('rollback', to.release, '')));
+      return {
+        command: { command: process.execPath, args: [entry, jobFile] },
+        verify() {
+          return fleet.hosts.map((h) => ({
+            host: h.name,
+            problems: checkBaselineRollback(h.dir, to.release),
+          }));
+        },
+      };
+    },
   };
+}
+
+/** After the baseline's rollback: current back on `to`, the lock and the switch's temp link gone. */
+export function checkBaselineRollback(dir: string, to: string): string[] {
+  const why: string[] = [];
+  const link = readLink(path.join(dir, 'current'));
+  if (link !== `releases/${to}`) why.push(`current -> ${link ?? '(missing)'}, expected releases/${to}`);
+  const rev = readText(path.join(dir, 'current/REVISION'));
+  if (rev?.trim() !== to) why.push(`REVISION ${rev === undefined ? 'missing' : JSON.stringify(rev.trim())}`);
+  if (exists(path.join(dir, LOCK))) why.push('lock left behind');
+  const temp = leftoverTempFiles(dir, ['releases']);
+  if (temp.length) why.push(`temp files left: ${temp.join(' ')}`);
+  return why;
 }
 
 export function checkBaselineHost(

@@ -13,7 +13,7 @@ import {
   readText,
 } from './host-checks';
 import { homelabConfig, renderHomelabConfig, SOURCE_DIR, type HomelabConfig } from './homelab-config';
-import type { DeployTool, PreparedRelease } from './tool';
+import type { DeployTool, PreparedRelease, PreparedRollback } from './tool';
 
 /** The product's release id for a commit, as its README documents the host layout (releases/<id>). */
 export function releaseIdOf(commit: string): string {
@@ -26,8 +26,10 @@ export interface HomelabToolOptions {
   parallel?: number;
   /** a scenario's changes to the generated config (a rollout, another health check) */
   customize?: (config: HomelabConfig) => void;
-  /** extra CLI arguments after `run --config … --ref …` */
+  /** extra CLI arguments after `run --config … --ref …` (and after `rollback --to previous --config …`) */
   extraArgs?: string[];
+  /** `--report-file` next to the config, one per release; PreparedRelease.reportFile names it */
+  reportFile?: boolean;
 }
 
 export function homelabLabel(parallel: number | undefined): string {
@@ -39,6 +41,12 @@ export function homelabTool(fleet: Fleet, workdir: string, o: HomelabToolOptions
   const label = homelabLabel(o.parallel);
   const repo = new ScratchRepo(path.join(workdir, label.replace(/\s+/g, '-')));
   const configFile = path.join(repo.dir, 'deploy.yml');
+  // Reports stay out of the scratch repo, whose every file is committed with the next release.
+  const reports = `${repo.dir}-reports`;
+  const reportPath = (name: string) => {
+    fs.mkdirSync(reports, { recursive: true });
+    return path.join(reports, name);
+  };
   return {
     label,
     family: 'homelab',
@@ -65,12 +73,23 @@ export function homelabTool(fleet: Fleet, workdir: string, o: HomelabToolOptions
         `release ${release}`,
       );
       const rid = releaseIdOf(commit);
+      const reportFile = o.reportFile ? reportPath(`run-${release}.json`) : undefined;
       const prepared: PreparedRelease = {
         release,
         id: rid,
+        reportFile,
         command: {
           command: process.execPath,
-          args: [o.cli, 'run', '--config', configFile, '--ref', commit, ...(o.extraArgs ?? [])],
+          args: [
+            o.cli,
+            'run',
+            '--config',
+            configFile,
+            '--ref',
+            commit,
+            ...(reportFile ? ['--report-file', reportFile] : []),
+            ...(o.extraArgs ?? []),
+          ],
           cwd: repo.dir,
           env: { ...process.env, ...Object.fromEntries(values) },
         },
@@ -83,7 +102,61 @@ export function homelabTool(fleet: Fleet, workdir: string, o: HomelabToolOptions
       };
       return prepared;
     },
+    prepareRollback(from, to): PreparedRollback {
+      // The config in the scratch repo's working tree is the one `from` was deployed with.
+      const reportFile = o.reportFile ? reportPath(`rollback-${from.release}.json`) : undefined;
+      const values = envValues(to.release);
+      return {
+        reportFile,
+        command: {
+          command: process.execPath,
+          args: [
+            o.cli,
+            'rollback',
+            '--to',
+            'previous',
+            '--config',
+            configFile,
+            ...(reportFile ? ['--report-file', reportFile] : []),
+            ...(o.extraArgs ?? []),
+          ],
+          cwd: repo.dir,
+          env: from.command.env,
+        },
+        verify() {
+          return fleet.hosts.map((h) => ({
+            host: h.name,
+            problems: checkHomelabRollback(h.dir, to.release, to.id, values),
+          }));
+        },
+      };
+    },
   };
+}
+
+/**
+ * After `rollback --to previous`: current back on the older release, its env file restored (the product keeps
+ * the one each release replaced), no lock and no temp files left.
+ */
+export function checkHomelabRollback(
+  dir: string,
+  release: string,
+  rid: string,
+  values: [string, string][],
+): string[] {
+  const why: string[] = [];
+  const link = readLink(path.join(dir, 'current'));
+  if (link !== `releases/${rid}`) why.push(`current -> ${link ?? '(missing)'}, expected releases/${rid}`);
+  const rev = readText(path.join(dir, 'current/REVISION'));
+  if (rev?.trim() !== release)
+    why.push(`REVISION ${rev === undefined ? 'missing' : JSON.stringify(rev.trim())}`);
+  const env = readText(path.join(dir, 'shared/.env'));
+  if (env === undefined) why.push('shared/.env missing');
+  else why.push(...envDifferences(parseEnvValues(env), values).map((p) => `shared/.env ${p}`));
+  if (exists(path.join(dir, '.homelab-deploy/lock'))) why.push('lock left behind');
+  const temp = leftoverTempFiles(dir, ['shared', 'releases', '.homelab-deploy']);
+  if (temp.length) why.push(`temp files left: ${temp.join(' ')}`);
+  return why;
 }
 
 /** The product's documented host layout (README, "On each host") after deploying `release` as `rid`. */

@@ -12,8 +12,18 @@ export interface PreparedRelease {
   /** what the tool calls it on the hosts (releases/<id>): the release itself, or the product's id of the commit */
   id: string;
   command: Omit<CommandSpec, 'logFile' | 'timeoutMs'>;
+  /** where the tool writes its JSON report of the run, when it writes one */
+  reportFile?: string;
   /** Checks each host's folder; `previous` is the release deployed before this one (undefined on fresh hosts). */
   verify(previous: PreparedRelease | undefined): HostProblems[];
+}
+
+/** A rollback of the whole fleet from one release to the one before, made ready by a tool. */
+export interface PreparedRollback {
+  command: Omit<CommandSpec, 'logFile' | 'timeoutMs'>;
+  reportFile?: string;
+  /** Checks that every host is back on `to` and nothing of the rollback is left behind. */
+  verify(): HostProblems[];
 }
 
 /** One way of doing the deploy job: the product's CLI (per concurrency setting) or the ssh2 baseline. */
@@ -22,4 +32,6 @@ export interface DeployTool {
   label: string;
   family: 'baseline' | 'homelab';
   prepare(release: string): Promise<PreparedRelease>;
+  /** Every host from `from` (deployed last) back to `to` (deployed before it), without a new release. */
+  prepareRollback(from: PreparedRelease, to: PreparedRelease): PreparedRollback;
 }
