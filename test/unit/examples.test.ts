@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { validate } from '../../src/cli/commands/validate';
 import { loadConfig } from '../../src/config/load';
 import { buildPlan, phaseNames } from '../../src/plan/plan';
 
@@ -35,5 +36,17 @@ describe('the example configs', () => {
     const prod = ecs.targets['ecs-production'];
     expect(prod.kind === 'runner' && prod.snapshot).toBe('./scripts/backup-rds.sh production');
     expect(ecs.release?.sync?.branch).toBe('main');
+  });
+
+  it('validate counts the targets of each kind, not only SSH hosts', async () => {
+    const said = async (dir: string) => {
+      let out = '';
+      const io = { out: { write: (t: string) => (out += t) }, err: { write: () => true } };
+      const configPath = path.join(root, dir, 'homelab-deploy.yml');
+      expect(await validate.run({ values: {}, operands: [], configPath, env: {} }, io)).toBe(0);
+      return out;
+    };
+    expect(await said('ecs-service')).toMatch(/: valid \(2 targets: 2 runner, stages /);
+    expect(await said('vercel-fleet')).toMatch(/: valid \(\d+ targets: \d+ vercel, stages /);
   });
 });

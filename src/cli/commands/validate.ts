@@ -11,7 +11,7 @@ export const validate: Command = {
   async run({ configPath }, io) {
     const { config, plan } = prepare(configPath, 'all');
     io.out.write(
-      `${configPath}: valid (${Object.keys(config.hosts).length} hosts, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`,
+      `${configPath}: valid (${describeTargets(Object.values(config.targets))}, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`,
     );
     // A note about a target from an inventory names that file and line, not the config's.
     for (const n of config.notes ?? [])
@@ -19,3 +19,13 @@ export const validate: Command = {
     return 0;
   },
 };
+
+/** "3 targets: 2 ssh, 1 vercel", or "3 hosts" where every target is an SSH host. */
+function describeTargets(targets: { kind?: string }[]): string {
+  const byKind = new Map<string, number>();
+  for (const t of targets) byKind.set(t.kind ?? 'ssh', (byKind.get(t.kind ?? 'ssh') ?? 0) + 1);
+  const n = targets.length;
+  if ([...byKind.keys()].every((k) => k === 'ssh')) return `${n} host${n === 1 ? '' : 's'}`;
+  const kinds = [...byKind].map(([k, c]) => `${c} ${k}`).join(', ');
+  return `${n} target${n === 1 ? '' : 's'}: ${kinds}`;
+}
