@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { hostAddress, hostName } from './fleet/addresses';
 import { renderKnownHosts } from './fleet/sshd-config';
@@ -113,8 +115,114 @@ export async function measureColdStart(
       failure,
     });
   }
+  const action = actionBundle(cli);
+  if (fs.existsSync(action)) {
+    rows.push(
+      await measureActionStart({ state, action, fleet, knownHostsDir: dir, release, runs, logDir, signal }),
+    );
+  }
   return { hosts, configBytes: Buffer.byteLength(text), rows };
 }
+
+/** The action's bundle beside the CLI's (`<dist>/index.js` for `<dist>/cli/index.js`), or HD_ACTION. */
+function actionBundle(cli: string): string {
+  return process.env.HD_ACTION || path.join(path.dirname(path.dirname(cli)), 'index.js');
+}
+
+/**
+ * The action (`node dist/index.js` with INPUT_* variables, as the runner starts it) on the same M-host config,
+ * every host pointed at one loopback listener: the time from spawning it to the first TCP connection it opens,
+ * which is everything it does before touching a host (inputs, config, plan, ref resolution, masking). The
+ * listener drops the connection and the action is stopped there; nothing is deployed.
+ */
+async function measureActionStart(o: {
+  state: RunState;
+  action: string;
+  fleet: { name: string; dir: string }[];
+  knownHostsDir: string;
+  release: string;
+  runs: number;
+  logDir: string;
+  signal: AbortSignal;
+}): Promise<ColdStartRow> {
+  let onConnect: (() => void) | undefined;
+  const listener = net.createServer((socket) => {
+    onConnect?.();
+    socket.destroy();
+  });
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const port = (listener.address() as net.AddressInfo).port;
+  const dir = path.join(o.knownHostsDir, 'action');
+  fs.mkdirSync(dir, { recursive: true });
+  const knownHosts = path.join(dir, 'known_hosts');
+  fs.writeFileSync(
+    knownHosts,
+    renderKnownHosts(['127.0.0.1'], port, fs.readFileSync(`${o.state.hostKey}.pub`, 'utf8')),
+  );
+  const text = renderHomelabConfig(
+    homelabConfig({
+      hosts: o.fleet.map((h) => ({ ...h, address: '127.0.0.1', port })),
+      user: 'deploy',
+      privateKey: o.state.clientKey,
+      knownHosts,
+      release: o.release,
+      secretKeys: envValues(o.release).map(([k]) => k),
+    }),
+    `homelab-deploy benchmark: the action's start on ${o.fleet.length} hosts (one listener)`,
+  );
+  const repo = new ScratchRepo(path.join(dir, 'repo'));
+  await repo.commit({ 'deploy.yml': text, [`${SOURCE_DIR}/REVISION`]: `${o.release}\n` }, 'action start');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GITHUB_WORKSPACE: repo.dir,
+    GITHUB_REPOSITORY: 'bench/bench',
+    GITHUB_RUN_ID: '1',
+    GITHUB_STEP_SUMMARY: path.join(dir, 'summary.md'),
+    GITHUB_OUTPUT: path.join(dir, 'output'),
+    INPUT_CONFIG: 'deploy.yml',
+    INPUT_PHASE: 'preflight',
+    INPUT_STATUSES: 'false',
+    INPUT_CONFIRM: 'true',
+    ...Object.fromEntries(envValues(o.release)),
+  };
+  const wall: number[] = [];
+  let failure: string | undefined;
+  const logFile = path.join(o.logDir, 'coldstart-action.log');
+  try {
+    for (let i = 0; i < o.runs && !failure; i++) {
+      if (o.signal.aborted) throw new Interrupted();
+      fs.writeFileSync(path.join(dir, 'output'), '');
+      const log = fs.openSync(logFile, 'w');
+      const t0 = process.hrtime.bigint();
+      const child = spawn(process.execPath, [o.action], { cwd: repo.dir, env, stdio: ['ignore', log, log] });
+      const connected = new Promise<number>((resolve) => {
+        onConnect = () => resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const first = await Promise.race([connected, exited.then(() => undefined), sleep(60_000)]);
+      onConnect = undefined;
+      child.kill('SIGKILL');
+      await exited;
+      fs.closeSync(log);
+      if (typeof first === 'number') wall.push(first);
+      else failure = `no connection before the action ended:\n${logTail(logFile)}`;
+    }
+  } finally {
+    listener.close();
+  }
+  return {
+    label: `action: start to first connection (${o.fleet.length} hosts)`,
+    runs: wall.length,
+    minMs: wall.length ? Math.min(...wall) : NaN,
+    medianMs: wall.length ? median(wall) : NaN,
+    medianCpuMs: NaN,
+    peakRssMib: NaN,
+    failure,
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 export function coldStartTable(c: ColdStart): Table {
   return {
@@ -125,8 +233,8 @@ export function coldStartTable(c: ColdStart): Table {
       String(r.runs),
       r.minMs.toFixed(0),
       r.medianMs.toFixed(0),
-      r.medianCpuMs.toFixed(0),
-      r.peakRssMib.toFixed(0),
+      Number.isNaN(r.medianCpuMs) ? '–' : r.medianCpuMs.toFixed(0),
+      Number.isNaN(r.peakRssMib) ? '–' : r.peakRssMib.toFixed(0),
       r.failure ? 'FAILED' : 'ok',
     ]),
   };

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { CommandArgs } from '../../src/cli/command';
 import { validate } from '../../src/cli/commands/validate';
 import { loadConfig } from '../../src/config/load';
 import { buildPlan, phaseNames } from '../../src/plan/plan';
@@ -43,7 +44,9 @@ describe('the example configs', () => {
       let out = '';
       const io = { out: { write: (t: string) => (out += t) }, err: { write: () => true } };
       const configPath = path.join(root, dir, 'homelab-deploy.yml');
-      expect(await validate.run({ values: {}, operands: [], configPath, env: {} }, io)).toBe(0);
+      expect(
+        await validate.run({ values: {} as CommandArgs['values'], operands: [], configPath, env: {} }, io),
+      ).toBe(0);
       return out;
     };
     expect(await said('ecs-service')).toMatch(/: valid \(2 targets: 2 runner, stages /);
