@@ -75,7 +75,7 @@ export interface HostConfig extends TargetBase {
 }
 
 /** Where targets without a host of their own keep their lock, release log and rollback points. */
-export type StateStoreSettings = { kind: 'dir'; path: string } | { kind: 'host'; host: string; path: string };
+export type StateStoreSettings = { kind: 'dir'; path: string };
 
 /** A Vercel project, deployed through the Vercel REST API. */
 export interface VercelTargetConfig extends TargetBase {
