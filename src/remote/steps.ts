@@ -36,21 +36,28 @@ const MAX_STEP_OUTPUT = 256 * 1024;
  * changed shell options, traps, exec, background jobs, environment or working directory would reach the steps
  * after it, so such steps get a subshell. The test reads the text, so it errs on the side of a subshell: `exit`
  * in a quoted string counts too. A `cd` needs no subshell: the script returns to its starting folder before the
- * next step.
+ * next step. The `last` step has no steps after it: options, variables, jobs or the environment it changes reach
+ * no other step, so only an early exit, an optional failure or what could take the script's own framing away
+ * (exec, traps, eval, sourced files) still needs a subshell there.
  */
-export function subshellReason(step: Step): string | undefined {
+export function subshellReason(step: Step, opts: { last?: boolean } = {}): string | undefined {
   if (step.optional) return 'optional: its failure must not end the script';
   if (step.isolated) return 'isolated';
   const s = step.script;
+  const framing: [RegExp, string][] = [
+    [/(?<![\w.$-])exec\b/, 'exec'],
+    [/(?<![\w.$-])(?:trap|eval|source)\b/, 'changes shell state'],
+    [/(?:^|[;&|({]|\b(?:then|do|else)\b)[ \t]*\.[ \t]+\S/m, 'sources a file'],
+  ];
   for (const m of s.matchAll(/(?<![\w.$-])exit\b(?:[ \t]+("?)([^\s;&|)}"]+)\1)?/g)) {
     const code = m[2] !== undefined && /^\d{1,3}$/.test(m[2]) ? Number(m[2]) : NaN;
     if (!(code >= 1 && code <= 255)) return `may exit early with success (${m[0].trim()})`;
   }
+  for (const [re, why] of framing) if (re.test(s)) return why;
+  if (opts.last) return undefined;
   const words: [RegExp, string][] = [
-    [/(?<![\w.$-])exec\b/, 'exec'],
     [/(?<![\w.$-])(?:set|shopt)[ \t]+[-+]/, 'changes shell options'],
-    [/(?<![\w.$-])(?:trap|umask|ulimit|readonly|unset|export|alias|eval|source)\b/, 'changes shell state'],
-    [/(?:^|[;&|({]|\b(?:then|do|else)\b)[ \t]*\.[ \t]+\S/m, 'sources a file'],
+    [/(?<![\w.$-])(?:umask|ulimit|readonly|unset|export|alias)\b/, 'changes shell state'],
     // An assignment to an upper-case name may change an environment variable (PATH, HOME) for later steps.
     [/(?:^|[\s;&|({`])[A-Z_][A-Z0-9_]*\+?=(?!=)/m, 'sets an environment variable'],
     // A lone `&` (not `&&`, `>&`, `&>`, `|&`): a job a later step's `wait` would wait for.
@@ -79,7 +86,7 @@ export function stepsScript(steps: Step[], mark: string): string {
   ];
   let moved = false;
   steps.forEach((s, i) => {
-    const sub = subshellReason(s) !== undefined;
+    const sub = subshellReason(s, { last: i === steps.length - 1 }) !== undefined;
     const call = sub ? `( __hd_i=; __hd_s${i} )` : `__hd_s${i}`;
     const after = s.optional ? '' : ` || exit $(( __hd_r == 124 ? 1 : __hd_r ))`;
     lines.push(

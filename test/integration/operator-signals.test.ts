@@ -13,11 +13,17 @@ const ROOT = path.join(__dirname, '..', '..');
 
 /**
  * The CLI from its TypeScript sources in a real process (real signals, real exit): a require hook that
- * transpiles with the project's own TypeScript, since dist/ is only rebuilt at release time.
+ * transpiles with the project's own TypeScript, since dist/ is only rebuilt at release time. The sources are
+ * loaded through require from a CommonJS launcher: as the main module, a .ts file of an ES-module package would
+ * go to Node's ES-module loader, which the hook does not reach.
  */
 let hook: string;
+let launcher: string;
 beforeAll(() => {
-  hook = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hd-cli-hook-')), 'ts-hook.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hd-cli-hook-'));
+  hook = path.join(dir, 'ts-hook.cjs');
+  launcher = path.join(dir, 'cli.cjs');
+  fs.writeFileSync(launcher, `require(${JSON.stringify(path.join(ROOT, 'src', 'cli', 'index.ts'))});\n`);
   fs.writeFileSync(
     hook,
     `const ts = require(${JSON.stringify(require.resolve('typescript'))});
@@ -38,7 +44,7 @@ function startCli(args: string[]): {
   output: () => string;
   closed: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, ['-r', hook, path.join(ROOT, 'src', 'cli', 'index.ts'), ...args], {
+  const child = spawn(process.execPath, ['-r', hook, launcher, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -48,7 +48,12 @@ export async function runStage(state: RunState, p: PlannedPhase, stage: StageCon
     if (![...state.runs.values()].some((h) => h.onNew)) throw new Stop('failed', info);
     return 'continue-degraded';
   }
-  await mapLimit(stage.targets, stage.parallel, (name) => settle(targetRun(state, name), stage, r));
+  await mapLimit(stage.targets, stage.parallel, async (name) => {
+    const h = targetRun(state, name);
+    await settle(h, stage, r);
+    // Deployed and healthy: the final states need not ask it again unless a later failure rolls it back.
+    h.settled = true;
+  });
   endPhase(state, r, t0);
   return 'deployed';
 }

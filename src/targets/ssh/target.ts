@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { SFTPWrapper } from 'ssh2';
 import type { HostConfig } from '../../config/types';
 import { DeployError, toDeployError, type ErrorClass } from '../../errors';
 import type { HealthSubject } from '../../health/subject';
 import { probeCompose } from '../../health/compose';
-import type { SshConnection } from '../../remote/connection';
+import { trackSftpRequest, type SshConnection } from '../../remote/connection';
 import type { ConnectionPool } from '../../remote/pool';
 import { shQuote } from '../../remote/quote';
-import { readFileIfExists, uploadTree, writeFile } from '../../remote/sftp';
+import { readFileIfExists, SFTP_REQUEST_TIMEOUT_MS, uploadTree, writeFile } from '../../remote/sftp';
 import { runSteps, type Step, type StepsResult } from '../../remote/steps';
 import type { RunContext } from '../../run/context';
 import { changedKeys, parseEnvFile } from '../../secrets/env-file';
@@ -42,6 +43,7 @@ import { preflightSteps, preflightValues } from './scripts/preflight';
 import {
   deploySteps,
   handOverScript,
+  incomingCurrent,
   incomingDir,
   needsAttentionScript,
   pruneScript,
@@ -50,6 +52,7 @@ import {
   rollbackPointScript,
   rollbackSteps,
   undoEnvScript,
+  type Prepared,
 } from './scripts/release';
 import { freeSpaceScript, waitGoneScript } from './scripts/repair';
 import { parseTestsOutput, testsScript, TESTS_KILL_AFTER_S } from './scripts/tests';
@@ -88,6 +91,30 @@ export interface SshShared {
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
+/** The env file's link target as SFTP takes it (a plain path, not a shell word). */
+const envLinkTarget = (envFile: string): string => `../../${LAYOUT.shared}/${envFile}`;
+
+/**
+ * Makes a symlink over SFTP, which costs the host no process; false when it was not made (the name exists, the
+ * server refused, or no answer came in time), and the caller then makes it on the host.
+ */
+function sftpSymlink(sftp: SFTPWrapper, target: string, link: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = trackSftpRequest(sftp);
+    const timer = setTimeout(() => finish(false), SFTP_REQUEST_TIMEOUT_MS);
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      done();
+      resolve(ok);
+    };
+    try {
+      sftp.symlink(target, link, (err) => finish(!err));
+    } catch {
+      finish(false); // the session closed meanwhile
+    }
+  });
+}
+
 /** A step failure as a DeployError of `errorClass`, quoting the step's exit code and last output lines. */
 function stepError(
   r: StepsOutcome,
@@ -118,6 +145,11 @@ export class SshTarget implements Target {
   private abandoned = false;
   /** Until when ensureNothingRunning keeps trying to reach the host again (see ORPHAN_RECONNECT_MS). */
   private reconnectUntil?: number;
+  /**
+   * What `current` named when this run released its lock (the release reads it while the lock is still its own),
+   * until this run sends the host anything else: what readCurrent would read then, without another command.
+   */
+  private currentAtRelease?: string | null;
 
   constructor(
     private readonly ctx: RunContext,
@@ -135,6 +167,7 @@ export class SshTarget implements Target {
 
   /** Runs a script on the host, remembering when a command may outlive its channel. */
   private async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    this.currentAtRelease = undefined;
     const conn = await this.conn();
     try {
       const res = await conn.exec(script, opts);
@@ -150,6 +183,7 @@ export class SshTarget implements Target {
     steps: Step[],
     opts: { timeoutMs?: number; signal?: AbortSignal },
   ): Promise<StepsResult> {
+    this.currentAtRelease = undefined;
     const conn = await this.conn();
     try {
       const r = await runSteps(conn, steps, opts);
@@ -249,7 +283,10 @@ export class SshTarget implements Target {
     const res = await this.exec(releaseLockScript(this.ctx, this.config), {
       timeoutMs: opts.timeoutMs ?? 30_000,
     }).catch(() => undefined);
-    return res?.stdout.includes('released') ?? false;
+    const released = res?.stdout.includes('released') ?? false;
+    const current = /^current=(.*)$/m.exec(res?.stdout ?? '');
+    if (released && current) this.currentAtRelease = current[1].trim() || null;
+    return released;
   }
 
   /**
@@ -398,6 +435,7 @@ export class SshTarget implements Target {
     // A retry never starts while the previous attempt's command (a lost session's `up`) still runs.
     await this.nothingLeft();
     const conn = await this.conn();
+    let made: Prepared = {};
     if (!opts.prepared) {
       const base = `${host.path}/${incomingDir(ctx)}`;
       const marker = {
@@ -410,21 +448,29 @@ export class SshTarget implements Target {
       try {
         await uploadTree(conn, base, ctx.files, { signal: ctx.signal });
         const sftp = await conn.sftp({ signal: ctx.signal });
-        await writeFile(
-          sftp,
-          host.name,
-          `${base}/${LAYOUT.releaseMarker}`,
-          Buffer.from(JSON.stringify(marker) + '\n'),
-          0o644,
-          { signal: ctx.signal },
-        );
+        const envFile = ctx.config.secrets?.file;
+        // The env file's link and the next `current` go with the upload, beside the marker; where one cannot be
+        // made (the release has a file of that name, a dead run left the name), the deploy steps make it on the host.
+        const [envLinked, currentLinked] = await Promise.all([
+          envFile ? sftpSymlink(sftp, envLinkTarget(envFile), `${base}/${envFile}`) : Promise.resolve(false),
+          sftpSymlink(sftp, `${LAYOUT.releases}/${ctx.release.id}`, `${host.path}/${incomingCurrent(ctx)}`),
+          writeFile(
+            sftp,
+            host.name,
+            `${base}/${LAYOUT.releaseMarker}`,
+            Buffer.from(JSON.stringify(marker) + '\n'),
+            0o644,
+            { signal: ctx.signal },
+          ),
+        ]);
+        made = { envLinked, currentLinked };
       } catch (err) {
         // A failed upload goes (it would only take the space a retry needs); a lost one is reused by the retry.
         const size = ctx.files.reduce((n, f) => n + f.data.length, 0);
         throw await this.writeFailure(err, base, [base], size, `release ${ctx.release.id}`, host.path);
       }
     }
-    const r = await this.steps(deploySteps(ctx, host, opts.stage, opts.previous), {
+    const r = await this.steps(deploySteps(ctx, host, opts.stage, opts.previous, made), {
       timeoutMs: host.deploy.timeoutMs + 60_000,
       signal: ctx.signal,
     });
@@ -763,6 +809,8 @@ export class SshTarget implements Target {
   /** What `current` names, read only once nothing of this run runs there any more (else it rejects). */
   async readCurrent(opts: { timeoutMs?: number } = {}): Promise<{ version: string | null; onNew: boolean }> {
     await this.nothingLeft(opts.timeoutMs);
+    const known = this.currentAtRelease;
+    if (known !== undefined) return { version: known, onNew: known === this.ctx.release.id };
     const res = await this.exec(readCurrentScript(this.config), { timeoutMs: opts.timeoutMs ?? 30_000 });
     const version = res.stdout.trim() || null;
     return { version, onNew: version === this.ctx.release.id };

@@ -3,7 +3,7 @@ import { shQuote } from '../../../remote/quote';
 import type { Step } from '../../../remote/steps';
 import { formatBytes } from '../../../util/duration';
 import { LAYOUT } from '../layout';
-import { cd, type ScriptRun } from './common';
+import { cd, currentName, type ScriptRun } from './common';
 import { lockScript } from './lock';
 import { repairScript } from './repair';
 
@@ -21,10 +21,15 @@ export function preflightSteps(run: ScriptRun, host: HostConfig, owner: string):
       name: 'disk',
       display: `df ${host.path} >= ${formatBytes(host.minFreeDiskBytes)}`,
       script: [
-        `mkdir -p ${p}/${LAYOUT.releases} ${p}/${LAYOUT.shared} ${p}/${LAYOUT.meta} || exit 1`,
-        // `set --` splits df's second line into fields without a pipe to awk.
-        `set -- $(df -Pk ${p} | { read -r _; read -r l; echo "$l"; })`,
-        'free=$(( $4 * 1024 ))',
+        // Only a host that lacks one of the folders pays for the mkdir.
+        `[ -d ${p}/${LAYOUT.releases} ] && [ -d ${p}/${LAYOUT.shared} ] && [ -d ${p}/${LAYOUT.meta} ] || mkdir -p ${p}/${LAYOUT.releases} ${p}/${LAYOUT.shared} ${p}/${LAYOUT.meta} || exit 1`,
+        // df's second line, split by `read` (no pipe, no awk): the fourth field is the space available.
+        'free=',
+        '{ read -r _; read -r _ _ _ free _; } <<EOF',
+        `$(df -Pk ${p})`,
+        'EOF',
+        `case "$free" in ''|*[!0-9]*) echo "df -Pk ${host.path} gave no free space figure"; exit 1;; esac`,
+        'free=$(( free * 1024 ))',
         'echo "free=$free"',
         `[ "$free" -ge ${host.minFreeDiskBytes} ] || exit 1`,
       ].join('\n'),
@@ -34,7 +39,8 @@ export function preflightSteps(run: ScriptRun, host: HostConfig, owner: string):
       display: 'readlink current',
       script: [
         cd(host),
-        `t=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "current=\${t##*/}" || echo "current="`,
+        currentName(host),
+        'echo "current=$cur"',
         `[ -f ${LAYOUT.releases}/${run.release.id}/${LAYOUT.releaseMarker} ] && echo complete=yes || echo complete=no`,
       ].join('\n'),
     },

@@ -6,13 +6,31 @@ import { RELEASE_ID_RE } from '../../../run/release';
 import type { RollbackPoint } from '../../target';
 import { downCommand, releaseEnv, upCommand } from '../commands';
 import { LAYOUT } from '../layout';
-import { auditLine, cd, logLine, type ScriptRun } from './common';
+import { auditLine, cd, currentName, logLine, type ScriptRun } from './common';
 import { envUndoNames } from './env';
 import { HANDOVER_PID, releaseLockScript } from './lock';
 
 /** Where a release is uploaded before it is placed; per run, so two runs never write into each other's upload. */
 export const incomingDir = (run: ScriptRun): string =>
   `${LAYOUT.releases}/.incoming-${run.release.id}-${run.runToken}`;
+
+/**
+ * The next `current`, made with the upload (a symlink to the release, relative to the deploy path) and renamed
+ * onto `current` by the switch. Named like an upload, so what removes a dead run's uploads removes it too.
+ */
+export const incomingCurrent = (run: ScriptRun): string =>
+  `${LAYOUT.releases}/.incoming-current-${run.release.id}-${run.runToken}`;
+
+/** What the upload already holds, made over SFTP (which costs the host no process); the rest is made on the host. */
+export interface Prepared {
+  /** The release's link to the env file. */
+  envLinked?: boolean;
+  /** The link at incomingCurrent. */
+  currentLinked?: boolean;
+}
+
+/** What a release's link to the env file points at, relative to the release directory. */
+export const envLink = (envFile: string): string => `../../${LAYOUT.shared}/${shQuote(envFile)}`;
 
 /**
  * Makes the uploaded release current: place it (a complete release has its marker), link the env file into it,
@@ -24,6 +42,7 @@ export function deploySteps(
   host: HostConfig,
   stage: string,
   previous: string | null,
+  made: Prepared = {},
 ): Step[] {
   const id = run.release.id;
   const tmp = incomingDir(run);
@@ -34,10 +53,11 @@ export function deploySteps(
       display: `releases/${id}`,
       script: [
         cd(host),
-        `if [ -d ${shQuote(tmp)} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
+        // An earlier, incomplete copy of the release is only removed where there is one.
+        `if [ -d ${shQuote(tmp)} ]; then { [ ! -e ${LAYOUT.releases}/${id} ] && [ ! -L ${LAYOUT.releases}/${id} ]; } || rm -rf ${LAYOUT.releases}/${id} || exit 1; mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
         `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
-        envFile
-          ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
+        envFile && !made.envLinked
+          ? `ln -sfn ${envLink(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
           : 'true',
       ].join('\n'),
     },
@@ -49,8 +69,10 @@ export function deploySteps(
         logLine(run, host, { event: 'deploy', stage, previous, result: 'started' }),
         auditLine(run, host, 'deploy', undefined, { stage, previous }),
         // A deploy or rollback that reaches the switch supersedes an earlier failed rollback's warning.
-        `rm -f ${LAYOUT.needsAttention}`,
-        `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
+        `[ ! -e ${LAYOUT.needsAttention} ] || rm -f ${LAYOUT.needsAttention}`,
+        made.currentLinked
+          ? `if [ -L ${incomingCurrent(run)} ]; then mv -Tf ${incomingCurrent(run)} ${LAYOUT.current}; else ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}; fi`
+          : `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
       ].join('\n'),
     },
     {
@@ -98,8 +120,10 @@ export function rollbackSteps(run: ScriptRun, host: HostConfig, stage: string, t
         script: [
           cd(host),
           `[ -f ${LAYOUT.releases}/${to}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host (releases/${to} has no ${LAYOUT.releaseMarker})"; exit 1; }`,
-          `[ "$(readlink ${LAYOUT.current} 2>/dev/null)" = ${LAYOUT.releases}/${to} ] && { echo "already on ${to}"; exit 0; }`,
-          `ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}`,
+          // Whether `current` already leads to `to`, by the folders both resolve to (`cd -P`: no process).
+          `a=; b=; if cd -P ${LAYOUT.current} 2>/dev/null; then a=$PWD; ${cd(host)}; fi; if cd -P ${LAYOUT.releases}/${to}; then b=$PWD; ${cd(host)}; fi`,
+          `if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "already on ${to}"`,
+          `else ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}; fi`,
         ].join('\n'),
       },
       {
@@ -133,10 +157,10 @@ export function rollbackSteps(run: ScriptRun, host: HostConfig, stage: string, t
     display: 'release log',
     script: [
       cd(host),
-      `t0=$(cat ${clock} 2>/dev/null); rm -f ${clock}`,
+      `t0=; { read -r t0 < ${clock}; } 2>/dev/null`,
       `dur=$(( ( $(date +%s%N) - \${t0:-0} ) / 1000000 )); [ -n "$t0" ] || dur=null`,
-      `rm -f ${LAYOUT.needsAttention} ${switched}`,
-      envFile ? `rm -f ${undoFiles(run, envFile)}` : 'true',
+      // One rm for the clock, the markers and this run's undo files of the env file.
+      `rm -f ${clock} ${LAYOUT.needsAttention} ${switched}${envFile ? ` ${undoFiles(run, envFile)}` : ''}`,
       logLine(run, host, { event: 'rollback', stage, to, result: 'rolled_back' }, '"durationMs":'),
       auditLine(run, host, 'rollback', undefined, { stage, to }),
     ].join('\n'),
@@ -208,10 +232,10 @@ export function restoreEnvScript(run: ScriptRun, host: HostConfig, envFile: stri
 }
 
 /** This run's undo files of the env file (see envSwapStep), as shell words relative to the deploy path. */
-const undoFiles = (run: ScriptRun, envFile: string): string => {
-  const { undo, absent } = envUndoNames(envFile, run.runToken);
-  return `${LAYOUT.shared}/${shQuote(undo)} ${LAYOUT.shared}/${shQuote(absent)}`;
-};
+const undoFiles = (run: ScriptRun, envFile: string): string =>
+  Object.values(envUndoNames(envFile, run.runToken))
+    .map((f) => `${LAYOUT.shared}/${shQuote(f)}`)
+    .join(' ');
 
 /**
  * Undoes exactly this run's change of the env file, for a run that ends without keeping it (aborted, or the host
@@ -220,16 +244,22 @@ const undoFiles = (run: ScriptRun, envFile: string): string => {
  */
 export function undoEnvScript(run: ScriptRun, host: HostConfig, envFile: string): string {
   const file = shQuote(`${LAYOUT.shared}/${envFile}`);
-  const { undo, absent } = envUndoNames(envFile, run.runToken);
+  const { undo, absent, fromSaved } = envUndoNames(envFile, run.runToken);
   const u = shQuote(`${LAYOUT.shared}/${undo}`);
   const a = shQuote(`${LAYOUT.shared}/${absent}`);
+  const fs = shQuote(`${LAYOUT.shared}/${fromSaved}`);
+  const saved = shQuote(`${LAYOUT.shared}/${envFile}.before-${run.release.id}`);
+  const back = shQuote(`${LAYOUT.shared}/${envFile}.restore-${run.runToken}`);
+  const tmp = shQuote(`${LAYOUT.shared}/${envFile}.tmp-${run.runToken}`);
   const audit = (how: string) => auditLine(run, host, 'env-restored', undefined, { file: envFile, how });
   return [
     cd(host),
-    `rm -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp-${run.runToken}`)}`,
+    `[ ! -e ${tmp} ] || rm -f ${tmp}`,
     `if [ -e ${a} ]; then rm -f ${file} && rm -f ${a} && ${audit('removed: there was none before this run')} && echo restored; fi`,
     // A rename onto a hard link of the same file does nothing: the undo then only goes.
     `if [ -f ${u} ]; then mv -f ${u} ${file} && rm -f ${u} && ${audit('put back the file this run replaced')} && echo restored; fi`,
+    // The release's copy stays (a later rollback of the release needs it): a second link to it is renamed over.
+    `if [ -e ${fs} ]; then ln -f ${saved} ${back} && mv -f ${back} ${file} && rm -f ${fs} && ${audit('put back the file this run replaced')} && echo restored; fi`,
     'true',
   ].join('\n');
 }
@@ -255,9 +285,13 @@ export function pruneScript(run: ScriptRun, host: HostConfig, protect: string[])
   return [
     cd(host),
     `cd ${LAYOUT.releases} || exit 0`,
+    // Counted by a glob first: only a host with more than keep_releases releases pays for the pipeline.
+    `set -- */${LAYOUT.releaseMarker}; [ -e "$1" ] || set --`,
     // Oldest first by marker mtime; the newest keep_releases survive.
-    `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${keep ? `grep -v ${keep}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
-    `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
+    `[ $# -le ${host.keepReleases} ] || ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${keep ? `grep -v ${keep}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
+    // Uploads of runs that died an hour ago or more; a glob says first whether there is any upload at all.
+    `for d in .incoming-*; do [ -e "$d" ] || [ -L "$d" ] || continue; find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; break; done`,
+    'true',
   ].join('\n');
 }
 
@@ -273,11 +307,16 @@ export function rollbackPointScript(
   point: RollbackPoint | undefined,
 ): string {
   const file = LAYOUT.rollbackPoint(run.release.id);
+  // The record is printed by the shell (`read`, printf), not by cat: one process fewer.
   if (point === undefined)
-    return [cd(host), `[ -f ${file} ] && { cat ${file}; exit 0; }`, `echo '{}'`].join('\n');
+    return [
+      cd(host),
+      `if [ -f ${file} ]; then while read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < ${file}; else echo '{}'; fi`,
+    ].join('\n');
+  const rec = shQuote(JSON.stringify(point));
   return [
     cd(host),
-    `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
+    `printf '%s\\n' ${rec} > ${file}.tmp && mv -f ${file}.tmp ${file} && printf '%s\\n' ${rec}`,
     auditLine(run, host, 'snapshot', undefined, {
       kind: 'release',
       previous: point.previous,
@@ -290,7 +329,7 @@ export const readRollbackPointScript = (run: ScriptRun, host: HostConfig): strin
   `${cd(host)}\ncat ${LAYOUT.rollbackPoint(run.release.id)} 2>/dev/null || true`;
 
 export const readCurrentScript = (host: HostConfig): string =>
-  `${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`;
+  `${cd(host)}\n${currentName(host)}\n[ -z "$cur" ] || echo "$cur"`;
 
 /** A host whose rollback failed is marked for a human; `status` shows the record until a deploy or rollback. */
 export function needsAttentionScript(

@@ -2,7 +2,7 @@ import type { HostConfig } from '../../../config/types';
 import { killPattern } from '../../../remote/connection';
 import { shQuote } from '../../../remote/quote';
 import { LAYOUT } from '../layout';
-import { auditLine, cd, type ScriptRun } from './common';
+import { auditRecord, cd, type ScriptRun } from './common';
 
 /**
  * What a run that died (SIGKILL, a lost runner) or lost its channels leaves on a host, found and undone by the
@@ -15,91 +15,102 @@ import { auditLine, cd, type ScriptRun } from './common';
 export const takenOverRecord = (run: ScriptRun): string => `${LAYOUT.meta}/.taken-over-${run.runToken}`;
 
 /**
- * awk over `ps -A -o pid= -o ppid= -o args=`: every command of a homelab-deploy run (`timeout` or `sh -c` with
- * an argv ending in `hd-<token>-<n>`, as SshConnection.exec starts them) that is not ours and either belongs to a run in `dead` (space-separated tokens), or works in
- * this deploy path (its script names `path` as a whole word: followed by a space, slash, quote, `;` or a newline,
- * which ps shows as `?`) and has no sshd session
- * above it (its client is gone: nobody will ever read its result); then everything below those. Other deploy
- * paths on the same host (another project, another test) are left alone. Prints `root <pid> <token>` for each
- * such command and `pid <pid>` for each process to kill.
+ * awk over `ps -A -o pid= -o ppid= -o args=` that finds and undoes what dead runs left, with its inputs in the
+ * environment (`hd_*`: `-v` would mangle backslashes in paths and records):
+ * - the dead runs: the one whose lock was taken over (its token in the record at `hd_taken`), and the one whose
+ *   deploy never finished: when the last release-log line that says where a deploy stands (tests records may come
+ *   between "started" and its end) is a "started" line of another run, it is closed with a `failed` line (error
+ *   `interrupted`) of the same run and audited;
+ * - their commands, and every command of a homelab-deploy run (`timeout` or `sh -c` with an argv ending in
+ *   `hd-<token>-<n>`, as SshConnection.exec starts them) that is not ours, works in this deploy path (its script
+ *   names `hd_path` as a whole word: followed by a space, slash, quote, `;` or a newline, which ps shows as `?`) and
+ *   has no sshd session above it (its client is gone: nobody will ever read its result); then everything below
+ *   those. Other deploy paths on the same host (another project, another test) are left alone. They get TERM, and
+ *   KILL after `hd_grace` polls of 0.2 s.
+ * Prints a `repaired=<what>` line for each. One awk does it all, so a host with nothing to repair pays two
+ * processes (ps and awk); the processes that kill and wait are only started when there is something to kill.
  */
-export const ORPHANS_AWK = [
-  'BEGIN { n = split(dead, d, " "); for (i = 1; i <= n; i++) D[d[i]] = 1 }',
-  '{ pid = $1; P[pid] = $2; a = $0; sub(/^[ \\t]*[0-9]+[ \\t]+[0-9]+[ \\t]*/, "", a); A[pid] = a;',
-  '  w = $NF; if (w ~ /^hd-.+-[0-9]+$/ && a ~ /^(timeout|(\\/bin\\/)?sh -c) /) { t = w; sub(/^hd-/, "", t); sub(/-[0-9]+$/, "", t); T[pid] = t } }',
+export const REPAIR_AWK = [
+  'function field(s, k,   v) { v = ""; while (match(s, "\\"" k "\\":\\"[^\\"]*\\"")) { v = substr(s, RSTART + length(k) + 4, RLENGTH - length(k) - 5); s = substr(s, RSTART + RLENGTH) } return v }',
   'function here(a,   i, r, c) { r = a; while ((i = index(r, path)) > 0) { c = substr(r, i + length(path), 1); if (c == "" || index(" /\\047?;", c)) return 1; r = substr(r, i + 1) } return 0 }',
   'function live(p,   q, i) { q = P[p]; for (i = 0; i < 64 && q > 1 && (q in P); i++) { if (A[q] ~ /^sshd(-session)?: /) return 1; q = P[q] } return 0 }',
+  'BEGIN {',
+  '  me = ENVIRON["hd_me"]; path = ENVIRON["hd_path"]; rlog = ENVIRON["hd_log"]; taken = ENVIRON["hd_taken"]',
+  '  if ((getline l < taken) > 0) { t = field(l, "token"); if (t != "") D[t] = 1 }',
+  '  close(taken)',
+  '  last = ""',
+  '  while ((getline l < rlog) > 0) if (l ~ /"event":"(deploy|rollback|cancelled)"/) last = l',
+  '  close(rlog)',
+  '  t = field(last, "token")',
+  '  if (last ~ /"result":"started"/ && t != "" && t != me) {',
+  '    D[t] = 1; fixed = last',
+  '    sub(/^\\{"time":"[^"]*"/, "{\\"time\\":\\"" ENVIRON["hd_now"] "\\"", fixed)',
+  '    sub(/"result":"started"/, "\\"result\\":\\"failed\\",\\"error\\":\\"interrupted\\",\\"repairedBy\\":\\"" me "\\"", fixed)',
+  '    print fixed >> rlog; close(rlog)',
+  '    print ENVIRON["hd_audit"] >> ENVIRON["hd_audit_log"]; close(ENVIRON["hd_audit_log"])',
+  '    print "repaired=the deploy of " field(last, "release") " by run " t " never finished (the host was left between two releases); closed in the release log"',
+  '  }',
+  '}',
+  '{ pid = $1; P[pid] = $2; a = $0; sub(/^[ \\t]*[0-9]+[ \\t]+[0-9]+[ \\t]*/, "", a); A[pid] = a;',
+  '  w = $NF; if (w ~ /^hd-.+-[0-9]+$/ && a ~ /^(timeout|(\\/bin\\/)?sh -c) /) { t = w; sub(/^hd-/, "", t); sub(/-[0-9]+$/, "", t); T[pid] = t } }',
   'END {',
-  '  for (p in T) if (T[p] != me && ((T[p] in D) || (here(A[p]) && !live(p)))) { K[p] = 1; printf "root %s %s\\n", p, T[p] }',
+  '  for (p in T) if (T[p] != me && ((T[p] in D) || (here(A[p]) && !live(p)))) { K[p] = 1; R[T[p]] = 1 }',
   '  do { c = 0; for (x in P) if (!(x in K) && (P[x] in K)) { K[x] = 1; c = 1 } } while (c)',
-  '  for (x in K) printf "pid %s\\n", x',
+  '  n = 0; pids = ""; for (x in K) { n++; pids = pids " " x }',
+  '  if (n > 0) {',
+  '    runs = ""; for (r in R) runs = runs r " "',
+  '    system("kill -TERM" pids " 2>/dev/null")',
+  '    left = pids; list = pids; gsub(/^ /, "", list); gsub(/ /, ",", list)',
+  '    for (i = 0; i < ENVIRON["hd_grace"] + 0; i++) {',
+  '      left = ""; cmd = "ps -o pid= -o stat= -p " list " 2>/dev/null"',
+  '      while ((cmd | getline l) > 0) { split(l, f, " "); if (f[2] !~ /^Z/) left = left " " f[1] }',
+  '      close(cmd)',
+  '      if (left == "") break',
+  '      system("sleep 0.2")',
+  '    }',
+  '    if (left != "") system("kill -KILL" left " 2>/dev/null")',
+  '    print "repaired=killed " n " processes of runs " runs',
+  '  }',
   '}',
 ].join('\n');
 
 /**
- * Shell that kills what ORPHANS_AWK finds (TERM, then KILL after `graceS`) and prints `killed=<n> <tokens>` when
- * it found any (after `prefix`). `$dead` must hold the tokens of runs known to be gone.
+ * The repair step of pre-flight, run once the lock is ours: sweeps env temp files and stale lock temp dirs, runs
+ * REPAIR_AWK (processes of dead runs, an unfinished deploy), removes other runs' upload folders and env undo files.
+ * Prints `repaired=<what>` lines for the report. Everything but the awk is shell globs and builtins: a removal
+ * costs a process only where there is something to remove.
  */
-export function killOrphansScript(
-  run: ScriptRun,
-  host: HostConfig,
-  opts: { graceS?: number; prefix?: string } = {},
-): string {
-  const graceS = opts.graceS ?? 3;
-  const vars = [`-v me=${shQuote(run.runToken)}`, '-v dead="$dead"', `-v path=${shQuote(host.path)}`].join(
-    ' ',
-  );
-  return [
-    `o=$(ps -A -o pid= -o ppid= -o args= 2>/dev/null | awk ${vars} ${shQuote(ORPHANS_AWK)})`,
-    `k=$(printf '%s\\n' "$o" | sed -n 's/^pid //p' | tr '\\n' ' ')`,
-    'if [ -n "$k" ]; then',
-    `  runs=$(printf '%s\\n' "$o" | sed -n 's/^root [0-9]* //p' | sort -u | tr '\\n' ' ')`,
-    '  kill -TERM $k 2>/dev/null',
-    '  i=0',
-    `  while [ $i -lt ${graceS * 5} ]; do l=$(ps -o pid= -o stat= -p "$(echo $k | tr ' ' ',')" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'); [ -n "$l" ] || break; sleep 0.2; i=$((i + 1)); done`,
-    '  [ -z "$l" ] || kill -KILL $l 2>/dev/null',
-    `  echo "${opts.prefix ?? 'killed='}$(echo $k | wc -w) processes of runs $runs"`,
-    'fi',
-  ].join('\n');
-}
-
-/**
- * The repair step of pre-flight, run once the lock is ours. Sweeps env temp files and stale lock temp dirs (as
- * before), then: kills the processes of the run whose lock was taken over, of the run whose deploy never finished
- * and of any run whose SSH session is gone; removes other runs' upload folders and env undo files; closes an
- * unfinished "started" release-log line with a `failed` (error `interrupted`) line of the same run, so history and
- * status see how that deploy ended. Prints `repaired=<what>` lines for the report.
- */
-export function repairScript(run: ScriptRun, host: HostConfig): string {
+export function repairScript(run: ScriptRun, host: HostConfig, opts: { graceS?: number } = {}): string {
   const envFile = run.config.secrets?.file;
   const tok = run.runToken;
   const taken = takenOverRecord(run);
-  const tokenOf = `sed -n 's/.*"token":"\\([^"]*\\)".*/\\1/p' | head -n 1`;
-  const releaseOf = `sed -n 's/.*"release":"\\([^"]*\\)".*/\\1/p' | head -n 1`;
   const notOurs = (glob: string) =>
-    `for f in ${glob}; do [ -e "$f" ] || continue; case "$f" in *-${tok}) ;; *) rm -rf -- "$f" && echo "repaired=removed $f (left by another run)";; esac; done`;
+    `for f in ${glob}; do [ -e "$f" ] || [ -L "$f" ] || continue; case "$f" in *-${tok}) ;; *) rm -rf -- "$f" && echo "repaired=removed $f (left by another run)";; esac; done`;
+  const env = {
+    hd_me: tok,
+    hd_path: host.path,
+    hd_taken: taken,
+    hd_log: LAYOUT.releaseLog,
+    hd_audit_log: LAYOUT.auditLog,
+    hd_now: new Date().toISOString(),
+    hd_audit: auditRecord(run, host, 'repair', { detail: 'closed an interrupted deploy' }),
+    hd_grace: String((opts.graceS ?? 3) * 5),
+  };
   return [
     cd(host),
-    `find ${LAYOUT.shared} ${LAYOUT.meta} -maxdepth 1 \\( ${envFile ? `-name ${shQuote(`${envFile}.tmp-*`)} -o ` : ''}\\( -name 'lock.tmp-*' -mmin +1 \\) \\) -print -exec rm -rf {} + 2>/dev/null | sed 's/^/repaired=removed /'`,
-    'dead=',
-    `if [ -f ${taken} ]; then t=$(${tokenOf} < ${taken}); dead="$dead $t"; rm -f ${taken}; fi`,
-    // The last line that says where a deploy stands (tests records may come between "started" and its end).
-    `last=$(grep -E '"event":"(deploy|rollback|cancelled)"' ${LAYOUT.releaseLog} 2>/dev/null | tail -n 1)`,
-    `case "$last" in *'"result":"started"'*)`,
-    `  t=$(printf '%s\\n' "$last" | ${tokenOf})`,
-    `  if [ -n "$t" ] && [ "$t" != ${shQuote(tok)} ]; then`,
-    '    dead="$dead $t"',
-    `    rel=$(printf '%s\\n' "$last" | ${releaseOf})`,
-    `    now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)`,
-    `    printf '%s\\n' "$last" | sed -e "s/^{\\"time\\":\\"[^\\"]*\\"/{\\"time\\":\\"$now\\"/" -e 's/"result":"started"/"result":"failed","error":"interrupted","repairedBy":"${tok}"/' >> ${LAYOUT.releaseLog}`,
-    `    echo "repaired=the deploy of $rel by run $t never finished (the host was left between two releases); closed in the release log"`,
-    `    ${auditLine(run, host, 'repair', undefined, { detail: 'closed an interrupted deploy' })}`,
-    '  fi;;',
-    'esac',
-    killOrphansScript(run, host, { prefix: 'repaired=killed ' }),
+    envFile
+      ? `for f in ${LAYOUT.shared}/${shQuote(`${envFile}.tmp-`)}*; do [ -e "$f" ] && rm -rf -- "$f" && echo "repaired=removed $f"; done`
+      : 'true',
+    // Another run's lock temp dir lives for an instant while it takes the lock: only one older than a minute goes.
+    `for f in ${LAYOUT.meta}/lock.tmp-*; do [ -e "$f" ] || continue; find ${LAYOUT.meta} -maxdepth 1 -name 'lock.tmp-*' -mmin +1 -print -exec rm -rf {} + 2>/dev/null | sed 's/^/repaired=removed /'; break; done`,
+    `ps -A -o pid= -o ppid= -o args= 2>/dev/null | ${Object.entries(env)
+      .map(([k, v]) => `${k}=${shQuote(v)}`)
+      .join(' ')} awk ${shQuote(REPAIR_AWK)}`,
+    `[ ! -e ${taken} ] || rm -f ${taken}`,
     notOurs(`${LAYOUT.releases}/.incoming-*`),
     envFile ? notOurs(`${LAYOUT.shared}/${shQuote(envFile)}.undo-*`) : 'true',
     envFile ? notOurs(`${LAYOUT.shared}/${shQuote(envFile)}.absent-*`) : 'true',
+    envFile ? notOurs(`${LAYOUT.shared}/${shQuote(envFile)}.restore-*`) : 'true',
     `for f in ${LAYOUT.meta}/.switched-* ${LAYOUT.meta}/.rollback-* ${LAYOUT.meta}/.alive-*; do [ -e "$f" ] || continue; case "$f" in *-${tok}) ;; *) rm -f -- "$f";; esac; done`,
     'true',
   ].join('\n');
