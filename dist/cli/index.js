@@ -49991,24 +49991,34 @@ const MAX_STEP_OUTPUT = 256 * 1024;
  * changed shell options, traps, exec, background jobs, environment or working directory would reach the steps
  * after it, so such steps get a subshell. The test reads the text, so it errs on the side of a subshell: `exit`
  * in a quoted string counts too. A `cd` needs no subshell: the script returns to its starting folder before the
- * next step.
+ * next step. The `last` step has no steps after it: options, variables, jobs or the environment it changes reach
+ * no other step, so only an early exit, an optional failure or what could take the script's own framing away
+ * (exec, traps, eval, sourced files) still needs a subshell there.
  */
-function subshellReason(step) {
+function subshellReason(step, opts = {}) {
     if (step.optional)
         return 'optional: its failure must not end the script';
     if (step.isolated)
         return 'isolated';
     const s = step.script;
+    const framing = [
+        [/(?<![\w.$-])exec\b/, 'exec'],
+        [/(?<![\w.$-])(?:trap|eval|source)\b/, 'changes shell state'],
+        [/(?:^|[;&|({]|\b(?:then|do|else)\b)[ \t]*\.[ \t]+\S/m, 'sources a file'],
+    ];
     for (const m of s.matchAll(/(?<![\w.$-])exit\b(?:[ \t]+("?)([^\s;&|)}"]+)\1)?/g)) {
         const code = m[2] !== undefined && /^\d{1,3}$/.test(m[2]) ? Number(m[2]) : NaN;
         if (!(code >= 1 && code <= 255))
             return `may exit early with success (${m[0].trim()})`;
     }
+    for (const [re, why] of framing)
+        if (re.test(s))
+            return why;
+    if (opts.last)
+        return undefined;
     const words = [
-        [/(?<![\w.$-])exec\b/, 'exec'],
         [/(?<![\w.$-])(?:set|shopt)[ \t]+[-+]/, 'changes shell options'],
-        [/(?<![\w.$-])(?:trap|umask|ulimit|readonly|unset|export|alias|eval|source)\b/, 'changes shell state'],
-        [/(?:^|[;&|({]|\b(?:then|do|else)\b)[ \t]*\.[ \t]+\S/m, 'sources a file'],
+        [/(?<![\w.$-])(?:umask|ulimit|readonly|unset|export|alias)\b/, 'changes shell state'],
         // An assignment to an upper-case name may change an environment variable (PATH, HOME) for later steps.
         [/(?:^|[\s;&|({`])[A-Z_][A-Z0-9_]*\+?=(?!=)/m, 'sets an environment variable'],
         // A lone `&` (not `&&`, `>&`, `&>`, `|&`): a job a later step's `wait` would wait for.
@@ -50038,7 +50048,7 @@ function stepsScript(steps, mark) {
     ];
     let moved = false;
     steps.forEach((s, i) => {
-        const sub = subshellReason(s) !== undefined;
+        const sub = subshellReason(s, { last: i === steps.length - 1 }) !== undefined;
         const call = sub ? `( __hd_i=; __hd_s${i} )` : `__hd_s${i}`;
         const after = s.optional ? '' : ` || exit $(( __hd_r == 124 ? 1 : __hd_r ))`;
         lines.push(`${moved ? 'cd "$__hd_w" 2>/dev/null; ' : ''}printf '%s b${i}\\n' "$__hd_m"; __hd_i=${i}; ${call} 2>&1 </dev/null; __hd_r=$?; __hd_i=; ` +
@@ -50785,6 +50795,11 @@ function owner_describeHolder(owner) {
 
 
 const cd = (host) => `cd ${shQuote(host.path)} || exit 1`;
+/**
+ * Sets `$cur` to the release `current` names (empty when there is none), from the deploy path and back there:
+ * `cd -P` resolves the link without a process; only a link to nowhere costs a readlink.
+ */
+const currentName = (host) => `cur=; if cd -P ${LAYOUT.current} 2>/dev/null; then cur=\${PWD##*/}; ${cd(host)}; elif [ -L ${LAYOUT.current} ]; then cur=$(readlink ${LAYOUT.current}); cur=\${cur##*/}; fi`;
 
 /** The fields every host-side record carries: who, which run, which release. */
 function recordBase(run, host) {
@@ -50799,13 +50814,17 @@ function recordBase(run, host) {
         token: run.runToken,
     };
 }
+/** The JSON record of an audit line (see auditLine), for scripts that write it by other means than printf. */
+function auditRecord(run, host, action, extra = {}) {
+    const { time, ...rest } = recordBase(run, host);
+    return JSON.stringify({ time, action, ...rest, ...extra });
+}
 /**
  * A JSON audit line appended on the host; `rawTail` lets a script splice a shell value into the record (e.g.
  * `"previous_owner":` followed by `$prev`, a record read on the host).
  */
 function auditLine(run, host, action, rawTail, extra = {}) {
-    const { time, ...rest } = recordBase(run, host);
-    const rec = JSON.stringify({ time, action, ...rest, ...extra });
+    const rec = auditRecord(run, host, action, extra);
     if (rawTail === undefined)
         return `printf '%s\\n' ${shQuote(rec)} >> ${LAYOUT.auditLog}`;
     return `printf '%s%s%s\\n' ${shQuote(rec.slice(0, -1) + ',' + rawTail)} "\${prev:-null}" '}' >> ${LAYOUT.auditLog}`;
@@ -50820,34 +50839,58 @@ function logLine(run, host, entry, rawTail) {
         return `printf '%s\\n' ${shQuote(line)} >> ${LAYOUT.releaseLog}`;
     return `printf '%s%s}\\n' ${shQuote(line.slice(0, -1) + ',' + rawTail)} "$dur" >> ${LAYOUT.releaseLog}`;
 }
-/** `grep` test that this run's token owns the lock; one process. */
-const ownsLock = (run) => `grep -q ${shQuote(`"token":"${run.runToken}"`)} ${LAYOUT.lockOwner} 2>/dev/null`;
+/**
+ * Shell test that this run's token owns the lock, with builtins only (the owner record is one line). Leaves the
+ * record in `$__hd_own` for the caller to quote.
+ */
+const ownsLock = (run, file = LAYOUT.lockOwner) => `{ __hd_own=; read -r __hd_own < ${file}; case "$__hd_own" in *${shQuote(`"token":"${run.runToken}"`)}*) true;; *) false;; esac; } 2>/dev/null`;
 
 ;// CONCATENATED MODULE: ./src/targets/ssh/scripts/env.ts
 
-/** The names a run's env-file swap keeps beside the file, so the run can undo exactly its own change. */
+/**
+ * The names a run's env-file swap keeps beside the file, so the run can undo exactly its own change: `undo`, a
+ * hard link to the file it replaced; `absent`, a marker that there was none; `fromSaved`, a marker that the
+ * release's copy (`.before-<release>`), made by this very swap, is the file it replaced.
+ */
 function envUndoNames(file, runToken) {
-    return { undo: `${file}.undo-${runToken}`, absent: `${file}.absent-${runToken}` };
+    return {
+        undo: `${file}.undo-${runToken}`,
+        absent: `${file}.absent-${runToken}`,
+        fromSaved: `${file}.undo-saved-${runToken}`,
+    };
 }
 /**
  * After the new env file was written as a 0600 temp file (fsynced) beside the old one: check its size and sha256
  * on the host, keep the old file for rollback (once per release: a re-run must not replace the pre-deploy copy
  * with this run's values), keep this run's undo (a hard link to the file being replaced, which costs no space,
- * or a marker that there was none), rename over, and make the rename durable.
+ * or a marker that there was none, or that the release's copy made now is it), rename over, and make the rename
+ * durable. Five processes: size, checksum, one link, rename, sync.
  */
 function envSwapStep(o) {
-    const [file, tmp, saved, undo, absent] = [o.file, o.tmp, o.saved, o.undo, o.absent].map(shQuote);
+    const [file, tmp, saved, undo, absent, fromSaved] = [
+        o.file,
+        o.tmp,
+        o.saved,
+        o.undo,
+        o.absent,
+        o.fromSaved,
+    ].map(shQuote);
     const fail = (why) => `{ echo ${shQuote(why)}; rm -f ${tmp}; exit 1; }`;
     return {
         name: 'env-swap',
         display: `verify and rename ${o.file}`,
         script: [
             `cd ${shQuote(o.dir)} || exit 1`,
-            `[ "$(wc -c < ${tmp} | tr -d ' ')" = ${o.size} ] || ${fail('size mismatch')}`,
-            `[ "$(sha256sum ${tmp} | cut -d' ' -f1)" = ${o.sha256} ] || ${fail('checksum mismatch')}`,
-            `if [ -f ${file} ] && [ ! -f ${saved} ]; then cp -p ${file} ${shQuote(`${o.saved}.tmp`)} && mv -f ${shQuote(`${o.saved}.tmp`)} ${saved} || { rm -f ${shQuote(`${o.saved}.tmp`)}; ${fail(`could not keep the previous ${o.file} (no space left?)`)}; }; fi`,
-            // A second write by the same run keeps the undo of the first: it must lead back to before the run.
-            `if [ ! -e ${undo} ] && [ ! -e ${absent} ]; then if [ -f ${file} ]; then ln -f ${file} ${undo} 2>/dev/null || cp -p ${file} ${undo} || ${fail(`could not keep the previous ${o.file} (no space left?)`)}; else : > ${absent} || ${fail('could not record that there was no env file')}; fi; fi`,
+            // One process each for the size and the checksum: `$(...)` of a lone command runs it without a subshell.
+            `s=$(wc -c < ${tmp}) && [ $s -eq ${o.size} ] || ${fail('size mismatch')}`,
+            `s=$(sha256sum < ${tmp}) && [ "\${s%% *}" = ${o.sha256} ] || ${fail('checksum mismatch')}`,
+            // A hard link keeps the old file whole at once (no copy half written, no space needed): the file itself is
+            // only ever replaced by a rename, so the link goes on holding what it held. A copy is the fallback.
+            'made=',
+            `if [ -f ${file} ] && [ ! -f ${saved} ]; then { ln ${file} ${saved} 2>/dev/null || { cp -p ${file} ${shQuote(`${o.saved}.tmp`)} && mv -f ${shQuote(`${o.saved}.tmp`)} ${saved}; }; } && made=1 || { rm -f ${shQuote(`${o.saved}.tmp`)}; ${fail(`could not keep the previous ${o.file} (no space left?)`)}; }; fi`,
+            // A second write by the same run keeps the undo of the first: it must lead back to before the run. Where the
+            // release's copy was made just now, it is that undo, and a marker says so (no second link).
+            `if [ ! -e ${undo} ] && [ ! -e ${absent} ] && [ ! -e ${fromSaved} ]; then if [ -n "$made" ]; then : > ${fromSaved} || ${fail('could not record the undo of the env file')}; elif [ -f ${file} ]; then ln -f ${file} ${undo} 2>/dev/null || cp -p ${file} ${undo} || ${fail(`could not keep the previous ${o.file} (no space left?)`)}; else : > ${absent} || ${fail('could not record that there was no env file')}; fi; fi`,
             `mv -f ${tmp} ${file} || exit 1`,
             `sync ${file} . 2>/dev/null || sync`,
         ].join('\n'),
@@ -50868,82 +50911,100 @@ function envSwapStep(o) {
 /** Where the lock step leaves the record of a lock it took over, for the repair step to read. */
 const takenOverRecord = (run) => `${LAYOUT.meta}/.taken-over-${run.runToken}`;
 /**
- * awk over `ps -A -o pid= -o ppid= -o args=`: every command of a homelab-deploy run (`timeout` or `sh -c` with
- * an argv ending in `hd-<token>-<n>`, as SshConnection.exec starts them) that is not ours and either belongs to a run in `dead` (space-separated tokens), or works in
- * this deploy path (its script names `path` as a whole word: followed by a space, slash, quote, `;` or a newline,
- * which ps shows as `?`) and has no sshd session
- * above it (its client is gone: nobody will ever read its result); then everything below those. Other deploy
- * paths on the same host (another project, another test) are left alone. Prints `root <pid> <token>` for each
- * such command and `pid <pid>` for each process to kill.
+ * awk over `ps -A -o pid= -o ppid= -o args=` that finds and undoes what dead runs left, with its inputs in the
+ * environment (`hd_*`: `-v` would mangle backslashes in paths and records):
+ * - the dead runs: the one whose lock was taken over (its token in the record at `hd_taken`), and the one whose
+ *   deploy never finished: when the last release-log line that says where a deploy stands (tests records may come
+ *   between "started" and its end) is a "started" line of another run, it is closed with a `failed` line (error
+ *   `interrupted`) of the same run and audited;
+ * - their commands, and every command of a homelab-deploy run (`timeout` or `sh -c` with an argv ending in
+ *   `hd-<token>-<n>`, as SshConnection.exec starts them) that is not ours, works in this deploy path (its script
+ *   names `hd_path` as a whole word: followed by a space, slash, quote, `;` or a newline, which ps shows as `?`) and
+ *   has no sshd session above it (its client is gone: nobody will ever read its result); then everything below
+ *   those. Other deploy paths on the same host (another project, another test) are left alone. They get TERM, and
+ *   KILL after `hd_grace` polls of 0.2 s.
+ * Prints a `repaired=<what>` line for each. One awk does it all, so a host with nothing to repair pays two
+ * processes (ps and awk); the processes that kill and wait are only started when there is something to kill.
  */
-const ORPHANS_AWK = [
-    'BEGIN { n = split(dead, d, " "); for (i = 1; i <= n; i++) D[d[i]] = 1 }',
-    '{ pid = $1; P[pid] = $2; a = $0; sub(/^[ \\t]*[0-9]+[ \\t]+[0-9]+[ \\t]*/, "", a); A[pid] = a;',
-    '  w = $NF; if (w ~ /^hd-.+-[0-9]+$/ && a ~ /^(timeout|(\\/bin\\/)?sh -c) /) { t = w; sub(/^hd-/, "", t); sub(/-[0-9]+$/, "", t); T[pid] = t } }',
+const REPAIR_AWK = [
+    'function field(s, k,   v) { v = ""; while (match(s, "\\"" k "\\":\\"[^\\"]*\\"")) { v = substr(s, RSTART + length(k) + 4, RLENGTH - length(k) - 5); s = substr(s, RSTART + RLENGTH) } return v }',
     'function here(a,   i, r, c) { r = a; while ((i = index(r, path)) > 0) { c = substr(r, i + length(path), 1); if (c == "" || index(" /\\047?;", c)) return 1; r = substr(r, i + 1) } return 0 }',
     'function live(p,   q, i) { q = P[p]; for (i = 0; i < 64 && q > 1 && (q in P); i++) { if (A[q] ~ /^sshd(-session)?: /) return 1; q = P[q] } return 0 }',
+    'BEGIN {',
+    '  me = ENVIRON["hd_me"]; path = ENVIRON["hd_path"]; rlog = ENVIRON["hd_log"]; taken = ENVIRON["hd_taken"]',
+    '  if ((getline l < taken) > 0) { t = field(l, "token"); if (t != "") D[t] = 1 }',
+    '  close(taken)',
+    '  last = ""',
+    '  while ((getline l < rlog) > 0) if (l ~ /"event":"(deploy|rollback|cancelled)"/) last = l',
+    '  close(rlog)',
+    '  t = field(last, "token")',
+    '  if (last ~ /"result":"started"/ && t != "" && t != me) {',
+    '    D[t] = 1; fixed = last',
+    '    sub(/^\\{"time":"[^"]*"/, "{\\"time\\":\\"" ENVIRON["hd_now"] "\\"", fixed)',
+    '    sub(/"result":"started"/, "\\"result\\":\\"failed\\",\\"error\\":\\"interrupted\\",\\"repairedBy\\":\\"" me "\\"", fixed)',
+    '    print fixed >> rlog; close(rlog)',
+    '    print ENVIRON["hd_audit"] >> ENVIRON["hd_audit_log"]; close(ENVIRON["hd_audit_log"])',
+    '    print "repaired=the deploy of " field(last, "release") " by run " t " never finished (the host was left between two releases); closed in the release log"',
+    '  }',
+    '}',
+    '{ pid = $1; P[pid] = $2; a = $0; sub(/^[ \\t]*[0-9]+[ \\t]+[0-9]+[ \\t]*/, "", a); A[pid] = a;',
+    '  w = $NF; if (w ~ /^hd-.+-[0-9]+$/ && a ~ /^(timeout|(\\/bin\\/)?sh -c) /) { t = w; sub(/^hd-/, "", t); sub(/-[0-9]+$/, "", t); T[pid] = t } }',
     'END {',
-    '  for (p in T) if (T[p] != me && ((T[p] in D) || (here(A[p]) && !live(p)))) { K[p] = 1; printf "root %s %s\\n", p, T[p] }',
+    '  for (p in T) if (T[p] != me && ((T[p] in D) || (here(A[p]) && !live(p)))) { K[p] = 1; R[T[p]] = 1 }',
     '  do { c = 0; for (x in P) if (!(x in K) && (P[x] in K)) { K[x] = 1; c = 1 } } while (c)',
-    '  for (x in K) printf "pid %s\\n", x',
+    '  n = 0; pids = ""; for (x in K) { n++; pids = pids " " x }',
+    '  if (n > 0) {',
+    '    runs = ""; for (r in R) runs = runs r " "',
+    '    system("kill -TERM" pids " 2>/dev/null")',
+    '    left = pids; list = pids; gsub(/^ /, "", list); gsub(/ /, ",", list)',
+    '    for (i = 0; i < ENVIRON["hd_grace"] + 0; i++) {',
+    '      left = ""; cmd = "ps -o pid= -o stat= -p " list " 2>/dev/null"',
+    '      while ((cmd | getline l) > 0) { split(l, f, " "); if (f[2] !~ /^Z/) left = left " " f[1] }',
+    '      close(cmd)',
+    '      if (left == "") break',
+    '      system("sleep 0.2")',
+    '    }',
+    '    if (left != "") system("kill -KILL" left " 2>/dev/null")',
+    '    print "repaired=killed " n " processes of runs " runs',
+    '  }',
     '}',
 ].join('\n');
 /**
- * Shell that kills what ORPHANS_AWK finds (TERM, then KILL after `graceS`) and prints `killed=<n> <tokens>` when
- * it found any (after `prefix`). `$dead` must hold the tokens of runs known to be gone.
+ * The repair step of pre-flight, run once the lock is ours: sweeps env temp files and stale lock temp dirs, runs
+ * REPAIR_AWK (processes of dead runs, an unfinished deploy), removes other runs' upload folders and env undo files.
+ * Prints `repaired=<what>` lines for the report. Everything but the awk is shell globs and builtins: a removal
+ * costs a process only where there is something to remove.
  */
-function killOrphansScript(run, host, opts = {}) {
-    const graceS = opts.graceS ?? 3;
-    const vars = [`-v me=${shQuote(run.runToken)}`, '-v dead="$dead"', `-v path=${shQuote(host.path)}`].join(' ');
-    return [
-        `o=$(ps -A -o pid= -o ppid= -o args= 2>/dev/null | awk ${vars} ${shQuote(ORPHANS_AWK)})`,
-        `k=$(printf '%s\\n' "$o" | sed -n 's/^pid //p' | tr '\\n' ' ')`,
-        'if [ -n "$k" ]; then',
-        `  runs=$(printf '%s\\n' "$o" | sed -n 's/^root [0-9]* //p' | sort -u | tr '\\n' ' ')`,
-        '  kill -TERM $k 2>/dev/null',
-        '  i=0',
-        `  while [ $i -lt ${graceS * 5} ]; do l=$(ps -o pid= -o stat= -p "$(echo $k | tr ' ' ',')" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'); [ -n "$l" ] || break; sleep 0.2; i=$((i + 1)); done`,
-        '  [ -z "$l" ] || kill -KILL $l 2>/dev/null',
-        `  echo "${opts.prefix ?? 'killed='}$(echo $k | wc -w) processes of runs $runs"`,
-        'fi',
-    ].join('\n');
-}
-/**
- * The repair step of pre-flight, run once the lock is ours. Sweeps env temp files and stale lock temp dirs (as
- * before), then: kills the processes of the run whose lock was taken over, of the run whose deploy never finished
- * and of any run whose SSH session is gone; removes other runs' upload folders and env undo files; closes an
- * unfinished "started" release-log line with a `failed` (error `interrupted`) line of the same run, so history and
- * status see how that deploy ended. Prints `repaired=<what>` lines for the report.
- */
-function repairScript(run, host) {
+function repairScript(run, host, opts = {}) {
     const envFile = run.config.secrets?.file;
     const tok = run.runToken;
     const taken = takenOverRecord(run);
-    const tokenOf = `sed -n 's/.*"token":"\\([^"]*\\)".*/\\1/p' | head -n 1`;
-    const releaseOf = `sed -n 's/.*"release":"\\([^"]*\\)".*/\\1/p' | head -n 1`;
-    const notOurs = (glob) => `for f in ${glob}; do [ -e "$f" ] || continue; case "$f" in *-${tok}) ;; *) rm -rf -- "$f" && echo "repaired=removed $f (left by another run)";; esac; done`;
+    const notOurs = (glob) => `for f in ${glob}; do [ -e "$f" ] || [ -L "$f" ] || continue; case "$f" in *-${tok}) ;; *) rm -rf -- "$f" && echo "repaired=removed $f (left by another run)";; esac; done`;
+    const env = {
+        hd_me: tok,
+        hd_path: host.path,
+        hd_taken: taken,
+        hd_log: LAYOUT.releaseLog,
+        hd_audit_log: LAYOUT.auditLog,
+        hd_now: new Date().toISOString(),
+        hd_audit: auditRecord(run, host, 'repair', { detail: 'closed an interrupted deploy' }),
+        hd_grace: String((opts.graceS ?? 3) * 5),
+    };
     return [
         cd(host),
-        `find ${LAYOUT.shared} ${LAYOUT.meta} -maxdepth 1 \\( ${envFile ? `-name ${shQuote(`${envFile}.tmp-*`)} -o ` : ''}\\( -name 'lock.tmp-*' -mmin +1 \\) \\) -print -exec rm -rf {} + 2>/dev/null | sed 's/^/repaired=removed /'`,
-        'dead=',
-        `if [ -f ${taken} ]; then t=$(${tokenOf} < ${taken}); dead="$dead $t"; rm -f ${taken}; fi`,
-        // The last line that says where a deploy stands (tests records may come between "started" and its end).
-        `last=$(grep -E '"event":"(deploy|rollback|cancelled)"' ${LAYOUT.releaseLog} 2>/dev/null | tail -n 1)`,
-        `case "$last" in *'"result":"started"'*)`,
-        `  t=$(printf '%s\\n' "$last" | ${tokenOf})`,
-        `  if [ -n "$t" ] && [ "$t" != ${shQuote(tok)} ]; then`,
-        '    dead="$dead $t"',
-        `    rel=$(printf '%s\\n' "$last" | ${releaseOf})`,
-        `    now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)`,
-        `    printf '%s\\n' "$last" | sed -e "s/^{\\"time\\":\\"[^\\"]*\\"/{\\"time\\":\\"$now\\"/" -e 's/"result":"started"/"result":"failed","error":"interrupted","repairedBy":"${tok}"/' >> ${LAYOUT.releaseLog}`,
-        `    echo "repaired=the deploy of $rel by run $t never finished (the host was left between two releases); closed in the release log"`,
-        `    ${auditLine(run, host, 'repair', undefined, { detail: 'closed an interrupted deploy' })}`,
-        '  fi;;',
-        'esac',
-        killOrphansScript(run, host, { prefix: 'repaired=killed ' }),
+        envFile
+            ? `for f in ${LAYOUT.shared}/${shQuote(`${envFile}.tmp-`)}*; do [ -e "$f" ] && rm -rf -- "$f" && echo "repaired=removed $f"; done`
+            : 'true',
+        // Another run's lock temp dir lives for an instant while it takes the lock: only one older than a minute goes.
+        `for f in ${LAYOUT.meta}/lock.tmp-*; do [ -e "$f" ] || continue; find ${LAYOUT.meta} -maxdepth 1 -name 'lock.tmp-*' -mmin +1 -print -exec rm -rf {} + 2>/dev/null | sed 's/^/repaired=removed /'; break; done`,
+        `ps -A -o pid= -o ppid= -o args= 2>/dev/null | ${Object.entries(env)
+            .map(([k, v]) => `${k}=${shQuote(v)}`)
+            .join(' ')} awk ${shQuote(REPAIR_AWK)}`,
+        `[ ! -e ${taken} ] || rm -f ${taken}`,
         notOurs(`${LAYOUT.releases}/.incoming-*`),
         envFile ? notOurs(`${LAYOUT.shared}/${shQuote(envFile)}.undo-*`) : 'true',
         envFile ? notOurs(`${LAYOUT.shared}/${shQuote(envFile)}.absent-*`) : 'true',
+        envFile ? notOurs(`${LAYOUT.shared}/${shQuote(envFile)}.restore-*`) : 'true',
         `for f in ${LAYOUT.meta}/.switched-* ${LAYOUT.meta}/.rollback-* ${LAYOUT.meta}/.alive-*; do [ -e "$f" ] || continue; case "$f" in *-${tok}) ;; *) rm -f -- "$f";; esac; done`,
         'true',
     ].join('\n');
@@ -50990,14 +51051,21 @@ function freeSpaceScript(dir, remove) {
 
 /** While a handed-over rollback runs on the host, it owns the lock: nobody else (a post step) releases it. */
 const HANDOVER_PID = `${LAYOUT.lock}/rollback.pid`;
-/** Seconds since the owner record (or the lock directory) was last touched: the holder's heartbeat. */
+/**
+ * Seconds since the owner record (or the lock directory) was last touched: the holder's heartbeat. Only a held
+ * lock asks, so its processes are not on the way of a lock that is free or ours.
+ */
 const LOCK_AGE = `$(( $(date +%s) - $(stat -c %Y ${LAYOUT.lockOwner} 2>/dev/null || stat -c %Y ${LAYOUT.lock} 2>/dev/null || date +%s) ))`;
+/** Whether a handed-over rollback still runs (its pid file names a live process); builtins only. */
+const HANDOVER_RUNNING = `{ [ -f ${HANDOVER_PID} ] && __hd_hp= && read -r __hd_hp < ${HANDOVER_PID} && kill -0 "$__hd_hp"; } 2>/dev/null`;
 /**
  * Takes the host's deploy lock. The lock directory appears with its owner record already inside (built under a
  * temporary name, then renamed onto the lock path, which fails while a lock exists), so another run never sees a
  * lock without an owner. A lock whose owner record has not been refreshed for lock.stale_after is taken over only
  * when the config allows it, under a second mutex so two runs cannot both take over, and the takeover is audited
  * with the previous owner's record. Prints `lock=acquired|ours|taken-over`, or exits 3 with the holder's record.
+ * The script ends through `return`, never `exit 0`, so it runs in the pre-flight's own shell (see runSteps); a free
+ * lock costs two processes (mkdir, mv), one that is ours none.
  */
 function lockScript(run, host, owner) {
     const L = LAYOUT.lock;
@@ -51008,15 +51076,17 @@ function lockScript(run, host, owner) {
     const aside = `${LAYOUT.meta}/.taken-${run.runToken}`;
     return [
         cd(host),
-        `take() { mkdir ${tmp} 2>/dev/null && printf '%s\\n' ${shQuote(owner)} > ${tmp}/owner.json && mv -T ${tmp} ${L} 2>/dev/null && return 0; rm -rf ${tmp}; return 1; }`,
+        `__hd_take() { mkdir ${tmp} 2>/dev/null && printf '%s\\n' ${shQuote(owner)} > ${tmp}/owner.json && mv -T ${tmp} ${L} 2>/dev/null && return 0; rm -rf ${tmp}; return 1; }`,
         // The holder is named from the record read when the lock was found held, even if it has gone since.
-        `held() { echo "held by:"; if [ -n "$o" ]; then printf '%s\\n' "$o"; else echo '(no owner record)'; fi; exit 3; }`,
+        `__hd_held() { echo "held by:"; if [ -n "$o" ]; then printf '%s\\n' "$o"; else echo '(no owner record)'; fi; exit 3; }`,
+        '__hd_lock() {',
         // A lock is never seen without its owner record, except for an instant while it changes hands: look again.
         'i=0; o=',
         'while :; do',
-        `  if take; then ${auditLine(run, host, 'lock-acquired')}; echo lock=acquired; exit 0; fi`,
-        `  if ${ownsLock(run)}; then echo lock=ours; exit 0; fi`,
-        `  o=$(cat ${LAYOUT.lockOwner} 2>/dev/null)`,
+        // A lock with an owner record cannot be renamed over; only one without is worth the processes of a try.
+        `  if [ ! -e ${LAYOUT.lockOwner} ] && __hd_take; then ${auditLine(run, host, 'lock-acquired')}; echo lock=acquired; return 0; fi`,
+        `  if ${ownsLock(run)}; then echo lock=ours; return 0; fi`,
+        '  o=$__hd_own',
         '  [ -n "$o" ] && break',
         // Still no owner record after half a second: a lock left so by something else; judge it by its age.
         '  [ $i -ge 10 ] && break',
@@ -51024,46 +51094,57 @@ function lockScript(run, host, owner) {
         'done',
         `age=${LOCK_AGE}`,
         `echo "lock-age=$age"`,
-        `[ "$age" -ge ${staleS} ] && [ ${run.config.lock.takeoverStale ? 'yes' : 'no'} = yes ] || held`,
+        `[ "$age" -ge ${staleS} ] && [ ${run.config.lock.takeoverStale ? 'yes' : 'no'} = yes ] || __hd_held`,
         // The takeover mutex is held for milliseconds; one a killed run left behind would block takeovers for ever.
         `find ${LAYOUT.meta} -maxdepth 1 -name takeover -type d -mmin +1 -exec rmdir {} + 2>/dev/null`,
         // A rollback handed over to the host by a cancelled run holds the lock until it ends, heartbeat or not.
-        `if [ -f ${HANDOVER_PID} ] && kill -0 "$(cat ${HANDOVER_PID})" 2>/dev/null; then echo "a rollback handed over to the host is still running (pid $(cat ${HANDOVER_PID}))"; held; fi`,
-        `mkdir ${LAYOUT.meta}/takeover 2>/dev/null || held`,
+        `if ${HANDOVER_RUNNING}; then echo "a rollback handed over to the host is still running (pid $__hd_hp)"; __hd_held; fi`,
+        `mkdir ${LAYOUT.meta}/takeover 2>/dev/null || __hd_held`,
         `age=${LOCK_AGE}`,
         // The previous owner's record stays for the repair step, which kills what that run still runs here.
-        `if [ "$age" -ge ${staleS} ]; then prev=$(tr -d '\\n' < ${LAYOUT.lockOwner} 2>/dev/null); mv -T ${L} ${aside} 2>/dev/null && rm -rf ${aside}; if take; then rmdir ${LAYOUT.meta}/takeover; printf '%s\\n' "$prev" > ${takenOverRecord(run)}; ${auditLine(run, host, 'lock-taken-over', '"previous_owner":')}; echo lock=taken-over; exit 0; fi; fi`,
-        `rmdir ${LAYOUT.meta}/takeover; held`,
+        `if [ "$age" -ge ${staleS} ]; then prev=; { read -r prev < ${LAYOUT.lockOwner}; } 2>/dev/null; mv -T ${L} ${aside} 2>/dev/null && rm -rf ${aside}; if __hd_take; then rmdir ${LAYOUT.meta}/takeover; printf '%s\\n' "$prev" > ${takenOverRecord(run)}; ${auditLine(run, host, 'lock-taken-over', '"previous_owner":')}; echo lock=taken-over; return 0; fi; fi`,
+        `rmdir ${LAYOUT.meta}/takeover; __hd_held`,
+        '}',
+        '__hd_lock',
     ].join('\n');
 }
-/** Releases the lock only if this run owns it, and not while a rollback it handed over still runs. */
+/**
+ * Releases the lock only if this run owns it, and not while a rollback it handed over still runs. What this run
+ * kept on the host goes with its lock, in the same `rm` as the released lock: an upload it never placed, an env
+ * temp file, the undo of its env file (the cleanup has used it, or the host keeps this run's values). A release
+ * costs two processes (the rename and that `rm`). Prints `released` and `current=<release>`, what this run left
+ * the host on (read while the lock was still its own), so the run needs no further command to know it.
+ */
 function releaseLockScript(run, host) {
     const released = `${LAYOUT.meta}/.released-${run.runToken}`;
+    const tok = run.runToken;
     return [
         cd(host),
-        `if [ -f ${HANDOVER_PID} ] && kill -0 "$(cat ${HANDOVER_PID})" 2>/dev/null; then echo "busy: a rollback is still running"; exit 0; fi`,
-        // What this run kept on the host goes with its lock: an upload it never placed, an env temp file, the undo
-        // of its env file (the cleanup has used it, or the host keeps this run's values).
+        `if ${HANDOVER_RUNNING}; then echo "busy: a rollback is still running"; exit 0; fi`,
         `if ${ownsLock(run)}; then`,
-        `  rm -rf ${LAYOUT.releases}/.incoming-*-${run.runToken}`,
-        `  for f in ${LAYOUT.shared}/.* ${LAYOUT.shared}/*; do case "$f" in *.tmp-${run.runToken}|*.undo-${run.runToken}|*.absent-${run.runToken}) rm -f -- "$f";; esac; done`,
+        `  ${currentName(host)}`,
+        '  set --',
+        `  for f in ${LAYOUT.releases}/.incoming-*-${tok} ${LAYOUT.shared}/.* ${LAYOUT.shared}/*; do case "$f" in ${LAYOUT.releases}/.incoming-*) { [ -e "$f" ] || [ -L "$f" ]; } && set -- "$@" "$f";; *.tmp-${tok}|*.undo-${tok}|*.undo-saved-${tok}|*.absent-${tok}|*.restore-${tok}) set -- "$@" "$f";; esac; done`,
         // Renamed aside first, then checked: what was renamed must still be ours (else it goes back where it was).
         `  if mv -T ${LAYOUT.lock} ${released} 2>/dev/null; then`,
-        `    if grep -q ${shQuote(`"token":"${run.runToken}"`)} ${released}/owner.json 2>/dev/null; then rm -rf ${released} && ${auditLine(run, host, 'lock-released')} && echo released`,
-        `    else { [ ! -e ${LAYOUT.lock} ] && mv -T ${released} ${LAYOUT.lock}; } 2>/dev/null || echo "could not put back the lock moved to ${released}" >&2; echo not-ours; fi`,
-        '  else echo not-ours; fi',
+        `    if ${ownsLock(run, `${released}/owner.json`)}; then rm -rf -- ${released} "$@" && ${auditLine(run, host, 'lock-released')} && echo released && echo "current=$cur"`,
+        `    else { [ ! -e ${LAYOUT.lock} ] && mv -T ${released} ${LAYOUT.lock}; } 2>/dev/null || echo "could not put back the lock moved to ${released}" >&2; [ $# -eq 0 ] || rm -rf -- "$@"; echo not-ours; fi`,
+        '  else [ $# -eq 0 ] || rm -rf -- "$@"; echo not-ours; fi',
         'else echo not-ours; fi',
     ].join('\n');
 }
 /**
  * Refreshes the owner record's heartbeatAt and its mtime, which other runs read to tell a live lock from a stale
- * one; the record is replaced atomically. Prints `lost` when the lock is no longer ours.
+ * one; the record is replaced atomically (one process: the rename; the record is read and rewritten by the shell).
+ * Prints `lost` when the lock is no longer ours.
  */
 function heartbeatScript(run, host, now) {
+    const key = '"heartbeatAt":"';
     return [
         cd(host),
         `${ownsLock(run)} || { echo lost; exit 0; }`,
-        `sed -E ${shQuote(`s/"heartbeatAt":"[^"]*"/"heartbeatAt":"${now}"/`)} ${LAYOUT.lockOwner} > ${LAYOUT.lockOwner}.hb && mv -f ${LAYOUT.lockOwner}.hb ${LAYOUT.lockOwner}`,
+        `r=$__hd_own; case "$r" in *${shQuote(key)}*) a=\${r%%${shQuote(key)}*}; b=\${r#*${shQuote(key)}}; b=\${b#*'"'}; r="$a"${shQuote(`${key}${now}"`)}"$b";; esac`,
+        `printf '%s\\n' "$r" > ${LAYOUT.lockOwner}.hb && mv -f ${LAYOUT.lockOwner}.hb ${LAYOUT.lockOwner}`,
         'echo ours',
     ].join('\n');
 }
@@ -51089,10 +51170,15 @@ function preflight_preflightSteps(run, host, owner) {
             name: 'disk',
             display: `df ${host.path} >= ${formatBytes(host.minFreeDiskBytes)}`,
             script: [
-                `mkdir -p ${p}/${LAYOUT.releases} ${p}/${LAYOUT.shared} ${p}/${LAYOUT.meta} || exit 1`,
-                // `set --` splits df's second line into fields without a pipe to awk.
-                `set -- $(df -Pk ${p} | { read -r _; read -r l; echo "$l"; })`,
-                'free=$(( $4 * 1024 ))',
+                // Only a host that lacks one of the folders pays for the mkdir.
+                `[ -d ${p}/${LAYOUT.releases} ] && [ -d ${p}/${LAYOUT.shared} ] && [ -d ${p}/${LAYOUT.meta} ] || mkdir -p ${p}/${LAYOUT.releases} ${p}/${LAYOUT.shared} ${p}/${LAYOUT.meta} || exit 1`,
+                // df's second line, split by `read` (no pipe, no awk): the fourth field is the space available.
+                'free=',
+                '{ read -r _; read -r _ _ _ free _; } <<EOF',
+                `$(df -Pk ${p})`,
+                'EOF',
+                `case "$free" in ''|*[!0-9]*) echo "df -Pk ${host.path} gave no free space figure"; exit 1;; esac`,
+                'free=$(( free * 1024 ))',
                 'echo "free=$free"',
                 `[ "$free" -ge ${host.minFreeDiskBytes} ] || exit 1`,
             ].join('\n'),
@@ -51102,7 +51188,8 @@ function preflight_preflightSteps(run, host, owner) {
             display: 'readlink current',
             script: [
                 cd(host),
-                `t=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "current=\${t##*/}" || echo "current="`,
+                currentName(host),
+                'echo "current=$cur"',
                 `[ -f ${LAYOUT.releases}/${run.release.id}/${LAYOUT.releaseMarker} ] && echo complete=yes || echo complete=no`,
             ].join('\n'),
         },
@@ -51139,11 +51226,18 @@ function preflightValues(outputs) {
 /** Where a release is uploaded before it is placed; per run, so two runs never write into each other's upload. */
 const incomingDir = (run) => `${LAYOUT.releases}/.incoming-${run.release.id}-${run.runToken}`;
 /**
+ * The next `current`, made with the upload (a symlink to the release, relative to the deploy path) and renamed
+ * onto `current` by the switch. Named like an upload, so what removes a dead run's uploads removes it too.
+ */
+const incomingCurrent = (run) => `${LAYOUT.releases}/.incoming-current-${run.release.id}-${run.runToken}`;
+/** What a release's link to the env file points at, relative to the release directory. */
+const envLink = (envFile) => `../../${LAYOUT.shared}/${shQuote(envFile)}`;
+/**
  * Makes the uploaded release current: place it (a complete release has its marker), link the env file into it,
  * write a "started" line to the release log before `current` moves (so a host is never between two releases
  * without a record), switch `current` atomically, then run the stack's up command in the release directory.
  */
-function release_deploySteps(run, host, stage, previous) {
+function release_deploySteps(run, host, stage, previous, made = {}) {
     const id = run.release.id;
     const tmp = incomingDir(run);
     const envFile = run.config.secrets?.file;
@@ -51153,10 +51247,11 @@ function release_deploySteps(run, host, stage, previous) {
             display: `releases/${id}`,
             script: [
                 cd(host),
-                `if [ -d ${shQuote(tmp)} ]; then rm -rf ${LAYOUT.releases}/${id} && mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
+                // An earlier, incomplete copy of the release is only removed where there is one.
+                `if [ -d ${shQuote(tmp)} ]; then { [ ! -e ${LAYOUT.releases}/${id} ] && [ ! -L ${LAYOUT.releases}/${id} ]; } || rm -rf ${LAYOUT.releases}/${id} || exit 1; mv ${shQuote(tmp)} ${LAYOUT.releases}/${id} || exit 1; fi`,
                 `[ -f ${LAYOUT.releases}/${id}/${LAYOUT.releaseMarker} ] || { echo "release ${id} is incomplete on this host"; exit 1; }`,
-                envFile
-                    ? `ln -sfn ../../${LAYOUT.shared}/${shQuote(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
+                envFile && !made.envLinked
+                    ? `ln -sfn ${envLink(envFile)} ${LAYOUT.releases}/${id}/${shQuote(envFile)}`
                     : 'true',
             ].join('\n'),
         },
@@ -51168,8 +51263,10 @@ function release_deploySteps(run, host, stage, previous) {
                 logLine(run, host, { event: 'deploy', stage, previous, result: 'started' }),
                 auditLine(run, host, 'deploy', undefined, { stage, previous }),
                 // A deploy or rollback that reaches the switch supersedes an earlier failed rollback's warning.
-                `rm -f ${LAYOUT.needsAttention}`,
-                `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
+                `[ ! -e ${LAYOUT.needsAttention} ] || rm -f ${LAYOUT.needsAttention}`,
+                made.currentLinked
+                    ? `if [ -L ${incomingCurrent(run)} ]; then mv -Tf ${incomingCurrent(run)} ${LAYOUT.current}; else ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}; fi`
+                    : `ln -sfn ${LAYOUT.releases}/${id} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current}`,
             ].join('\n'),
         },
         {
@@ -51211,8 +51308,10 @@ function rollbackSteps(run, host, stage, to) {
             script: [
                 cd(host),
                 `[ -f ${LAYOUT.releases}/${to}/${LAYOUT.releaseMarker} ] || { echo "rollback target ${to} is missing on this host (releases/${to} has no ${LAYOUT.releaseMarker})"; exit 1; }`,
-                `[ "$(readlink ${LAYOUT.current} 2>/dev/null)" = ${LAYOUT.releases}/${to} ] && { echo "already on ${to}"; exit 0; }`,
-                `ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}`,
+                // Whether `current` already leads to `to`, by the folders both resolve to (`cd -P`: no process).
+                `a=; b=; if cd -P ${LAYOUT.current} 2>/dev/null; then a=$PWD; ${cd(host)}; fi; if cd -P ${LAYOUT.releases}/${to}; then b=$PWD; ${cd(host)}; fi`,
+                `if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "already on ${to}"`,
+                `else ln -sfn ${LAYOUT.releases}/${to} .current.tmp && mv -Tf .current.tmp ${LAYOUT.current} && : > ${switched}; fi`,
             ].join('\n'),
         }, {
             name: 'up',
@@ -51245,10 +51344,10 @@ function rollbackSteps(run, host, stage, to) {
         display: 'release log',
         script: [
             cd(host),
-            `t0=$(cat ${clock} 2>/dev/null); rm -f ${clock}`,
+            `t0=; { read -r t0 < ${clock}; } 2>/dev/null`,
             `dur=$(( ( $(date +%s%N) - \${t0:-0} ) / 1000000 )); [ -n "$t0" ] || dur=null`,
-            `rm -f ${LAYOUT.needsAttention} ${switched}`,
-            envFile ? `rm -f ${undoFiles(run, envFile)}` : 'true',
+            // One rm for the clock, the markers and this run's undo files of the env file.
+            `rm -f ${clock} ${LAYOUT.needsAttention} ${switched}${envFile ? ` ${undoFiles(run, envFile)}` : ''}`,
             logLine(run, host, { event: 'rollback', stage, to, result: 'rolled_back' }, '"durationMs":'),
             auditLine(run, host, 'rollback', undefined, { stage, to }),
         ].join('\n'),
@@ -51309,10 +51408,9 @@ function restoreEnvScript(run, host, envFile) {
     ].join('\n');
 }
 /** This run's undo files of the env file (see envSwapStep), as shell words relative to the deploy path. */
-const undoFiles = (run, envFile) => {
-    const { undo, absent } = envUndoNames(envFile, run.runToken);
-    return `${LAYOUT.shared}/${shQuote(undo)} ${LAYOUT.shared}/${shQuote(absent)}`;
-};
+const undoFiles = (run, envFile) => Object.values(envUndoNames(envFile, run.runToken))
+    .map((f) => `${LAYOUT.shared}/${shQuote(f)}`)
+    .join(' ');
 /**
  * Undoes exactly this run's change of the env file, for a run that ends without keeping it (aborted, or the host
  * not on the new release): the file it replaced comes back by a rename (no space needed), or the file goes if
@@ -51320,16 +51418,22 @@ const undoFiles = (run, envFile) => {
  */
 function undoEnvScript(run, host, envFile) {
     const file = shQuote(`${LAYOUT.shared}/${envFile}`);
-    const { undo, absent } = envUndoNames(envFile, run.runToken);
+    const { undo, absent, fromSaved } = envUndoNames(envFile, run.runToken);
     const u = shQuote(`${LAYOUT.shared}/${undo}`);
     const a = shQuote(`${LAYOUT.shared}/${absent}`);
+    const fs = shQuote(`${LAYOUT.shared}/${fromSaved}`);
+    const saved = shQuote(`${LAYOUT.shared}/${envFile}.before-${run.release.id}`);
+    const back = shQuote(`${LAYOUT.shared}/${envFile}.restore-${run.runToken}`);
+    const tmp = shQuote(`${LAYOUT.shared}/${envFile}.tmp-${run.runToken}`);
     const audit = (how) => auditLine(run, host, 'env-restored', undefined, { file: envFile, how });
     return [
         cd(host),
-        `rm -f ${shQuote(`${LAYOUT.shared}/${envFile}.tmp-${run.runToken}`)}`,
+        `[ ! -e ${tmp} ] || rm -f ${tmp}`,
         `if [ -e ${a} ]; then rm -f ${file} && rm -f ${a} && ${audit('removed: there was none before this run')} && echo restored; fi`,
         // A rename onto a hard link of the same file does nothing: the undo then only goes.
         `if [ -f ${u} ]; then mv -f ${u} ${file} && rm -f ${u} && ${audit('put back the file this run replaced')} && echo restored; fi`,
+        // The release's copy stays (a later rollback of the release needs it): a second link to it is renamed over.
+        `if [ -e ${fs} ]; then ln -f ${saved} ${back} && mv -f ${back} ${file} && rm -f ${fs} && ${audit('put back the file this run replaced')} && echo restored; fi`,
         'true',
     ].join('\n');
 }
@@ -51354,9 +51458,13 @@ function pruneScript(run, host, protect) {
     return [
         cd(host),
         `cd ${LAYOUT.releases} || exit 0`,
+        // Counted by a glob first: only a host with more than keep_releases releases pays for the pipeline.
+        `set -- */${LAYOUT.releaseMarker}; [ -e "$1" ] || set --`,
         // Oldest first by marker mtime; the newest keep_releases survive.
-        `ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${keep ? `grep -v ${keep}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
-        `find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; true`,
+        `[ $# -le ${host.keepReleases} ] || ls -1tr */${LAYOUT.releaseMarker} 2>/dev/null | sed 's#/.*##' | head -n -${host.keepReleases} | { ${keep ? `grep -v ${keep}` : 'cat'} || true; } | while read -r r; do ${forget}; done`,
+        // Uploads of runs that died an hour ago or more; a glob says first whether there is any upload at all.
+        `for d in .incoming-*; do [ -e "$d" ] || [ -L "$d" ] || continue; find . -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null; break; done`,
+        'true',
     ].join('\n');
 }
 /**
@@ -51367,11 +51475,16 @@ function pruneScript(run, host, protect) {
  */
 function rollbackPointScript(run, host, point) {
     const file = LAYOUT.rollbackPoint(run.release.id);
+    // The record is printed by the shell (`read`, printf), not by cat: one process fewer.
     if (point === undefined)
-        return [cd(host), `[ -f ${file} ] && { cat ${file}; exit 0; }`, `echo '{}'`].join('\n');
+        return [
+            cd(host),
+            `if [ -f ${file} ]; then while read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < ${file}; else echo '{}'; fi`,
+        ].join('\n');
+    const rec = shQuote(JSON.stringify(point));
     return [
         cd(host),
-        `printf '%s\\n' ${shQuote(JSON.stringify(point))} > ${file}.tmp && mv -f ${file}.tmp ${file} && cat ${file}`,
+        `printf '%s\\n' ${rec} > ${file}.tmp && mv -f ${file}.tmp ${file} && printf '%s\\n' ${rec}`,
         auditLine(run, host, 'snapshot', undefined, {
             kind: 'release',
             previous: point.previous,
@@ -51380,7 +51493,7 @@ function rollbackPointScript(run, host, point) {
     ].join('\n');
 }
 const readRollbackPointScript = (run, host) => `${cd(host)}\ncat ${LAYOUT.rollbackPoint(run.release.id)} 2>/dev/null || true`;
-const readCurrentScript = (host) => `${cd(host)}\nt=$(readlink ${LAYOUT.current} 2>/dev/null) && echo "\${t##*/}" || true`;
+const readCurrentScript = (host) => `${cd(host)}\n${currentName(host)}\n[ -z "$cur" ] || echo "$cur"`;
 /** A host whose rollback failed is marked for a human; `status` shows the record until a deploy or rollback. */
 function needsAttentionScript(run, host, record) {
     return [
@@ -51688,6 +51801,7 @@ function sshTemplateVars(ctx, host, stage, release = ctx.release.id) {
 
 
 
+
 /** How long a host may take to answer SSH again after its VM was rolled back (and booted). */
 const VM_BACK_TIMEOUT_MS = 180_000;
 /** The SSH command around the tests gets this much on top of their own limit. */
@@ -51712,6 +51826,29 @@ const SPACE_SLACK_BYTES = 64 * 1024;
 const LOST = ['unreachable', 'timeout', 'cancelled'];
 const lostChannel = (err) => err instanceof errors_DeployError && LOST.includes(err.errorClass);
 const sha256 = (data) => (0,external_node_crypto_namespaceObject.createHash)('sha256').update(data).digest('hex');
+/** The env file's link target as SFTP takes it (a plain path, not a shell word). */
+const envLinkTarget = (envFile) => `../../${LAYOUT.shared}/${envFile}`;
+/**
+ * Makes a symlink over SFTP, which costs the host no process; false when it was not made (the name exists, the
+ * server refused, or no answer came in time), and the caller then makes it on the host.
+ */
+function sftpSymlink(sftp, target, link) {
+    return new Promise((resolve) => {
+        const done = trackSftpRequest(sftp);
+        const timer = setTimeout(() => finish(false), SFTP_REQUEST_TIMEOUT_MS);
+        const finish = (ok) => {
+            clearTimeout(timer);
+            done();
+            resolve(ok);
+        };
+        try {
+            sftp.symlink(target, link, (err) => finish(!err));
+        }
+        catch {
+            finish(false); // the session closed meanwhile
+        }
+    });
+}
 /** A step failure as a DeployError of `errorClass`, quoting the step's exit code and last output lines. */
 function stepError(r, host, errorClass = 'command-failed') {
     const f = r.failed;
@@ -51736,6 +51873,11 @@ class SshTarget {
     abandoned = false;
     /** Until when ensureNothingRunning keeps trying to reach the host again (see ORPHAN_RECONNECT_MS). */
     reconnectUntil;
+    /**
+     * What `current` named when this run released its lock (the release reads it while the lock is still its own),
+     * until this run sends the host anything else: what readCurrent would read then, without another command.
+     */
+    currentAtRelease;
     constructor(ctx, config, shared) {
         this.ctx = ctx;
         this.config = config;
@@ -51749,6 +51891,7 @@ class SshTarget {
     }
     /** Runs a script on the host, remembering when a command may outlive its channel. */
     async exec(script, opts = {}) {
+        this.currentAtRelease = undefined;
         const conn = await this.conn();
         try {
             const res = await conn.exec(script, opts);
@@ -51763,6 +51906,7 @@ class SshTarget {
         }
     }
     async steps(steps, opts) {
+        this.currentAtRelease = undefined;
         const conn = await this.conn();
         try {
             const r = await runSteps(conn, steps, opts);
@@ -51853,7 +51997,11 @@ class SshTarget {
         const res = await this.exec(releaseLockScript(this.ctx, this.config), {
             timeoutMs: opts.timeoutMs ?? 30_000,
         }).catch(() => undefined);
-        return res?.stdout.includes('released') ?? false;
+        const released = res?.stdout.includes('released') ?? false;
+        const current = /^current=(.*)$/m.exec(res?.stdout ?? '');
+        if (released && current)
+            this.currentAtRelease = current[1].trim() || null;
+        return released;
     }
     /**
      * Replaces the host's env file atomically: 0600 temp file in the same folder, fsync, size+sha256 check on the
@@ -51990,6 +52138,7 @@ class SshTarget {
         // A retry never starts while the previous attempt's command (a lost session's `up`) still runs.
         await this.nothingLeft();
         const conn = await this.conn();
+        let made = {};
         if (!opts.prepared) {
             const base = `${host.path}/${incomingDir(ctx)}`;
             const marker = {
@@ -52002,7 +52151,15 @@ class SshTarget {
             try {
                 await uploadTree(conn, base, ctx.files, { signal: ctx.signal });
                 const sftp = await conn.sftp({ signal: ctx.signal });
-                await writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644, { signal: ctx.signal });
+                const envFile = ctx.config.secrets?.file;
+                // The env file's link and the next `current` go with the upload, beside the marker; where one cannot be
+                // made (the release has a file of that name, a dead run left the name), the deploy steps make it on the host.
+                const [envLinked, currentLinked] = await Promise.all([
+                    envFile ? sftpSymlink(sftp, envLinkTarget(envFile), `${base}/${envFile}`) : Promise.resolve(false),
+                    sftpSymlink(sftp, `${LAYOUT.releases}/${ctx.release.id}`, `${host.path}/${incomingCurrent(ctx)}`),
+                    writeFile(sftp, host.name, `${base}/${LAYOUT.releaseMarker}`, Buffer.from(JSON.stringify(marker) + '\n'), 0o644, { signal: ctx.signal }),
+                ]);
+                made = { envLinked, currentLinked };
             }
             catch (err) {
                 // A failed upload goes (it would only take the space a retry needs); a lost one is reused by the retry.
@@ -52010,7 +52167,7 @@ class SshTarget {
                 throw await this.writeFailure(err, base, [base], size, `release ${ctx.release.id}`, host.path);
             }
         }
-        const r = await this.steps(release_deploySteps(ctx, host, opts.stage, opts.previous), {
+        const r = await this.steps(release_deploySteps(ctx, host, opts.stage, opts.previous, made), {
             timeoutMs: host.deploy.timeoutMs + 60_000,
             signal: ctx.signal,
         });
@@ -52310,6 +52467,9 @@ class SshTarget {
     /** What `current` names, read only once nothing of this run runs there any more (else it rejects). */
     async readCurrent(opts = {}) {
         await this.nothingLeft(opts.timeoutMs);
+        const known = this.currentAtRelease;
+        if (known !== undefined)
+            return { version: known, onNew: known === this.ctx.release.id };
         const res = await this.exec(readCurrentScript(this.config), { timeoutMs: opts.timeoutMs ?? 30_000 });
         const version = res.stdout.trim() || null;
         return { version, onNew: version === this.ctx.release.id };
@@ -64290,7 +64450,12 @@ async function runStage(state, p, stage) {
             throw new Stop('failed', info);
         return 'continue-degraded';
     }
-    await mapLimit(stage.targets, stage.parallel, (name) => stage_settle(targetRun(state, name), stage, r));
+    await mapLimit(stage.targets, stage.parallel, async (name) => {
+        const h = targetRun(state, name);
+        await stage_settle(h, stage, r);
+        // Deployed and healthy: the final states need not ask it again unless a later failure rolls it back.
+        h.settled = true;
+    });
     endPhase(state, r, t0);
     return 'deployed';
 }
@@ -70087,13 +70252,24 @@ const validate_validate = {
     examples: ['homelab-deploy validate --config .github/homelab/deploy.yml'],
     async run({ configPath }, io) {
         const { config, plan } = prepare(configPath, 'all');
-        io.out.write(`${configPath}: valid (${Object.keys(config.hosts).length} hosts, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`);
+        io.out.write(`${configPath}: valid (${describeTargets(Object.values(config.targets))}, stages ${config.stages.map((s) => s.name).join(' → ')}, ${plan.phases.length} phases)\n`);
         // A note about a target from an inventory names that file and line, not the config's.
         for (const n of config.notes ?? [])
             io.out.write(`  note: ${issueWhere(n, configPath)}: ${n.path}: ${n.message}\n`);
         return 0;
     },
 };
+/** "3 targets: 2 ssh, 1 vercel", or "3 hosts" where every target is an SSH host. */
+function describeTargets(targets) {
+    const byKind = new Map();
+    for (const t of targets)
+        byKind.set(t.kind ?? 'ssh', (byKind.get(t.kind ?? 'ssh') ?? 0) + 1);
+    const n = targets.length;
+    if ([...byKind.keys()].every((k) => k === 'ssh'))
+        return `${n} host${n === 1 ? '' : 's'}`;
+    const kinds = [...byKind].map(([k, c]) => `${c} ${k}`).join(', ');
+    return `${n} target${n === 1 ? '' : 's'}: ${kinds}`;
+}
 
 ;// CONCATENATED MODULE: ./src/cli/commands/index.ts
 
