@@ -42,20 +42,36 @@ export async function deployAndVerify(
   if (figures.interrupted) throw new Interrupted();
   const bad = prepared.verify(previous).filter((h) => h.problems.length);
   const verifiedHosts = ctx.n - bad.length;
-  let failure: string | undefined;
-  if (figures.timedOut) failure = `timed out after ${Math.round(ctx.options.timeoutMs / 1000)} s`;
+  const failure = runFailure(ctx, figures, bad, `wrong after release ${release}`);
+  return { prepared, figures, failure, verifiedHosts };
+}
+
+/**
+ * Why a measured run failed, or undefined: a timeout, its exit code with the end of its log, the first hosts whose
+ * end state is wrong (`wrong` says against what), sshd connections it left.
+ */
+export function runFailure(
+  ctx: ScenarioContext,
+  figures: RunFigures & { logFile: string },
+  bad: { host: string; problems: string[] }[],
+  wrong: string,
+): string | undefined {
+  const parts: string[] = [];
+  if (figures.timedOut) parts.push(`timed out after ${Math.round(ctx.options.timeoutMs / 1000)} s`);
   else if (figures.exitCode !== 0)
-    failure = `exit ${figures.exitCode ?? figures.signal} (log ${figures.logFile}):\n${logTail(figures.logFile)}`;
+    parts.push(
+      `exit ${figures.exitCode ?? figures.signal} (log ${figures.logFile}):\n${logTail(figures.logFile)}`,
+    );
   if (bad.length) {
     const shown = bad
       .slice(0, 5)
       .map((h) => `    ${h.host}: ${h.problems.join('; ')}`)
       .join('\n');
-    failure = `${failure ? `${failure}\n  ` : ''}${bad.length} of ${ctx.n} hosts wrong after release ${release}:\n${shown}`;
+    parts.push(`${bad.length} of ${ctx.n} hosts ${wrong}:\n${shown}`);
   }
   if (figures.connectionsLeft > 0)
-    failure = `${failure ? `${failure}\n  ` : ''}${figures.connectionsLeft} sshd connection processes still alive 10 s after the tool exited`;
-  return { prepared, figures, failure, verifiedHosts };
+    parts.push(`${figures.connectionsLeft} sshd connection processes still alive 10 s after the tool exited`);
+  return parts.length ? parts.join('\n  ') : undefined;
 }
 
 export function noteTimeout(ctx: ScenarioContext, label: string): void {

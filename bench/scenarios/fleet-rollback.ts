@@ -1,6 +1,6 @@
 import { readReport, reportTimings } from '../tools/report-file';
 import type { DeployTool, PreparedRelease } from '../tools/tool';
-import { deployAndVerify, logTail, measurement, noteTimeout, slug } from './deploy-run';
+import { deployAndVerify, measurement, noteTimeout, runFailure, slug } from './deploy-run';
 import { fleetTools, skippedForTimeout } from './fleet-tools';
 import { Interrupted, type Measurement, type Scenario, type ScenarioContext, type Timing } from './types';
 
@@ -67,21 +67,8 @@ export const fleetRollback: Scenario = {
       const figures = await ctx.measure(rb.command, `rollback-${slug(tool.label)}-${releases.from.release}`);
       if (figures.interrupted) throw new Interrupted();
       const bad = rb.verify().filter((h) => h.problems.length);
-      let failure: string | undefined;
-      if (figures.timedOut) {
-        noteTimeout(ctx, tool.label);
-        failure = `timed out after ${Math.round(ctx.options.timeoutMs / 1000)} s`;
-      } else if (figures.exitCode !== 0)
-        failure = `exit ${figures.exitCode ?? figures.signal} (log ${figures.logFile}):\n${logTail(figures.logFile)}`;
-      if (bad.length) {
-        const shown = bad
-          .slice(0, 5)
-          .map((h) => `    ${h.host}: ${h.problems.join('; ')}`)
-          .join('\n');
-        failure = `${failure ? `${failure}\n  ` : ''}${bad.length} of ${ctx.n} hosts not back on ${releases.to.release}:\n${shown}`;
-      }
-      if (figures.connectionsLeft > 0)
-        failure = `${failure ? `${failure}\n  ` : ''}${figures.connectionsLeft} sshd connection processes still alive 10 s after the tool exited`;
+      if (figures.timedOut) noteTimeout(ctx, tool.label);
+      const failure = runFailure(ctx, figures, bad, `not back on ${releases.to.release}`);
       measurements.push({
         ...measurement(ctx, tool, 'rollback'),
         figures,
