@@ -166,6 +166,8 @@ export class VercelStandin {
   buildMs: number;
   promoteMs: number;
   rollbackMs: number;
+  /** How long the answer to a create waits after the deployment exists (a slow API, or a kill racing the answer). */
+  createAnswerDelayMs = 0;
   /** Builds between creation and their end right now, and the most there ever were. */
   inFlight = 0;
   peakInFlight = 0;
@@ -750,7 +752,8 @@ export class VercelStandin {
         typeof b.autoAssignCustomDomains === 'boolean' ? b.autoAssignCustomDomains : undefined,
     });
     this.startBuild(project, d);
-    return json(res, 200, this.deploymentJson(d));
+    if (this.createAnswerDelayMs <= 0) return json(res, 200, this.deploymentJson(d));
+    setTimeout(() => json(res, 200, this.deploymentJson(d)), this.createAnswerDelayMs);
   }
 
   private switchTo(

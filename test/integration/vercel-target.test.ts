@@ -428,6 +428,22 @@ describe('Vercel target against the API stand-in', () => {
     expect(out.ok).toBe(false);
     expect(out.failed?.output).toContain('CANCELED');
     expect(standin.project('slow2').production).toBe(standin.deploymentsOf('slow2')[0].id);
+
+    // kill() while the create is still unanswered: the deployment exists at Vercel but the target does not know
+    // its id yet; it must still be cancelled, not left building until build_timeout.
+    standin.addProject({ name: 'slow3', domains: [] });
+    standin.createAnswerDelayMs = 300;
+    const t3 = r.target(site('slow3', { domains: [] }));
+    const t0 = Date.now();
+    const racing = runDeploy(t3);
+    while (standin.deploymentsOf('slow3').length < 2) await new Promise((res) => setTimeout(res, 5));
+    await t3.kill();
+    const out3 = (await racing).out;
+    standin.createAnswerDelayMs = 0;
+    expect(out3.ok).toBe(false);
+    expect(out3.failed?.output).toContain('CANCELED');
+    expect(standin.deploymentsOf('slow3')[1].readyState).toBe('CANCELED');
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   test('the lock keeps a second run out; errors name the project, the team and the token variable', async () => {

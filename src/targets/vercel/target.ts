@@ -101,6 +101,8 @@ export class VercelTarget implements Target {
   /** The deployment this run made production. */
   private live?: DeploymentView;
   private readonly building = new Set<string>();
+  /** Counts kill() calls: a create in flight while one ran is cancelled once its answer names the deployment. */
+  private kills = 0;
   private readonly urls = new Map<string, string>();
   /** Deployment id → the release this tool deployed there (its meta), for old versions' health checks. */
   private readonly releases = new Map<string, string>();
@@ -304,6 +306,7 @@ export class VercelTarget implements Target {
     if (digests) await this.api.ensureUploaded(digests, this.call(what));
     const slot = await this.pacing.startBuild(`${this.name}: ${what}`, this.ctx.signal);
     let created: DeploymentView | undefined;
+    const killsBefore = this.kills;
     try {
       try {
         created = await this.api.createDeployment(body, this.call(what));
@@ -316,6 +319,8 @@ export class VercelTarget implements Target {
       slot.created();
       this.building.add(created.id);
       this.remember(created);
+      // kill() may have run while the create was in flight: it could not know this id yet.
+      if (this.kills !== killsBefore) await this.cancelQuietly(created.id);
       const final = await this.waitBuild(created, what);
       this.remember(final);
       const ok = final.readyState === 'READY';
@@ -739,6 +744,7 @@ export class VercelTarget implements Target {
   }
 
   async kill(): Promise<void> {
+    this.kills++;
     const b = boundedSignal(15_000);
     try {
       await Promise.all([
