@@ -53641,6 +53641,8 @@ class VercelTarget {
     /** The deployment this run made production. */
     live;
     building = new Set();
+    /** Counts kill() calls: a create in flight while one ran is cancelled once its answer names the deployment. */
+    kills = 0;
     urls = new Map();
     /** Deployment id → the release this tool deployed there (its meta), for old versions' health checks. */
     releases = new Map();
@@ -53811,6 +53813,7 @@ class VercelTarget {
             await this.api.ensureUploaded(digests, this.call(what));
         const slot = await this.pacing.startBuild(`${this.name}: ${what}`, this.ctx.signal);
         let created;
+        const killsBefore = this.kills;
         try {
             try {
                 created = await this.api.createDeployment(body, this.call(what));
@@ -53825,6 +53828,9 @@ class VercelTarget {
             slot.created();
             this.building.add(created.id);
             this.remember(created);
+            // kill() may have run while the create was in flight: it could not know this id yet.
+            if (this.kills !== killsBefore)
+                await this.cancelQuietly(created.id);
             const final = await this.waitBuild(created, what);
             this.remember(final);
             const ok = final.readyState === 'READY';
@@ -54198,6 +54204,7 @@ class VercelTarget {
         }
     }
     async kill() {
+        this.kills++;
         const b = boundedSignal(15_000);
         try {
             await Promise.all([
