@@ -79219,10 +79219,24 @@ function resolveConfig(input, file, dir, issues, notes = []) {
         },
     };
 }
+/**
+ * Resolved paths by folder and path: a fleet's hosts share their key and known_hosts, resolved once. `~` is not
+ * cached (it follows $HOME), and the cache is dropped before it grows past one config's worth of distinct paths.
+ */
+const resolved = new Map();
 function expandHome(p, dir) {
     if (p === '~' || p.startsWith('~/'))
         return external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), p.slice(1));
-    return external_node_path_namespaceObject.resolve(dir, p);
+    const key = `${dir}\0${p}`;
+    let r = resolved.get(key);
+    if (r === undefined) {
+        if (resolved.size >= 256)
+            resolved.clear();
+        r = external_node_path_namespaceObject.resolve(dir, p);
+        if (external_node_path_namespaceObject.isAbsolute(dir))
+            resolved.set(key, r);
+    }
+    return r;
 }
 function resolveSsh(a, b, dir) {
     const m = { ...a, ...b };
@@ -80471,6 +80485,22 @@ function renderPlan(plan) {
             });
     });
     return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/plan/prepare.ts
+
+
+/**
+ * Config → plan, with no network: shared by `plan`, `validate`, dry runs and real runs. It lives apart from the
+ * engine so the commands that only read a config load none of the code that deploys (SSH, HTTP clients).
+ */
+function prepare(configPath, phase, targets) {
+    return prepareConfig(load_loadConfig(configPath), phase, targets);
+}
+/** The same for a config already loaded (a command that checked its options against it first). */
+function prepareConfig(config, phase, targets) {
+    const phases = parsePhases(config, phase);
+    return { config, phases, plan: buildPlan(config, phases, targets) };
 }
 
 // EXTERNAL MODULE: external "node:http"
@@ -100230,6 +100260,12 @@ function observe_merge(groups) {
     return [...byName.values()];
 }
 
+;// CONCATENATED MODULE: ./src/report/status.ts
+/** success and partial_success keep a job green; the rest fail it. */
+function isFailure(status) {
+    return status === 'failed' || status === 'aborted' || status === 'rolled_back';
+}
+
 ;// CONCATENATED MODULE: ./src/engine.ts
 
 
@@ -100240,12 +100276,7 @@ function observe_merge(groups) {
 
 
 
-/** Config → plan, with no network: shared by `plan`, `validate`, dry runs and real runs. */
-function prepare(configPath, phase, targets) {
-    const config = load_loadConfig(configPath);
-    const phases = parsePhases(config, phase);
-    return { config, phases, plan: buildPlan(config, phases, targets) };
-}
+
 /** The one entry the action, the CLI and the demo share. */
 async function deploy(req) {
     // The token names this run's remote processes and lock; it reaches remote scripts, so its form is fixed.
@@ -100306,10 +100337,7 @@ async function deploy(req) {
     await publishOutcome(config, report, observe).catch((err) => observe.warn(`publishing the outcome failed: ${redactor.redact(String(err?.message ?? err))}`));
     return report;
 }
-/** success and partial_success keep a job green; the rest fail it. */
-function isFailure(status) {
-    return status === 'failed' || status === 'aborted' || status === 'rolled_back';
-}
+
 /** `homelab-deploy rollback`: targets back to a recorded version, no rebuild; same locks, audit and report. */
 async function rollback(req) {
     const config = loadConfig(req.configPath);

@@ -42,23 +42,61 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** The CommonJS bundle of `entry`: index.js plus its assets (licenses.txt), written into `outDir`. */
-async function bundle(entry, outDir) {
+/** The folders of the packages whose code webpack put into the bundle (concatenated modules included). */
+function bundledPackages(compilation) {
+  const dirs = new Set();
+  const walk = (m) => {
+    const where = m.resource && /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(m.resource);
+    if (where) dirs.add(where[1]);
+    for (const inner of m.modules ?? []) walk(inner);
+  };
+  for (const m of compilation.modules) walk(m);
+  return [...dirs];
+}
+
+/**
+ * licenses.txt for the bundle and its chunks: each bundled package's name, license and license text, by name.
+ * ncc's own list misses the packages of the entry chunk once the bundle has chunks, so it is written here.
+ */
+function renderLicenses(dirs) {
+  const entries = new Map();
+  for (const dir of dirs) {
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    const id =
+      typeof manifest.license === 'string'
+        ? manifest.license
+        : (manifest.license?.type ?? manifest.licenses?.[0]?.type ?? '');
+    const file = fs.readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(f));
+    const text = file ? fs.readFileSync(path.join(dir, file), 'utf8').trim() : '';
+    entries.set(manifest.name, [manifest.name, id, text].filter(Boolean).join('\n'));
+  }
+  const names = [...entries.keys()].sort();
+  return names.map((n) => entries.get(n)).join('\n\n') + '\n';
+}
+
+/**
+ * The CommonJS bundle of `entry`: index.js, its chunks and licenses.txt, written into `outDir`. A command's bundle
+ * (`bin`) is bundle.js, started by scripts/cli-launcher.cjs as index.js (it adds V8's code cache).
+ */
+async function bundle(entry, outDir, bin) {
+  const filename = bin ? 'bundle.js' : 'index.js';
   const ncc = require(path.join(root, 'node_modules', '@vercel', 'ncc'));
-  const { code, map, assets, symlinks } = await ncc(path.join(root, entry), {
+  const { code, map, assets, symlinks, stats } = await ncc(path.join(root, entry), {
     esm: false,
-    filename: 'index.js',
+    filename,
     target: 'es2022',
     transpileOnly: true,
     license: 'licenses.txt',
     quiet: true,
   });
+  assets['licenses.txt'] = { source: renderLicenses(bundledPackages(stats.compilation)), permissions: 0o644 };
   fs.mkdirSync(outDir, { recursive: true });
   // As ncc's CLI does: an executable when the code starts with a shebang.
-  fs.writeFileSync(path.join(outDir, 'index.js'), code, {
+  fs.writeFileSync(path.join(outDir, filename), code, {
     mode: /^#![^\n\r]*[\r\n]/.test(code) ? 0o777 : 0o666,
   });
-  if (map) fs.writeFileSync(path.join(outDir, 'index.js.map'), map);
+  if (map) fs.writeFileSync(path.join(outDir, `${filename}.map`), map);
+  if (bin) fs.copyFileSync(path.join(__dirname, 'cli-launcher.cjs'), path.join(outDir, 'index.js'));
   for (const [name, asset] of Object.entries(assets)) {
     const file = path.join(outDir, name);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -107,11 +145,20 @@ async function main() {
   if (selected.length === BUNDLES.length) {
     refuseForeign(opts.out);
     fs.rmSync(opts.out, { recursive: true, force: true });
-  } else for (const b of selected) fs.rmSync(path.join(opts.out, b.dir, 'index.js'), { force: true });
+  } else
+    for (const b of selected) {
+      // The bundle and its chunks (`<id>.index.js` or `<id>.bundle.js`, the code it loads on first use): a chunk of an earlier build
+      // must not be left beside a bundle that no longer loads it.
+      const dir = path.join(opts.out, b.dir);
+      const old = fs.existsSync(dir)
+        ? fs.readdirSync(dir).filter((f) => /^(\d+\.)?(index|bundle)\.js$/.test(f))
+        : [];
+      for (const f of old) fs.rmSync(path.join(dir, f), { force: true });
+    }
 
   if (selected.some((b) => b.entry === 'demo/main.ts'))
     execFileSync(process.execPath, [path.join(root, 'demo/make-stack.cjs')]);
-  for (const b of selected) await bundle(b.entry, path.join(opts.out, b.dir));
+  for (const b of selected) await bundle(b.entry, path.join(opts.out, b.dir), b.bin === true);
   fs.writeFileSync(
     path.join(opts.out, 'package.json'),
     JSON.stringify(

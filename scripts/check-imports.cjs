@@ -55,7 +55,8 @@ const problems = [];
 for (const f of all) {
   const text = fs.readFileSync(f, 'utf8');
   const deps = [];
-  for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
+  // Static imports and re-exports, and import('...') of a module loaded on first use: both couple the layers.
+  for (const m of text.matchAll(/(?:(?:import|export)\s[^'"]*?from\s+|import\(\s*)['"](\.[^'"]+)['"]/g)) {
     const to = resolve(f, m[1]);
     if (!to) continue;
     deps.push(to);

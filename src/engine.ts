@@ -1,10 +1,9 @@
 import { loadConfig } from './config/load';
 import { DeployError } from './errors';
-import type { Config } from './config/types';
 import { resolveRef } from './git/ref';
 import type { RunInfo } from './run/context';
 import type { EventListener } from './run/events';
-import { buildPlan, parsePhases, type Plan } from './plan/plan';
+import { prepare } from './plan/prepare';
 import { runManualRollback } from './pipeline/manual-rollback';
 import { runDeploy } from './pipeline/runner';
 import type { Report } from './report/types';
@@ -47,18 +46,7 @@ export interface DeployRequest {
   tagPublisher?: TagPublisher;
 }
 
-export interface Prepared {
-  config: Config;
-  phases: string[];
-  plan: Plan;
-}
-
-/** Config → plan, with no network: shared by `plan`, `validate`, dry runs and real runs. */
-export function prepare(configPath: string, phase: string, targets?: string[]): Prepared {
-  const config = loadConfig(configPath);
-  const phases = parsePhases(config, phase);
-  return { config, phases, plan: buildPlan(config, phases, targets) };
-}
+export { prepare, type Prepared } from './plan/prepare';
 
 /** The one entry the action, the CLI and the demo share. */
 export async function deploy(req: DeployRequest): Promise<Report> {
@@ -124,10 +112,7 @@ export async function deploy(req: DeployRequest): Promise<Report> {
   return report;
 }
 
-/** success and partial_success keep a job green; the rest fail it. */
-export function isFailure(status: Report['status']): boolean {
-  return status === 'failed' || status === 'aborted' || status === 'rolled_back';
-}
+export { isFailure } from './report/status';
 
 export interface RollbackRequest {
   configPath: string;

@@ -59,3 +59,16 @@ export function checkPhases(config: Config, spec: string | undefined): string | 
     (hints.length ? `; did you mean ${hints.join(', ')}?` : '')
   );
 }
+
+/** Phase and target names are checked against the config before anything connects, with a suggestion for typos. */
+export function precheck(
+  config: Config,
+  phase: string | undefined,
+  targets: string[] | undefined,
+): string | undefined {
+  return checkPhases(config, phase) ?? checkTargets(config, targets);
+}
+
+/** How a precheck problem is printed: target problems name --targets themselves, phase problems are config errors. */
+export const precheckMessage = (bad: string) =>
+  bad.startsWith('--targets') ? `${bad}\n` : `error [config]: ${bad}\n`;

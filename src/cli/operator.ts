@@ -1,4 +1,5 @@
-import { describeHolder, type HostStatus, type LockReleaseResult, type LockState } from '../targets/inspect';
+import type { HostStatus, LockReleaseResult, LockState } from '../targets/inspect';
+import { describeHolder } from '../targets/ssh/owner';
 
 /** Whole seconds as an operator reads them: 42s, 3m05s, 2h10m. */
 export function formatAge(seconds: number): string {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isFailure } from '../engine';
+import { isFailure } from '../report/status';
 import { renderReportText } from '../report/text';
 import type { Report } from '../report/types';
 import type { CliIo } from './io';

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
-import { readReleaseLogs } from '../../targets/inspect';
-import { prepare } from '../../engine';
+import { prepare } from '../../plan/prepare';
 import { computeKpis, type DeployRecord } from '../../history/kpi';
 import {
   parseReleaseLog,
@@ -18,6 +17,7 @@ import { renderHistoryHtml } from '../../history/html';
 import { checkTargets, selectedNames } from '../checks';
 import { writeHtml } from './report';
 import type { Command } from '../command';
+import { loadInspect } from '../lazy';
 
 export const history: Command = {
   name: 'history',
@@ -63,6 +63,7 @@ export const history: Command = {
         return 2;
       }
       labels = { project: config.project, environment: metricsEnvironment(config) };
+      const { readReleaseLogs } = await loadInspect();
       const logs = await readReleaseLogs(config, selectedNames(config, values.targets), {
         env,
         redactor: new Redactor(),

@@ -1,9 +1,10 @@
-import { prepare } from '../../engine';
+import { loadConfig } from '../../config/load';
 import { renderPlan } from '../../plan/plan';
+import { prepareConfig } from '../../plan/prepare';
 import type { Command } from '../command';
 import { planNotes, vercelCosts } from '../plan-notes';
 import { shardMatrix } from '../shard-matrix';
-import { precheck, precheckMessage } from './run';
+import { precheck, precheckMessage } from '../checks';
 
 export const plan: Command = {
   name: 'plan',
@@ -27,12 +28,13 @@ export const plan: Command = {
     'For fleets the plan shows the waves of each stage, the checkpoint (how many targets the run deploys against checkpoint.above), the deploy window and whether it is open now, and for Vercel projects the deployments the run creates, their share of the daily quota and the expected wall time.',
   ],
   async run({ values, configPath }, io) {
-    const bad = precheck(configPath, values.phase, values.targets);
+    const loaded = loadConfig(configPath);
+    const bad = precheck(loaded, values.phase, values.targets);
     if (bad) {
       io.err.write(precheckMessage(bad));
       return 2;
     }
-    const { plan: p, config } = prepare(configPath, values.phase ?? 'all', values.targets);
+    const { plan: p, config } = prepareConfig(loaded, values.phase ?? 'all', values.targets);
     if (values.shards !== undefined) {
       io.out.write(JSON.stringify(shardMatrix(config, p, values.shards, values.targets)) + '\n');
       return 0;

@@ -1,8 +1,9 @@
-import { prepare } from '../../engine';
-import { hostStatuses, type HostStatus } from '../../targets/inspect';
+import { prepare } from '../../plan/prepare';
+import type { HostStatus } from '../../targets/inspect';
 import { Redactor } from '../../secrets/redact';
 import { checkTargets, selectedNames } from '../checks';
 import type { Command } from '../command';
+import { loadInspect } from '../lazy';
 
 /** What `releases` says about one target; the JSON form of the command. */
 export interface TargetReleases {
@@ -74,6 +75,7 @@ export const releases: Command = {
       io.err.write(bad + '\n');
       return 2;
     }
+    const { hostStatuses } = await loadInspect();
     const list = (
       await hostStatuses(config, selectedNames(config, values.targets), { env, redactor: new Redactor() })
     ).map(releasesOf);

@@ -1,5 +1,4 @@
 import { loadConfig } from '../../config/load';
-import { rollback as rollbackTargets } from '../../engine';
 import { progressPrinter } from '../../report/progress';
 import { Redactor } from '../../secrets/redact';
 import { checkTargets, selectedNames } from '../checks';
@@ -8,6 +7,7 @@ import { confirmCheckpoint } from '../confirm';
 import { EXIT_CODES } from '../help';
 import { runInfo } from '../io';
 import { finishReport } from '../outcome';
+import { loadEngine } from '../lazy';
 import { withSignals } from '../signals';
 
 /** Every target a stage deploys to: what `rollback` touches without --targets. */
@@ -70,6 +70,7 @@ export const rollback: Command = {
     const to = values.to;
     const progress = values.json ? io.err : io.out;
     const print = progressPrinter({ write: (t) => progress.write(t), tty: progress.isTTY === true });
+    const { rollback: rollbackTargets } = await loadEngine();
     const report = await withSignals(io, (signal) =>
       rollbackTargets({
         configPath,

@@ -1,29 +1,15 @@
 import { loadConfig } from '../../config/load';
-import { deploy, prepare } from '../../engine';
+import { prepareConfig } from '../../plan/prepare';
 import { progressPrinter } from '../../report/progress';
 import { Redactor } from '../../secrets/redact';
-import { checkPhases, checkTargets } from '../checks';
+import { precheck, precheckMessage } from '../checks';
 import type { Command } from '../command';
 import { confirmCheckpoint } from '../confirm';
 import { EXIT_CODES } from '../help';
 import { runInfo } from '../io';
 import { finishReport } from '../outcome';
+import { loadEngine } from '../lazy';
 import { withSignals } from '../signals';
-
-/** Phase and target names are checked against the config before anything connects, with a suggestion for typos. */
-export function precheck(
-  configPath: string,
-  phase: string | undefined,
-  targets: string[] | undefined,
-): string | undefined {
-  if (phase === undefined && targets === undefined) return undefined;
-  const config = loadConfig(configPath);
-  return checkPhases(config, phase) ?? checkTargets(config, targets);
-}
-
-/** How a precheck problem is printed: target problems name --targets themselves, phase problems are config errors. */
-export const precheckMessage = (bad: string) =>
-  bad.startsWith('--targets') ? `${bad}\n` : `error [config]: ${bad}\n`;
 
 export const run: Command = {
   name: 'run',
@@ -64,12 +50,16 @@ export const run: Command = {
     EXIT_CODES,
   ],
   async run({ values, configPath, env }, io) {
-    const bad = precheck(configPath, values.phase, values.targets);
+    const loaded = loadConfig(configPath);
+    const bad = precheck(loaded, values.phase, values.targets);
     if (bad) {
       io.err.write(precheckMessage(bad));
       return 2;
     }
-    const { plan, config } = prepare(configPath, values.phase ?? 'all', values.targets);
+    const { plan, config } = prepareConfig(loaded, values.phase ?? 'all', values.targets);
+    // The deploying code (SSH, HTTP clients) is loaded only by the commands that deploy: `validate`, `plan` and
+    // `--help` start without it.
+    const { deploy } = await loadEngine();
     const n = plan.deploying.length;
     const confirmed = await confirmCheckpoint(
       {

@@ -1,11 +1,11 @@
-import { hostStatuses, releaseLocks } from '../../targets/inspect';
-import { prepare } from '../../engine';
+import { prepare } from '../../plan/prepare';
 import { Redactor } from '../../secrets/redact';
 import { checkTargets, selectedNames } from '../checks';
 import { EXIT_NEEDS_ATTENTION } from '../outcome';
 import type { Command, CommandArgs } from '../command';
 import type { CliIo } from '../io';
 import { operatorName } from '../io';
+import { loadInspect } from '../lazy';
 import { renderLockStatus, renderRelease, renderStatus } from '../operator';
 
 /** The config's hosts, or the --targets among them; a typo is reported and nothing connects. */
@@ -36,6 +36,7 @@ export const status: Command = {
   async run(args, io) {
     const scope = hostsOf(args, io);
     if (!scope) return 2;
+    const { hostStatuses } = await loadInspect();
     const statuses = await hostStatuses(scope.config, scope.hosts, {
       env: args.env,
       redactor: new Redactor(),
@@ -63,6 +64,7 @@ export const lockStatus: Command = {
   async run(args, io) {
     const scope = hostsOf(args, io);
     if (!scope) return 2;
+    const { hostStatuses } = await loadInspect();
     const statuses = await hostStatuses(scope.config, scope.hosts, {
       env: args.env,
       redactor: new Redactor(),
@@ -114,6 +116,7 @@ export const lockRelease: Command = {
     }
     const scope = hostsOf(args, io);
     if (!scope) return 2;
+    const { releaseLocks } = await loadInspect();
     const res = await releaseLocks(scope.config, scope.hosts, {
       env: args.env,
       redactor: new Redactor(),

@@ -1,5 +1,5 @@
 import { issueWhere } from '../../config/errors';
-import { prepare } from '../../engine';
+import { prepare } from '../../plan/prepare';
 import type { Command } from '../command';
 
 export const validate: Command = {
