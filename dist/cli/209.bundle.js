@@ -645,6 +645,7 @@ async function finalStates(state) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/heartbeats.ts
+
 /**
  * Keeps each lock this run holds visibly alive from the moment it is taken, so no other run can call it stale
  * while we are still on other hosts' pre-flight. A lock found to be no longer ours (released by an operator or
@@ -655,21 +656,33 @@ class Heartbeats {
     onLost;
     timers = new Map();
     inFlight = new Set();
-    constructor(everyMs, onLost) {
+    /** Targets whose beat is queued or on the wire: a slow beat is not stacked behind by the next one. */
+    beating = new Set();
+    idleSlots;
+    /**
+     * `idleConnections` bounds the connections that beats of idle targets open at once, on top of the targets
+     * being worked on: a wave of hundreds of finished targets whose locks are kept must not open hundreds of
+     * connections each time their beats come round.
+     */
+    constructor(everyMs, onLost, idleConnections = 2) {
         this.everyMs = everyMs;
         this.onLost = onLost;
+        this.idleSlots = new concurrency/* Semaphore */.j(Math.max(1, idleConnections));
     }
     /**
      * `idle` says the target's part of the run is over while its lock is still held (a fleet that may yet roll it
-     * back): each beat then gives its connection back, so held locks cost no connections between beats.
+     * back): each beat then opens a connection (within the idle bound) and gives it back, so held locks cost no
+     * connections between beats.
      */
     start(host, idle = () => false) {
         if (this.timers.has(host.name))
             return;
         const t = setInterval(() => {
-            const beat = host
-                .heartbeat()
-                .finally(() => (idle() ? host.close().catch(() => undefined) : undefined))
+            if (this.beating.has(host.name))
+                return;
+            this.beating.add(host.name);
+            const beat = this.beatOnce(host, idle)
+                .finally(() => this.beating.delete(host.name))
                 .then((ours) => {
                 if (!ours && this.timers.has(host.name)) {
                     this.stop(host.name);
@@ -684,6 +697,29 @@ class Heartbeats {
         t.unref();
         this.timers.set(host.name, t);
     }
+    async beatOnce(host, idle) {
+        if (!idle()) {
+            try {
+                return await host.heartbeat();
+            }
+            finally {
+                // The target's work ended during the beat: the connection the beat used is not kept open.
+                if (idle())
+                    await host.close().catch(() => undefined);
+            }
+        }
+        const release = await this.idleSlots.acquire();
+        try {
+            // Still ours to beat: the run may have stopped this target's beats while the beat waited for a slot.
+            if (!this.timers.has(host.name))
+                return true;
+            return await host.heartbeat();
+        }
+        finally {
+            await host.close().catch(() => undefined);
+            release();
+        }
+    }
     stop(host) {
         clearInterval(this.timers.get(host));
         this.timers.delete(host);
@@ -694,6 +730,13 @@ class Heartbeats {
             this.stop(name);
         await Promise.all(this.inFlight);
     }
+}
+/**
+ * How many beats of idle targets may be on the wire at once: a quarter of the widest stage, at least 2. A beat
+ * is one short round trip, so even 1500 idle targets beating once a minute need only a few at a time.
+ */
+function idleBeatConnections(stageParallels) {
+    return Math.max(2, Math.ceil(Math.max(0, ...stageParallels) / 4));
 }
 /** Often enough that stale_after spans three beats; never more than once every 2 s or less than once a minute. */
 function heartbeatInterval(staleAfterMs) {
@@ -3243,7 +3286,7 @@ async function runDeploy(opts) {
         if (h)
             h.lockLost = true;
         controller.abort();
-    });
+    }, idleBeatConnections(config.stages.map((s) => s.parallel)));
     let status = 'success';
     let error;
     let releaseSteps = {};

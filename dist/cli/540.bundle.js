@@ -678,6 +678,7 @@ const RUN_TOKEN_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 class SshConnection {
     endpoint;
     client;
+    sock;
     channels;
     sftpSession;
     closed = false;
@@ -694,9 +695,18 @@ class SshConnection {
     sequence;
     /** What the handshake agreed on (key exchange, host key type, ciphers), for diagnostics. */
     negotiated;
-    constructor(endpoint, client, runToken, sequence) {
+    /** Settles when the TCP connection (or the jump host's channel) is really closed, not just said goodbye to. */
+    socketGone;
+    constructor(endpoint, client, runToken, sequence, sock) {
         this.endpoint = endpoint;
         this.client = client;
+        this.sock = sock;
+        this.socketGone = new Promise((resolve) => {
+            if (sock.destroyed)
+                resolve();
+            else
+                sock.once('close', () => resolve());
+        });
         this.sequence = sequence ?? { value: 0 };
         // With a budget of one there is no room for a reserved kill slot; the kill then takes a second session.
         this.channels = new concurrency/* Semaphore */.j(Math.max(1, endpoint.maxChannels - 1));
@@ -777,7 +787,7 @@ class SshConnection {
                 client.removeListener('error', fail);
                 // ssh2 can emit ECONNRESET after a clean close; an unhandled 'error' would crash the process.
                 client.on('error', () => undefined);
-                const conn = new SshConnection(endpoint, client, runToken, opts.sequence);
+                const conn = new SshConnection(endpoint, client, runToken, opts.sequence, sock);
                 conn.negotiated = negotiated;
                 resolve(conn);
             });
@@ -1192,6 +1202,25 @@ class SshConnection {
         this.wakeIdle();
         this.client.end();
     }
+    /**
+     * Closes and waits until the socket is gone: the server's side of the goodbye can take a while on a busy host,
+     * and a fleet that moved on at once would hold more connections than its concurrency. A server that does not
+     * answer within `graceMs` gets the socket destroyed.
+     */
+    async closeAndWait(graceMs = CLOSE_GRACE_MS) {
+        this.close();
+        let timer;
+        const late = new Promise((resolve) => {
+            timer = setTimeout(() => resolve('late'), graceMs);
+        });
+        try {
+            if ((await Promise.race([this.socketGone, late])) === 'late')
+                this.sock.destroy();
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
 }
 /** Prints the pids in `r` (space-separated) and all their descendants, from `ps -o pid= -o ppid=` lines. */
 const DESCENDANTS_AWK = 'BEGIN { n = split(r, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 } { p[$1] = $2 } ' +
@@ -1211,6 +1240,8 @@ function escapeEre(s) {
 function capTail(s) {
     return s.length > MAX_CAPTURE ? s.slice(s.length - MAX_CAPTURE) : s;
 }
+/** How long a closed connection's socket may take to go away before it is destroyed. */
+const CLOSE_GRACE_MS = 2000;
 function openSocket(endpoint) {
     return new Promise((resolve, reject) => {
         const sock = external_node_net_.connect({ host: endpoint.address, port: endpoint.port });
@@ -1263,13 +1294,25 @@ function offeredText(offered, fallback) {
         return `only ${offered.join(', ')}`;
     return fallback ? fallback : 'no host key type we could read';
 }
+/** Handshakes that began (the TCP connection was made) but did not finish in time. */
+const handshakeTimeouts = new WeakSet();
+/**
+ * The host answered on its port but the SSH handshake did not finish within connect_timeout: on a lossy link a
+ * few lost packets of the key exchange do that (each costs a TCP retransmission timeout, 1 s and more before the
+ * connection has a measured round trip), so one more attempt is worth it, unlike a refused or silent port.
+ */
+function isHandshakeTimeout(err) {
+    return err instanceof Error && handshakeTimeouts.has(err);
+}
 function classifyConnectError(err, endpoint, hostKey) {
     const host = endpoint.name;
     if (err.level === 'client-authentication') {
         return new errors/* DeployError */.sH('auth', `authentication as "${endpoint.user}" on ${host} failed: the server accepted none of our keys`, { host });
     }
     if (err.level === 'client-timeout') {
-        return new errors/* DeployError */.sH('timeout', `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`, { host });
+        const e = new errors/* DeployError */.sH('timeout', `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`, { host });
+        handshakeTimeouts.add(e);
+        return e;
     }
     if (/no matching host key format/i.test(err.message)) {
         // We offer every host key type ssh2 can check, so the server's keys are all of types it cannot (e.g. only
@@ -1503,7 +1546,8 @@ class ConnectionPool {
         if (this.entries.get(hostName) !== e || e.held || e.dependents.size > 0)
             return;
         this.entries.delete(hostName);
-        conn.close();
+        // Waited for, so a host that gives its connection back has really let go of it before the next one opens.
+        await conn.closeAndWait();
         this.dropDependent(e.via, hostName);
     }
     async open(hostName) {
@@ -1521,11 +1565,24 @@ class ConnectionPool {
                     });
                 })
                 : undefined;
-            return await SshConnection.connect(endpointOf(host), credentials, policy, {
+            const connect = () => SshConnection.connect(endpointOf(host), credentials, policy, {
                 via,
                 runToken: this.opts.runToken,
                 sequence: this.sequence,
             });
+            try {
+                return await connect();
+            }
+            catch (err) {
+                if (!isHandshakeTimeout(err))
+                    throw err;
+                return await connect().catch((again) => {
+                    if (!isHandshakeTimeout(again))
+                        throw again;
+                    const e = again;
+                    throw new errors/* DeployError */.sH(e.errorClass, `${e.message} (2 attempts)`, { host: hostName });
+                });
+            }
         }
         catch (err) {
             throw (0,errors/* toDeployError */.pH)(err, 'unreachable').withContext({ host: hostName });

@@ -47362,6 +47362,7 @@ const RUN_TOKEN_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 class SshConnection {
     endpoint;
     client;
+    sock;
     channels;
     sftpSession;
     closed = false;
@@ -47378,9 +47379,18 @@ class SshConnection {
     sequence;
     /** What the handshake agreed on (key exchange, host key type, ciphers), for diagnostics. */
     negotiated;
-    constructor(endpoint, client, runToken, sequence) {
+    /** Settles when the TCP connection (or the jump host's channel) is really closed, not just said goodbye to. */
+    socketGone;
+    constructor(endpoint, client, runToken, sequence, sock) {
         this.endpoint = endpoint;
         this.client = client;
+        this.sock = sock;
+        this.socketGone = new Promise((resolve) => {
+            if (sock.destroyed)
+                resolve();
+            else
+                sock.once('close', () => resolve());
+        });
         this.sequence = sequence ?? { value: 0 };
         // With a budget of one there is no room for a reserved kill slot; the kill then takes a second session.
         this.channels = new Semaphore(Math.max(1, endpoint.maxChannels - 1));
@@ -47461,7 +47471,7 @@ class SshConnection {
                 client.removeListener('error', fail);
                 // ssh2 can emit ECONNRESET after a clean close; an unhandled 'error' would crash the process.
                 client.on('error', () => undefined);
-                const conn = new SshConnection(endpoint, client, runToken, opts.sequence);
+                const conn = new SshConnection(endpoint, client, runToken, opts.sequence, sock);
                 conn.negotiated = negotiated;
                 resolve(conn);
             });
@@ -47876,6 +47886,25 @@ class SshConnection {
         this.wakeIdle();
         this.client.end();
     }
+    /**
+     * Closes and waits until the socket is gone: the server's side of the goodbye can take a while on a busy host,
+     * and a fleet that moved on at once would hold more connections than its concurrency. A server that does not
+     * answer within `graceMs` gets the socket destroyed.
+     */
+    async closeAndWait(graceMs = CLOSE_GRACE_MS) {
+        this.close();
+        let timer;
+        const late = new Promise((resolve) => {
+            timer = setTimeout(() => resolve('late'), graceMs);
+        });
+        try {
+            if ((await Promise.race([this.socketGone, late])) === 'late')
+                this.sock.destroy();
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
 }
 /** Prints the pids in `r` (space-separated) and all their descendants, from `ps -o pid= -o ppid=` lines. */
 const DESCENDANTS_AWK = 'BEGIN { n = split(r, a, " "); for (i = 1; i <= n; i++) k[a[i]] = 1 } { p[$1] = $2 } ' +
@@ -47895,6 +47924,8 @@ function escapeEre(s) {
 function capTail(s) {
     return s.length > MAX_CAPTURE ? s.slice(s.length - MAX_CAPTURE) : s;
 }
+/** How long a closed connection's socket may take to go away before it is destroyed. */
+const CLOSE_GRACE_MS = 2000;
 function openSocket(endpoint) {
     return new Promise((resolve, reject) => {
         const sock = external_node_net_namespaceObject.connect({ host: endpoint.address, port: endpoint.port });
@@ -47947,13 +47978,25 @@ function offeredText(offered, fallback) {
         return `only ${offered.join(', ')}`;
     return fallback ? fallback : 'no host key type we could read';
 }
+/** Handshakes that began (the TCP connection was made) but did not finish in time. */
+const handshakeTimeouts = new WeakSet();
+/**
+ * The host answered on its port but the SSH handshake did not finish within connect_timeout: on a lossy link a
+ * few lost packets of the key exchange do that (each costs a TCP retransmission timeout, 1 s and more before the
+ * connection has a measured round trip), so one more attempt is worth it, unlike a refused or silent port.
+ */
+function isHandshakeTimeout(err) {
+    return err instanceof Error && handshakeTimeouts.has(err);
+}
 function classifyConnectError(err, endpoint, hostKey) {
     const host = endpoint.name;
     if (err.level === 'client-authentication') {
         return new errors_DeployError('auth', `authentication as "${endpoint.user}" on ${host} failed: the server accepted none of our keys`, { host });
     }
     if (err.level === 'client-timeout') {
-        return new errors_DeployError('timeout', `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`, { host });
+        const e = new errors_DeployError('timeout', `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`, { host });
+        handshakeTimeouts.add(e);
+        return e;
     }
     if (/no matching host key format/i.test(err.message)) {
         // We offer every host key type ssh2 can check, so the server's keys are all of types it cannot (e.g. only
@@ -48185,7 +48228,8 @@ class ConnectionPool {
         if (this.entries.get(hostName) !== e || e.held || e.dependents.size > 0)
             return;
         this.entries.delete(hostName);
-        conn.close();
+        // Waited for, so a host that gives its connection back has really let go of it before the next one opens.
+        await conn.closeAndWait();
         this.dropDependent(e.via, hostName);
     }
     async open(hostName) {
@@ -48203,11 +48247,24 @@ class ConnectionPool {
                     });
                 })
                 : undefined;
-            return await SshConnection.connect(endpointOf(host), credentials, policy, {
+            const connect = () => SshConnection.connect(endpointOf(host), credentials, policy, {
                 via,
                 runToken: this.opts.runToken,
                 sequence: this.sequence,
             });
+            try {
+                return await connect();
+            }
+            catch (err) {
+                if (!isHandshakeTimeout(err))
+                    throw err;
+                return await connect().catch((again) => {
+                    if (!isHandshakeTimeout(again))
+                        throw again;
+                    const e = again;
+                    throw new errors_DeployError(e.errorClass, `${e.message} (2 attempts)`, { host: hostName });
+                });
+            }
         }
         catch (err) {
             throw toDeployError(err, 'unreachable').withContext({ host: hostName });
@@ -54761,6 +54818,7 @@ async function finalStates(state) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/heartbeats.ts
+
 /**
  * Keeps each lock this run holds visibly alive from the moment it is taken, so no other run can call it stale
  * while we are still on other hosts' pre-flight. A lock found to be no longer ours (released by an operator or
@@ -54771,21 +54829,33 @@ class Heartbeats {
     onLost;
     timers = new Map();
     inFlight = new Set();
-    constructor(everyMs, onLost) {
+    /** Targets whose beat is queued or on the wire: a slow beat is not stacked behind by the next one. */
+    beating = new Set();
+    idleSlots;
+    /**
+     * `idleConnections` bounds the connections that beats of idle targets open at once, on top of the targets
+     * being worked on: a wave of hundreds of finished targets whose locks are kept must not open hundreds of
+     * connections each time their beats come round.
+     */
+    constructor(everyMs, onLost, idleConnections = 2) {
         this.everyMs = everyMs;
         this.onLost = onLost;
+        this.idleSlots = new Semaphore(Math.max(1, idleConnections));
     }
     /**
      * `idle` says the target's part of the run is over while its lock is still held (a fleet that may yet roll it
-     * back): each beat then gives its connection back, so held locks cost no connections between beats.
+     * back): each beat then opens a connection (within the idle bound) and gives it back, so held locks cost no
+     * connections between beats.
      */
     start(host, idle = () => false) {
         if (this.timers.has(host.name))
             return;
         const t = setInterval(() => {
-            const beat = host
-                .heartbeat()
-                .finally(() => (idle() ? host.close().catch(() => undefined) : undefined))
+            if (this.beating.has(host.name))
+                return;
+            this.beating.add(host.name);
+            const beat = this.beatOnce(host, idle)
+                .finally(() => this.beating.delete(host.name))
                 .then((ours) => {
                 if (!ours && this.timers.has(host.name)) {
                     this.stop(host.name);
@@ -54800,6 +54870,29 @@ class Heartbeats {
         t.unref();
         this.timers.set(host.name, t);
     }
+    async beatOnce(host, idle) {
+        if (!idle()) {
+            try {
+                return await host.heartbeat();
+            }
+            finally {
+                // The target's work ended during the beat: the connection the beat used is not kept open.
+                if (idle())
+                    await host.close().catch(() => undefined);
+            }
+        }
+        const release = await this.idleSlots.acquire();
+        try {
+            // Still ours to beat: the run may have stopped this target's beats while the beat waited for a slot.
+            if (!this.timers.has(host.name))
+                return true;
+            return await host.heartbeat();
+        }
+        finally {
+            await host.close().catch(() => undefined);
+            release();
+        }
+    }
     stop(host) {
         clearInterval(this.timers.get(host));
         this.timers.delete(host);
@@ -54810,6 +54903,13 @@ class Heartbeats {
             this.stop(name);
         await Promise.all(this.inFlight);
     }
+}
+/**
+ * How many beats of idle targets may be on the wire at once: a quarter of the widest stage, at least 2. A beat
+ * is one short round trip, so even 1500 idle targets beating once a minute need only a few at a time.
+ */
+function idleBeatConnections(stageParallels) {
+    return Math.max(2, Math.ceil(Math.max(0, ...stageParallels) / 4));
 }
 /** Often enough that stale_after spans three beats; never more than once every 2 s or less than once a minute. */
 function heartbeatInterval(staleAfterMs) {
@@ -64682,7 +64782,7 @@ async function runDeploy(opts) {
         if (h)
             h.lockLost = true;
         controller.abort();
-    });
+    }, idleBeatConnections(config.stages.map((s) => s.parallel)));
     let status = 'success';
     let error;
     let releaseSteps = {};

@@ -9,7 +9,7 @@ import { releaseIdFor } from '../run/release';
 import type { Redactor } from '../secrets/redact';
 import { createTargets } from '../targets';
 import { cleanUp, finalStates } from './finish';
-import { Heartbeats, heartbeatInterval } from './heartbeats';
+import { Heartbeats, heartbeatInterval, idleBeatConnections } from './heartbeats';
 import type { TagPublisher } from '../release/tag';
 import { checkpoint, openWindow } from './gates';
 import { afterRelease, beforeRelease, type ReleaseStepsRun } from './release-steps';
@@ -121,13 +121,17 @@ export async function runDeploy(opts: RunOptions): Promise<Report> {
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
   let lostLock: string | undefined;
-  const heartbeats = new Heartbeats(heartbeatInterval(config.lock.staleAfterMs), (host) => {
-    lostLock ??= host;
-    // Not ours any more: the cleanup must not try to release it, nor warn that it could not.
-    const h = state.runs.get(host);
-    if (h) h.lockLost = true;
-    controller.abort();
-  });
+  const heartbeats = new Heartbeats(
+    heartbeatInterval(config.lock.staleAfterMs),
+    (host) => {
+      lostLock ??= host;
+      // Not ours any more: the cleanup must not try to release it, nor warn that it could not.
+      const h = state.runs.get(host);
+      if (h) h.lockLost = true;
+      controller.abort();
+    },
+    idleBeatConnections(config.stages.map((s) => s.parallel)),
+  );
 
   let status: DeployStatus = 'success';
   let error: ErrorInfo | undefined;

@@ -111,12 +111,20 @@ export class SshConnection {
   /** What the handshake agreed on (key exchange, host key type, ciphers), for diagnostics. */
   negotiated?: Record<string, unknown>;
 
+  /** Settles when the TCP connection (or the jump host's channel) is really closed, not just said goodbye to. */
+  private readonly socketGone: Promise<void>;
+
   private constructor(
     readonly endpoint: Endpoint,
     private readonly client: Client,
     runToken: string,
-    sequence?: { value: number },
+    sequence: { value: number } | undefined,
+    private readonly sock: net.Socket,
   ) {
+    this.socketGone = new Promise((resolve) => {
+      if (sock.destroyed) resolve();
+      else sock.once('close', () => resolve());
+    });
     this.sequence = sequence ?? { value: 0 };
     // With a budget of one there is no room for a reserved kill slot; the kill then takes a second session.
     this.channels = new Semaphore(Math.max(1, endpoint.maxChannels - 1));
@@ -205,7 +213,7 @@ export class SshConnection {
         client.removeListener('error', fail);
         // ssh2 can emit ECONNRESET after a clean close; an unhandled 'error' would crash the process.
         client.on('error', () => undefined);
-        const conn = new SshConnection(endpoint, client, runToken, opts.sequence);
+        const conn = new SshConnection(endpoint, client, runToken, opts.sequence, sock);
         conn.negotiated = negotiated;
         resolve(conn);
       });
@@ -655,6 +663,24 @@ export class SshConnection {
     this.wakeIdle();
     this.client.end();
   }
+
+  /**
+   * Closes and waits until the socket is gone: the server's side of the goodbye can take a while on a busy host,
+   * and a fleet that moved on at once would hold more connections than its concurrency. A server that does not
+   * answer within `graceMs` gets the socket destroyed.
+   */
+  async closeAndWait(graceMs = CLOSE_GRACE_MS): Promise<void> {
+    this.close();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    try {
+      if ((await Promise.race([this.socketGone, late])) === 'late') this.sock.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** Prints the pids in `r` (space-separated) and all their descendants, from `ps -o pid= -o ppid=` lines. */
@@ -681,6 +707,9 @@ function escapeEre(s: string): string {
 function capTail(s: string): string {
   return s.length > MAX_CAPTURE ? s.slice(s.length - MAX_CAPTURE) : s;
 }
+
+/** How long a closed connection's socket may take to go away before it is destroyed. */
+const CLOSE_GRACE_MS = 2000;
 
 function openSocket(endpoint: Endpoint): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -773,6 +802,18 @@ function offeredText(offered: string[] | undefined, fallback?: string): string {
   return fallback ? fallback : 'no host key type we could read';
 }
 
+/** Handshakes that began (the TCP connection was made) but did not finish in time. */
+const handshakeTimeouts = new WeakSet<Error>();
+
+/**
+ * The host answered on its port but the SSH handshake did not finish within connect_timeout: on a lossy link a
+ * few lost packets of the key exchange do that (each costs a TCP retransmission timeout, 1 s and more before the
+ * connection has a measured round trip), so one more attempt is worth it, unlike a refused or silent port.
+ */
+export function isHandshakeTimeout(err: unknown): boolean {
+  return err instanceof Error && handshakeTimeouts.has(err);
+}
+
 function classifyConnectError(
   err: Error & { level?: string; code?: string },
   endpoint: Endpoint,
@@ -787,11 +828,13 @@ function classifyConnectError(
     );
   }
   if (err.level === 'client-timeout') {
-    return new DeployError(
+    const e = new DeployError(
       'timeout',
       `SSH handshake with ${host} timed out after ${endpoint.connectTimeoutMs / 1000}s`,
       { host },
     );
+    handshakeTimeouts.add(e);
+    return e;
   }
   if (/no matching host key format/i.test(err.message)) {
     // We offer every host key type ssh2 can check, so the server's keys are all of types it cannot (e.g. only

@@ -1,7 +1,7 @@
 import type { Config, HostConfig } from '../config/types';
 import { DeployError, toDeployError } from '../errors';
 import type { Redactor } from '../secrets/redact';
-import { SshConnection, type Endpoint } from './connection';
+import { isHandshakeTimeout, SshConnection, type Endpoint } from './connection';
 import { loadCredentials } from './credentials';
 import { FALLBACK_KNOWN_HOSTS_ENV } from './fallback';
 import { HostKeyPolicy, KnownHostsCache } from './known-hosts';
@@ -173,7 +173,8 @@ export class ConnectionPool {
     // Someone may have asked for the host again while its work finished.
     if (this.entries.get(hostName) !== e || e.held || e.dependents.size > 0) return;
     this.entries.delete(hostName);
-    conn.close();
+    // Waited for, so a host that gives its connection back has really let go of it before the next one opens.
+    await conn.closeAndWait();
     this.dropDependent(e.via, hostName);
   }
 
@@ -197,11 +198,22 @@ export class ConnectionPool {
             });
           })
         : undefined;
-      return await SshConnection.connect(endpointOf(host), credentials, policy, {
-        via,
-        runToken: this.opts.runToken,
-        sequence: this.sequence,
-      });
+      const connect = () =>
+        SshConnection.connect(endpointOf(host), credentials, policy, {
+          via,
+          runToken: this.opts.runToken,
+          sequence: this.sequence,
+        });
+      try {
+        return await connect();
+      } catch (err) {
+        if (!isHandshakeTimeout(err)) throw err;
+        return await connect().catch((again: unknown) => {
+          if (!isHandshakeTimeout(again)) throw again;
+          const e = again as DeployError;
+          throw new DeployError(e.errorClass, `${e.message} (2 attempts)`, { host: hostName });
+        });
+      }
     } catch (err) {
       throw toDeployError(err, 'unreachable').withContext({ host: hostName });
     }

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
@@ -160,6 +161,89 @@ describe('connection pool lifetime', () => {
       await sandbox.startHost('gamma');
     }
     await p.closeAll();
+  });
+
+  describe('a handshake that does not finish in time (a lossy link)', () => {
+    /**
+     * A TCP front for alpha: the first `stall` connections are accepted and never answered (as when the key
+     * exchange's packets are lost), later ones are relayed to alpha's sshd. The host is reached through it.
+     */
+    async function front(stall: number) {
+      const target = sandbox.host('alpha');
+      let seen = 0;
+      const sockets: net.Socket[] = [];
+      const server = net.createServer((c) => {
+        sockets.push(c);
+        if (++seen <= stall) return;
+        const up = net.connect(target.port, target.address);
+        sockets.push(up);
+        c.pipe(up).pipe(c);
+        c.on('error', () => up.destroy());
+        up.on('error', () => c.destroy());
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as net.AddressInfo).port;
+      const knownHosts = path.join(sandbox.dir, `known_hosts_front_${port}`);
+      fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${target.hostKeyPub.trim()}\n`);
+      const c = loadConfig(
+        writeConfig(
+          [
+            'version: 1',
+            'project: app',
+            'hosts:',
+            `  lossy: { address: 127.0.0.1, stage: staging, ssh: { user: ${sandbox.user}, port: ${port}, key: ${sandbox.userKeyPath}, known_hosts: ${knownHosts}, connect_timeout: 1s } }`,
+            '',
+          ].join('\n'),
+        ),
+      );
+      return {
+        config: c,
+        attempts: () => seen,
+        close: async () => {
+          for (const x of sockets) x.destroy();
+          await new Promise((r) => server.close(r));
+        },
+      };
+    }
+
+    it('is tried once more, and the second attempt connects', async () => {
+      const f = await front(1);
+      const p = pool(f.config);
+      try {
+        const conn = await p.get('lossy');
+        expect((await conn.exec('echo ok', { timeoutMs: 5000 })).stdout).toBe('ok\n');
+        expect(f.attempts()).toBe(2);
+      } finally {
+        await p.closeAll();
+        await f.close();
+      }
+    });
+
+    it('fails as a timeout after two attempts, saying so', async () => {
+      const f = await front(2);
+      const p = pool(f.config);
+      try {
+        const err = (await p.get('lossy').catch((e: unknown) => e)) as DeployError;
+        expect(err).toBeInstanceOf(DeployError);
+        expect(err.errorClass).toBe('timeout');
+        expect(err.message).toBe('SSH handshake with lossy timed out after 1s (2 attempts)');
+        expect(f.attempts()).toBe(2);
+        expect(p.connectedHosts).toEqual([]);
+      } finally {
+        await p.closeAll();
+        await f.close();
+      }
+    });
+
+    it('a port where nothing listens is not tried again', async () => {
+      const f = await front(0);
+      await f.close();
+      const p = pool(f.config);
+      const err = (await p.get('lossy').catch((e: unknown) => e)) as DeployError;
+      expect(err.errorClass).toBe('unreachable');
+      expect(err.message).not.toContain('attempts');
+      await p.closeAll();
+    });
   });
 
   it('reads a known_hosts file once per pool, however many hosts name it', async () => {
