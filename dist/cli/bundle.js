@@ -12315,24 +12315,10 @@ function resolveConfig(input, file, dir, issues, notes = []) {
         },
     };
 }
-/**
- * Resolved paths by folder and path: a fleet's hosts share their key and known_hosts, resolved once. `~` is not
- * cached (it follows $HOME), and the cache is dropped before it grows past one config's worth of distinct paths.
- */
-const resolved = new Map();
 function expandHome(p, dir) {
     if (p === '~' || p.startsWith('~/'))
         return external_node_path_.join(external_node_os_.homedir(), p.slice(1));
-    const key = `${dir}\0${p}`;
-    let r = resolved.get(key);
-    if (r === undefined) {
-        if (resolved.size >= 256)
-            resolved.clear();
-        r = external_node_path_.resolve(dir, p);
-        if (external_node_path_.isAbsolute(dir))
-            resolved.set(key, r);
-    }
-    return r;
+    return external_node_path_.resolve(dir, p);
 }
 function resolveSsh(a, b, dir) {
     const m = { ...a, ...b };

@@ -45271,24 +45271,10 @@ function resolveConfig(input, file, dir, issues, notes = []) {
         },
     };
 }
-/**
- * Resolved paths by folder and path: a fleet's hosts share their key and known_hosts, resolved once. `~` is not
- * cached (it follows $HOME), and the cache is dropped before it grows past one config's worth of distinct paths.
- */
-const resolved = new Map();
 function expandHome(p, dir) {
     if (p === '~' || p.startsWith('~/'))
         return external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), p.slice(1));
-    const key = `${dir}\0${p}`;
-    let r = resolved.get(key);
-    if (r === undefined) {
-        if (resolved.size >= 256)
-            resolved.clear();
-        r = external_node_path_namespaceObject.resolve(dir, p);
-        if (external_node_path_namespaceObject.isAbsolute(dir))
-            resolved.set(key, r);
-    }
-    return r;
+    return external_node_path_namespaceObject.resolve(dir, p);
 }
 function resolveSsh(a, b, dir) {
     const m = { ...a, ...b };
@@ -54883,13 +54869,17 @@ class Heartbeats {
         }
         const release = await this.idleSlots.acquire();
         try {
-            // Still ours to beat: the run may have stopped this target's beats while the beat waited for a slot.
+            // The run may have stopped this target's beats while the beat waited for a slot: then it is not touched.
             if (!this.timers.has(host.name))
                 return true;
-            return await host.heartbeat();
+            try {
+                return await host.heartbeat();
+            }
+            finally {
+                await host.close().catch(() => undefined);
+            }
         }
         finally {
-            await host.close().catch(() => undefined);
             release();
         }
     }

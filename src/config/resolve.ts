@@ -162,22 +162,9 @@ export function resolveConfig(
   };
 }
 
-/**
- * Resolved paths by folder and path: a fleet's hosts share their key and known_hosts, resolved once. `~` is not
- * cached (it follows $HOME), and the cache is dropped before it grows past one config's worth of distinct paths.
- */
-const resolved = new Map<string, string>();
-
 function expandHome(p: string, dir: string): string {
   if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
-  const key = `${dir}\0${p}`;
-  let r = resolved.get(key);
-  if (r === undefined) {
-    if (resolved.size >= 256) resolved.clear();
-    r = path.resolve(dir, p);
-    if (path.isAbsolute(dir)) resolved.set(key, r);
-  }
-  return r;
+  return path.resolve(dir, p);
 }
 
 function resolveSsh(a: SshInput, b: SshInput, dir: string): SshSettings {

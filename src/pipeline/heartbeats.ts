@@ -66,11 +66,14 @@ export class Heartbeats {
     }
     const release = await this.idleSlots.acquire();
     try {
-      // Still ours to beat: the run may have stopped this target's beats while the beat waited for a slot.
+      // The run may have stopped this target's beats while the beat waited for a slot: then it is not touched.
       if (!this.timers.has(host.name)) return true;
-      return await host.heartbeat();
+      try {
+        return await host.heartbeat();
+      } finally {
+        await host.close().catch(() => undefined);
+      }
     } finally {
-      await host.close().catch(() => undefined);
       release();
     }
   }
