@@ -83357,7 +83357,10 @@ class Requests {
                             return resolve(v);
                         // Once the session stalled, ssh2 fails every request still on it; the stall is the real reason.
                         reject(s.stall ??
-                            new errors_DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, { host }));
+                            new errors_DeployError('command-failed', `SFTP ${what} on ${host}: ${err.message}`, {
+                                host,
+                                cause: err,
+                            }));
                     });
                 });
             }
@@ -83454,13 +83457,24 @@ async function mkdirs(req, dirs) {
             throw again;
     }
 }
+/** The file's bytes read back from offset 0 to its end, every read sent at once (the file is small). */
+async function readBack(req, handle, file, size) {
+    const { sftp } = req;
+    const offsets = [];
+    // One read past the end: a file longer than the data shows up as more bytes, not as a match.
+    for (let at = 0; at <= size; at += CHUNK)
+        offsets.push(at);
+    const parts = await Promise.all(offsets.map((at) => req.call(`read back ${file}`, (cb) => sftp.read(handle, Buffer.alloc(CHUNK), 0, CHUNK, at, (err, n, buf) => cb(err, err ? undefined : buf.subarray(0, n))))));
+    return Buffer.concat(parts);
+}
 /**
- * Writes one file: open, then every write, the chmod, the fsync and the close sent together (one round trip
- * after the open), at most `window` writes in flight.
+ * Writes one file: open, then every write, the chmod, the fsync, the read-back and the close sent together (one
+ * round trip after the open), at most `window` writes in flight.
  */
 async function writeWith(req, file, data, mode, opts, window) {
     const { sftp } = req;
-    const handle = await req.call(`open ${file}`, (cb) => sftp.open(file, opts.exclusive ? 'wx' : 'w', { mode }, cb));
+    const flags = opts.verify ? (opts.exclusive ? 'xw+' : 'w+') : opts.exclusive ? 'wx' : 'w';
+    const handle = await req.call(`open ${file}`, (cb) => sftp.open(file, flags, { mode }, cb));
     const sent = [];
     let failed = false;
     for (let offset = 0; offset < data.length && !failed && !req.halted; offset += CHUNK) {
@@ -83491,6 +83505,12 @@ async function writeWith(req, file, data, mode, opts, window) {
                 }
             }));
         }
+        if (opts.verify)
+            sent.push(readBack(req, handle, file, data.length).then((got) => {
+                if (got.equals(data))
+                    return;
+                throw new errors_DeployError('command-failed', `SFTP write ${file} on ${req.host}: read back ${got.length} bytes that differ from the ${data.length} written`, { host: req.host });
+            }));
     }
     else if (!failed) {
         failed = true; // halted by another part of the transfer: this file is incomplete
@@ -83576,6 +83596,91 @@ async function readFileIfExists(sftp, host, file, opts = {}) {
         }
         else
             req.dispose();
+    }
+}
+/** SFTP status codes the file-system requests below tell apart. */
+const SFTP_STATUS = { noSuchFile: 2, permissionDenied: 3, opUnsupported: 8 };
+/** The SFTP status code behind a failed request, where the server sent one. */
+function sftpStatusOf(err) {
+    const cause = err instanceof Error ? err.cause : undefined;
+    return typeof cause?.code === 'number' ? cause.code : undefined;
+}
+/**
+ * The extensions the server announced in its VERSION packet. ssh2 keeps them on the session, unexported; an
+ * extended request the server did not announce throws in ssh2, so callers ask here first.
+ */
+function serverExtensions(sftp) {
+    const announced = sftp._extensions;
+    return new Set(Object.keys(announced ?? {}));
+}
+/** Runs one request under the session's limits. */
+async function one(sftp, host, what, opts, fn) {
+    const req = new Requests(sftp, host, opts);
+    try {
+        return await req.call(what, fn);
+    }
+    finally {
+        req.dispose();
+    }
+}
+/**
+ * What is at each path, all asked at once: `file` (a regular file, links followed), `other` (anything else,
+ * not followed) or `none`. Any answer but "no such file" that leaves a path unknown is an error.
+ */
+async function pathKinds(sftp, host, paths, opts = {}) {
+    const req = new Requests(sftp, host, opts);
+    const kind = async (p) => {
+        const st = await req
+            .call(`lstat ${p}`, (cb) => sftp.lstat(p, cb))
+            .catch((err) => {
+            if (sftpStatusOf(err) === SFTP_STATUS.noSuchFile)
+                return undefined;
+            throw err;
+        });
+        if (!st)
+            return 'none';
+        if (st.isFile())
+            return 'file';
+        if (!st.isSymbolicLink())
+            return 'other';
+        const target = await req.call(`stat ${p}`, (cb) => sftp.stat(p, cb)).catch(() => undefined);
+        return target?.isFile() ? 'file' : 'other';
+    };
+    try {
+        return await Promise.all(paths.map(kind));
+    }
+    finally {
+        req.dispose();
+    }
+}
+/** A second name for a file (hardlink@openssh.com): no data copied, no space needed for the data. */
+function hardlink(sftp, host, target, link, opts = {}) {
+    return one(sftp, host, `link ${target} ${link}`, opts, (cb) => sftp.ext_openssh_hardlink(target, link, (err) => cb(err)));
+}
+/** Renames over an existing file atomically (posix-rename@openssh.com; plain SFTP rename refuses to replace). */
+function replaceFile(sftp, host, from, to, opts = {}) {
+    return one(sftp, host, `rename ${from} ${to}`, opts, (cb) => sftp.ext_openssh_rename(from, to, (err) => cb(err)));
+}
+/** Creates an empty file that must not exist yet: its existence is the record. */
+async function createEmpty(sftp, host, file, mode, opts = {}) {
+    const handle = await one(sftp, host, `create ${file}`, opts, (cb) => sftp.open(file, 'wx', { mode }, cb));
+    await one(sftp, host, `close ${file}`, opts, (cb) => sftp.close(handle, (err) => cb(err)));
+}
+/**
+ * Makes the folder's entries durable (a rename is on disk once its folder is synced): the folder opened read-only
+ * as a file, which OpenSSH's sftp-server allows, and fsync@openssh.com on that handle. Open, then the fsync and
+ * the close together.
+ */
+async function fsyncFolder(sftp, host, dir, opts = {}) {
+    const req = new Requests(sftp, host, opts);
+    try {
+        const handle = await req.call(`open ${dir}`, (cb) => sftp.open(dir, 'r', cb));
+        const synced = req.call(`fsync ${dir}`, (cb) => sftp.ext_openssh_fsync(handle, (err) => cb(err)));
+        const closed = req.call(`close ${dir}`, (cb) => sftp.close(handle, (err) => cb(err)));
+        await sftp_all([synced, closed]);
+    }
+    finally {
+        req.dispose();
     }
 }
 /**
@@ -84512,7 +84617,8 @@ function envUndoNames(file, runToken) {
  * on the host, keep the old file for rollback (once per release: a re-run must not replace the pre-deploy copy
  * with this run's values), keep this run's undo (a hard link to the file being replaced, which costs no space,
  * or a marker that there was none, or that the release's copy made now is it), rename over, and make the rename
- * durable. Five processes: size, checksum, one link, rename, sync.
+ * durable. Five processes: size, checksum, one link, rename, sync. The shell swap, for a server whose SFTP
+ * cannot do it (see envSwapChanges).
  */
 function envSwapStep(o) {
     const [file, tmp, saved, undo, absent, fromSaved] = [
@@ -84543,6 +84649,110 @@ function envSwapStep(o) {
             `sync ${file} . 2>/dev/null || sync`,
         ].join('\n'),
     };
+}
+/**
+ * The same decisions as envSwapStep, for a swap done with SFTP requests instead of a shell on the host (no
+ * process is started there): keep the old file for the release's rollback once per release, record this run's
+ * undo once per run, then rename the verified temp file over. Paths are relative to the env file's folder, and
+ * the changes must be made in order, each only after the one before it succeeded.
+ */
+function envSwapChanges(o, found) {
+    const changes = [];
+    const made = found.file && !found.saved;
+    if (made)
+        changes.push({
+            kind: 'keep',
+            from: o.file,
+            to: o.saved,
+            why: `could not keep the previous ${o.file} (no space left?)`,
+        });
+    if (!found.undoRecorded) {
+        if (made)
+            changes.push({ kind: 'mark', path: o.fromSaved, why: 'could not record the undo of the env file' });
+        else if (found.file)
+            changes.push({
+                kind: 'keep',
+                from: o.file,
+                to: o.undo,
+                why: `could not keep the previous ${o.file} (no space left?)`,
+            });
+        else
+            changes.push({ kind: 'mark', path: o.absent, why: 'could not record that there was no env file' });
+    }
+    changes.push({ kind: 'rename', from: o.tmp, to: o.file, why: `could not rename ${o.tmp} to ${o.file}` });
+    return changes;
+}
+
+;// CONCATENATED MODULE: ./src/targets/ssh/env-swap.ts
+
+
+
+/** The OpenSSH extensions a swap over SFTP needs; a server without one of them gets the shell swap. */
+const ENV_SWAP_EXTENSIONS = ['posix-rename@openssh.com', 'hardlink@openssh.com', 'fsync@openssh.com'];
+const refused = (err) => {
+    const code = sftpStatusOf(err);
+    return code === SFTP_STATUS.opUnsupported || code === SFTP_STATUS.permissionDenied;
+};
+/**
+ * After the temp file was written (0600, fsynced, read back): keep the old file and this run's undo, rename the
+ * temp file over the env file and sync the folder, all with SFTP requests on the session the write used, so the
+ * host starts no process for the swap.
+ */
+async function swapEnvOverSftp(sftp, host, n, opts) {
+    const have = serverExtensions(sftp);
+    const missing = ENV_SWAP_EXTENSIONS.filter((e) => !have.has(e));
+    if (missing.length)
+        return { done: false, why: `the SFTP server lacks ${missing.join(', ')}` };
+    const at = (f) => `${n.dir}/${f}`;
+    const [file, saved, undo, absent, fromSaved] = await pathKinds(sftp, host, [n.file, n.saved, n.undo, n.absent, n.fromSaved].map(at), opts);
+    const changes = envSwapChanges(n, {
+        file: file === 'file',
+        saved: saved === 'file',
+        undoRecorded: [undo, absent, fromSaved].some((k) => k !== 'none'),
+    });
+    for (const change of changes) {
+        try {
+            await apply(sftp, host, change, at, opts);
+        }
+        catch (err) {
+            if (refused(err))
+                return { done: false, why: err.message };
+            if (err instanceof errors_DeployError && err.errorClass !== 'command-failed')
+                throw err;
+            throw new errors_DeployError('command-failed', `${change.why}: ${err.message}`, {
+                host,
+                cause: err,
+            });
+        }
+    }
+    await fsyncFolder(sftp, host, n.dir, opts);
+    return { done: true };
+}
+async function apply(sftp, host, change, at, opts) {
+    switch (change.kind) {
+        case 'mark':
+            return createEmpty(sftp, host, at(change.path), 0o600, opts);
+        case 'rename':
+            return replaceFile(sftp, host, at(change.from), at(change.to), opts);
+        case 'keep':
+            try {
+                return await hardlink(sftp, host, at(change.from), at(change.to), opts);
+            }
+            catch (err) {
+                // A file system without hard links (some FUSE and network mounts) gets a whole copy, renamed in.
+                if (refused(err) || (err instanceof errors_DeployError && err.errorClass !== 'command-failed'))
+                    throw err;
+                return copyIn(sftp, host, at(change.from), at(change.to), opts);
+            }
+    }
+}
+async function copyIn(sftp, host, from, to, opts) {
+    const data = await readFileIfExists(sftp, host, from, opts);
+    if (data === undefined)
+        throw new errors_DeployError('command-failed', `SFTP read ${from} on ${host} failed`, { host });
+    const tmp = `${to}.tmp`;
+    await sftp_writeFile(sftp, host, tmp, data, 0o600, { fsync: true, verify: true, ...opts });
+    await replaceFile(sftp, host, tmp, to, opts);
 }
 
 ;// CONCATENATED MODULE: ./src/targets/ssh/scripts/repair.ts
@@ -85450,6 +85660,7 @@ function sshTemplateVars(ctx, host, stage, release = ctx.release.id) {
 
 
 
+
 /** How long a host may take to answer SSH again after its VM was rolled back (and booted). */
 const VM_BACK_TIMEOUT_MS = 180_000;
 /** The SSH command around the tests gets this much on top of their own limit. */
@@ -85668,25 +85879,42 @@ class SshTarget {
             return { state: 'unchanged', changed: [] };
         const data = Buffer.from(content, 'utf8');
         const what = `writing ${LAYOUT.shared}/${file}`;
-        try {
-            await sftp_writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
-                exclusive: true,
-                fsync: true,
-                signal: ctx.signal,
-            });
-        }
-        catch (err) {
-            throw await this.writeFailure(err, dir, [`${dir}/${tmp}`], data.length, what);
-        }
-        const step = envSwapStep({
+        const names = {
             dir,
             file,
             tmp,
             saved: `${file}.before-${ctx.release.id}`,
             ...envUndoNames(file, ctx.runToken),
-            size: data.length,
-            sha256: sha256(data),
-        });
+        };
+        // Copies made where the file system has no hard links, beside the temp file: a failed write removes them all.
+        const leftovers = [tmp, `${names.saved}.tmp`, `${names.undo}.tmp`].map((f) => `${dir}/${f}`);
+        let swapped;
+        const startedAt = Date.now();
+        try {
+            await sftp_writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
+                exclusive: true,
+                fsync: true,
+                verify: true,
+                signal: ctx.signal,
+            });
+            swapped = await swapEnvOverSftp(sftp, host.name, names, { signal: ctx.signal });
+        }
+        catch (err) {
+            throw await this.writeFailure(err, dir, leftovers, data.length, what);
+        }
+        const changed = changedKeys(old ? parseEnvFile(old, host.envDialect) : {}, parseEnvFile(content, host.envDialect));
+        if (swapped.done) {
+            const step = {
+                name: 'env-swap',
+                command: `write, read back and rename ${LAYOUT.shared}/${file} over SFTP`,
+                exitCode: 0,
+                durationMs: Date.now() - startedAt,
+                ok: true,
+            };
+            return { state: 'written', changed, steps: { ok: true, steps: [step] } };
+        }
+        // The shell swap decides again from what it finds, so it finishes whatever the SFTP swap got to.
+        const step = envSwapStep({ ...names, size: data.length, sha256: sha256(data) });
         const r = await this.steps([step], { timeoutMs: 60_000, signal: ctx.signal });
         if (!r.ok) {
             const why = r.failed?.output?.trim() ?? '';
@@ -85695,11 +85923,7 @@ class SshTarget {
                 throw await this.writeFailure(err, dir, [`${dir}/${tmp}`], data.length, what);
             throw err;
         }
-        return {
-            state: 'written',
-            changed: changedKeys(old ? parseEnvFile(old, host.envDialect) : {}, parseEnvFile(content, host.envDialect)),
-            steps: r,
-        };
+        return { state: 'written', changed, steps: r };
     }
     /**
      * Undoes exactly what this run's secrets phase did to the env file (also a write whose channel was lost half

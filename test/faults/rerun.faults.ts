@@ -65,12 +65,18 @@ cell('SIGKILL, then a re-run', 'preflight', async (c: Cell) => {
 cell('SIGKILL, then a re-run', 'secrets', async (c: Cell) => {
   c.commit('v2');
   c.writeConfig(STALE);
-  // The env file's swap: the temp file is written, the rename not yet done.
-  c.faults.rtx1080.holdCommand('checksum mismatch');
-  await rerun(c, await killWhen(c, () => c.faults.rtx1080.held('cmd')), [
-    /killed \d+ processes/,
-    /removed shared\/\.env\.tmp-/,
-  ]);
+  // The env file's swap is SFTP requests, one round trip each: over a slow link the kill lands once the temp file
+  // is there and before the rename that would make it the env file.
+  await c.faults.rtx1080.slowLink(300);
+  const killed = await killWhen(c, async () => {
+    for (;;) {
+      const r = await c.sb.exec('rtx1080', `ls ${c.path('rtx1080')}/shared/.env.tmp-* 2>/dev/null`);
+      if (r.stdout.trim()) return;
+      await sleep(50);
+    }
+  });
+  c.faults.rtx1080.clearNetwork();
+  await rerun(c, killed, [/removed shared\/\.env\.tmp-/]);
 });
 
 cell('SIGKILL, then a re-run', 'upload', async (c: Cell) => {

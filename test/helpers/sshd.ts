@@ -48,6 +48,8 @@ export function sshdConfig(o: {
   logLevel?: string;
   /** Sessions per connection; the default is high so fan-out tests are limited by the client only. */
   maxSessions?: number;
+  /** The SFTP subsystem's command; e.g. `internal-sftp -P hardlink` for a server that refuses a request. */
+  sftpSubsystem?: string;
 }): string {
   return (
     [
@@ -65,7 +67,7 @@ export function sshdConfig(o: {
       'MaxStartups 200:30:400',
       'AllowTcpForwarding yes',
       `LogLevel ${o.logLevel ?? 'ERROR'}`,
-      'Subsystem sftp internal-sftp',
+      `Subsystem sftp ${o.sftpSubsystem ?? 'internal-sftp'}`,
       // Each host gets its own HOME, and root's real ~/.bashrc is not read on every command.
       `SetEnv HOME=${o.home}`,
     ].join('\n') + '\n'
@@ -118,6 +120,7 @@ export async function startSshSandbox(opts: {
   names: string[];
   logLevel?: string;
   maxSessions?: number;
+  sftpSubsystem?: string;
 }): Promise<SshSandbox> {
   if (!fs.existsSync(SSHD))
     throw new Error(
@@ -169,6 +172,7 @@ export async function startSshSandbox(opts: {
         home: root,
         logLevel: opts.logLevel,
         maxSessions: opts.maxSessions,
+        sftpSubsystem: opts.sftpSubsystem,
       }),
     );
     const h: SshTestHost = {

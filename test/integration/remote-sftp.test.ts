@@ -96,6 +96,29 @@ describe('SFTP transfers against OpenSSH', () => {
     c.close();
   });
 
+  it('reads a written file back through its handle in the same round as the writes', async () => {
+    const c = await connect();
+    const sftp = await c.sftp();
+    const w = watch(sftp);
+    const file = fresh('env-verified');
+    // Larger than one read request: the read-back covers every part of it, and the byte past its end.
+    const data = randomBytes(40 * 1024);
+    await writeFile(sftp, 'files', file, data, 0o600, { exclusive: true, fsync: true, verify: true });
+    expect(w.sent).toEqual([
+      'open',
+      'write',
+      'write',
+      'fchmod',
+      'ext_openssh_fsync',
+      'read',
+      'read',
+      'close',
+    ]);
+    expect(w.rounds).toBe(2);
+    expect(fs.readFileSync(file).equals(data)).toBe(true);
+    c.close();
+  });
+
   it('writes a large file with many writes in flight, byte for byte', async () => {
     const c = await connect();
     const sftp = await c.sftp();

@@ -9,7 +9,7 @@ import { stepsScript, subshellReason, type Step } from '../../src/remote/steps';
 import { makeContext, type RunContext } from '../../src/run/context';
 import { Redactor } from '../../src/secrets/redact';
 import { lockOwner } from '../../src/targets/ssh/scripts/common';
-import { envSwapStep, envUndoNames } from '../../src/targets/ssh/scripts/env';
+import { envSwapChanges, envSwapStep, envUndoNames } from '../../src/targets/ssh/scripts/env';
 import { heartbeatScript, lockScript, releaseLockScript } from '../../src/targets/ssh/scripts/lock';
 import { preflightSteps } from '../../src/targets/ssh/scripts/preflight';
 import {
@@ -176,6 +176,31 @@ describe('host scripts', () => {
     expect(fs.readFileSync(saved, 'utf8')).toBe('X=old\n');
     expect(fs.readdirSync(shared).sort()).toEqual(['.env', `.env.before-${run.release.id}`]);
     fs.rmSync(host.path, { recursive: true, force: true });
+  });
+
+  it('decides the SFTP swap’s changes as the shell swap does', () => {
+    const n = { file: '.env', tmp: '.env.tmp-t', saved: '.env.before-r', ...envUndoNames('.env', 't') };
+    const kinds = (found: Parameters<typeof envSwapChanges>[1]) =>
+      envSwapChanges(n, found).map((c) =>
+        c.kind === 'mark' ? `mark ${c.path}` : `${c.kind} ${c.from} ${c.to}`,
+      );
+    // First write of the release: its copy of the old file is this run's undo too.
+    expect(kinds({ file: true, saved: false, undoRecorded: false })).toEqual([
+      'keep .env .env.before-r',
+      'mark .env.undo-saved-t',
+      'rename .env.tmp-t .env',
+    ]);
+    // A later run of the same release keeps the release's copy and links its own undo.
+    expect(kinds({ file: true, saved: true, undoRecorded: false })).toEqual([
+      'keep .env .env.undo-t',
+      'rename .env.tmp-t .env',
+    ]);
+    expect(kinds({ file: false, saved: false, undoRecorded: false })).toEqual([
+      'mark .env.absent-t',
+      'rename .env.tmp-t .env',
+    ]);
+    // A second write by the same run: the undo of its first write stays the way back.
+    expect(kinds({ file: true, saved: true, undoRecorded: true })).toEqual(['rename .env.tmp-t .env']);
   });
 
   it('takes, refreshes and releases the lock with the record kept whole', () => {

@@ -10,6 +10,7 @@ import { shQuote } from '../../remote/quote';
 import { readFileIfExists, SFTP_REQUEST_TIMEOUT_MS, uploadTree, writeFile } from '../../remote/sftp';
 import { runSteps, type Step, type StepsResult } from '../../remote/steps';
 import type { RunContext } from '../../run/context';
+import type { StepReport } from '../../report/types';
 import { changedKeys, parseEnvFile } from '../../secrets/env-file';
 import {
   SnapshotActionError,
@@ -37,6 +38,7 @@ import { releaseEnv } from './commands';
 import { LAYOUT } from './layout';
 import { parseOwner } from './owner';
 import { auditLine, lockOwner, logLine, type ScriptRun } from './scripts/common';
+import { swapEnvOverSftp, type EnvSwapResult } from './env-swap';
 import { envSwapStep, envUndoNames } from './scripts/env';
 import { heartbeatScript, releaseLockScript } from './scripts/lock';
 import { preflightSteps, preflightValues } from './scripts/preflight';
@@ -307,24 +309,44 @@ export class SshTarget implements Target {
     if (old !== undefined && sha256(old) === sha256(content)) return { state: 'unchanged', changed: [] };
     const data = Buffer.from(content, 'utf8');
     const what = `writing ${LAYOUT.shared}/${file}`;
-    try {
-      await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
-        exclusive: true,
-        fsync: true,
-        signal: ctx.signal,
-      });
-    } catch (err) {
-      throw await this.writeFailure(err, dir, [`${dir}/${tmp}`], data.length, what);
-    }
-    const step = envSwapStep({
+    const names = {
       dir,
       file,
       tmp,
       saved: `${file}.before-${ctx.release.id}`,
       ...envUndoNames(file, ctx.runToken),
-      size: data.length,
-      sha256: sha256(data),
-    });
+    };
+    // Copies made where the file system has no hard links, beside the temp file: a failed write removes them all.
+    const leftovers = [tmp, `${names.saved}.tmp`, `${names.undo}.tmp`].map((f) => `${dir}/${f}`);
+    let swapped: EnvSwapResult;
+    const startedAt = Date.now();
+    try {
+      await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
+        exclusive: true,
+        fsync: true,
+        verify: true,
+        signal: ctx.signal,
+      });
+      swapped = await swapEnvOverSftp(sftp, host.name, names, { signal: ctx.signal });
+    } catch (err) {
+      throw await this.writeFailure(err, dir, leftovers, data.length, what);
+    }
+    const changed = changedKeys(
+      old ? parseEnvFile(old, host.envDialect) : {},
+      parseEnvFile(content, host.envDialect),
+    );
+    if (swapped.done) {
+      const step: StepReport = {
+        name: 'env-swap',
+        command: `write, read back and rename ${LAYOUT.shared}/${file} over SFTP`,
+        exitCode: 0,
+        durationMs: Date.now() - startedAt,
+        ok: true,
+      };
+      return { state: 'written', changed, steps: { ok: true, steps: [step] } };
+    }
+    // The shell swap decides again from what it finds, so it finishes whatever the SFTP swap got to.
+    const step = envSwapStep({ ...names, size: data.length, sha256: sha256(data) });
     const r = await this.steps([step], { timeoutMs: 60_000, signal: ctx.signal });
     if (!r.ok) {
       const why = r.failed?.output?.trim() ?? '';
@@ -333,14 +355,7 @@ export class SshTarget implements Target {
         throw await this.writeFailure(err, dir, [`${dir}/${tmp}`], data.length, what);
       throw err;
     }
-    return {
-      state: 'written',
-      changed: changedKeys(
-        old ? parseEnvFile(old, host.envDialect) : {},
-        parseEnvFile(content, host.envDialect),
-      ),
-      steps: r,
-    };
+    return { state: 'written', changed, steps: r };
   }
 
   /**
