@@ -78,6 +78,8 @@ function markdown(
   if (timings.length) parts.push('## Timings', '', renderMarkdown(timingTable(timings)), '');
   const counts = sections.flatMap((s) => s.result.counts ?? []);
   if (counts.length) parts.push('## Counts', '', renderMarkdown(countTable(counts)), '');
+  for (const t of sections.flatMap((s) => s.result.tables ?? []))
+    parts.push(`## ${t.title}`, '', renderMarkdown(t.table), '');
   const notes = sections.flatMap((s) => s.result.notes);
   const failed = failures(sections);
   if (notes.length || failed.length) {
@@ -219,6 +221,8 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
           root,
           tools,
           baseline,
+          baselineWith: (properties, label) =>
+            baselineTool(needFleet(), workdir, baselineEntry, { properties, label }),
           homelab: (o) => homelabTool(needFleet(), workdir, { cli, parallel: options.parallel[0], ...o }),
           timedOut,
           resetHosts() {
@@ -278,6 +282,8 @@ export async function main(argv: string[], { root }: { root: string }): Promise<
       if (timings.length) process.stdout.write(`\n${renderText(timingTable(timings))}\n`);
       const counts = sections.flatMap((s) => s.result.counts ?? []);
       if (counts.length) process.stdout.write(`\n${renderText(countTable(counts))}\n`);
+      for (const t of sections.flatMap((s) => s.result.tables ?? []))
+        process.stdout.write(`\n${t.title}:\n${renderText(t.table)}\n`);
       for (const line of [...sections.flatMap((s) => s.result.notes), ...failures(sections)])
         process.stdout.write(`${line}\n`);
       const file = resultsFile(resultsDir, n, started);

@@ -22,7 +22,7 @@ export const USAGE = `npm run bench -- [N...] [options]
 
   N...                  fleet sizes, each on its own sshd; every chosen scenario runs at each of them
                         (default: each scenario's own sizes: redeploy 10 100, fleet-rollout and
-                        fleet-rollback 1500, vercel-fleet 200 sites)
+                        fleet-rollback 1500, vercel-fleet 200 sites, property-cost 100 500)
   --parallel K[,K...]   homelab-deploy's defaults.parallel and the stage's parallel; "default" = unset
                         (the product's default); several values run several variants (default: the
                         product's default for redeploy, 100 for the fleet scenarios)
@@ -30,7 +30,7 @@ export const USAGE = `npm run bench -- [N...] [options]
   --timeout DURATION    bound on each tool run, e.g. 900, 15m (default 30m); a tool that times out is
                         skipped at the larger N of the same invocation
   --scenario NAME[,...] scenarios to run: redeploy (the default), fleet-rollout, fleet-rollback,
-                        vercel-fleet (see bench/README.md)
+                        vercel-fleet, property-cost (see bench/README.md)
   --coldstart-hosts M   hosts in the generated config for the validate/plan cold start (default 1000 when
                         redeploy runs, else 0 = skip)
   --coldstart-runs R    runs per command for the cold start medians (default 7)

@@ -19,8 +19,9 @@ function fixed(v: number | undefined, digits: number): string {
  */
 export function measurementTable(ms: Measurement[]): Table {
   const baseline = new Map<string, number>();
+  // The first baseline row of a scenario is the plain one: property-cost lists variants with properties after it.
   for (const m of ms)
-    if (m.family === 'baseline' && m.figures && !m.failure)
+    if (m.family === 'baseline' && m.figures && !m.failure && !baseline.has(`${m.what}/${m.n}`))
       baseline.set(`${m.what}/${m.n}`, m.figures.wallMs);
   const rows = ms.map((m) => {
     const f = m.figures;

@@ -94,3 +94,30 @@ export function measurement(
     failure: o?.failure,
   };
 }
+
+/**
+ * The redeploy job with one tool, as scenario redeploy runs it: on freshly emptied hosts an untimed first deploy,
+ * then the timed redeploy of a new release (current exists, so the previous release is recorded and the switch
+ * replaces a link), each checked on every host. `what` names the row.
+ */
+export async function timedRedeploy(
+  ctx: ScenarioContext,
+  tool: DeployTool,
+  what: string,
+): Promise<Measurement> {
+  const timedOutAt = ctx.timedOut.get(tool.label);
+  if (timedOutAt !== undefined && ctx.n >= timedOutAt)
+    return { ...measurement(ctx, tool, what), failure: `skipped: timed out at N=${timedOutAt}` };
+  ctx.resetHosts();
+  const base = slug(tool.label); // the log's name adds N
+  ctx.log(`${tool.label}: warm-up deploy to ${ctx.n} hosts`);
+  const warm = await deployAndVerify(ctx, tool, `${base}-1`, undefined);
+  if (warm.failure) {
+    if (warm.figures.timedOut) noteTimeout(ctx, tool.label);
+    return { ...measurement(ctx, tool, what), failure: `warm-up deploy: ${warm.failure}` };
+  }
+  ctx.log(`${tool.label}: timed redeploy`);
+  const timed = await deployAndVerify(ctx, tool, `${base}-2`, warm.prepared);
+  if (timed.figures.timedOut) noteTimeout(ctx, tool.label);
+  return measurement(ctx, tool, what, timed);
+}

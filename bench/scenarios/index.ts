@@ -1,5 +1,6 @@
 import { fleetRollback } from './fleet-rollback';
 import { fleetRollout } from './fleet-rollout';
+import { propertyCost } from './property-cost';
 import { redeploy } from './redeploy';
 import type { Scenario } from './types';
 import { vercelFleet } from './vercel-fleet';
@@ -12,7 +13,7 @@ import { vercelFleet } from './vercel-fleet';
  * `usesFleet: false` says it needs no sshd fleet. fleet-rollback comes right after fleet-rollout so it can
  * roll back what the rollout left on the hosts instead of deploying the fleet twice more.
  */
-export const SCENARIOS: Scenario[] = [redeploy, fleetRollout, fleetRollback, vercelFleet];
+export const SCENARIOS: Scenario[] = [redeploy, fleetRollout, fleetRollback, vercelFleet, propertyCost];
 
 /** The fleet sizes of an invocation: those named on the command line, else every chosen scenario's own. */
 export function sizesToRun(scenarios: Scenario[], named: number[]): number[] {

@@ -1,4 +1,4 @@
-import { deployAndVerify, measurement, noteTimeout, slug } from './deploy-run';
+import { timedRedeploy } from './deploy-run';
 import type { Measurement, Scenario } from './types';
 
 /**
@@ -14,32 +14,7 @@ export const redeploy: Scenario = {
   defaultSizes: [10, 100],
   async run(ctx) {
     const measurements: Measurement[] = [];
-    for (const tool of ctx.tools) {
-      const timedOutAt = ctx.timedOut.get(tool.label);
-      if (timedOutAt !== undefined && ctx.n >= timedOutAt) {
-        measurements.push({
-          ...measurement(ctx, tool, 'redeploy'),
-          failure: `skipped: timed out at N=${timedOutAt}`,
-        });
-        continue;
-      }
-      ctx.resetHosts();
-      const base = slug(tool.label); // the log's name adds N
-      ctx.log(`${tool.label}: warm-up deploy to ${ctx.n} hosts`);
-      const warm = await deployAndVerify(ctx, tool, `${base}-1`, undefined);
-      if (warm.failure) {
-        if (warm.figures.timedOut) noteTimeout(ctx, tool.label);
-        measurements.push({
-          ...measurement(ctx, tool, 'redeploy'),
-          failure: `warm-up deploy: ${warm.failure}`,
-        });
-        continue;
-      }
-      ctx.log(`${tool.label}: timed redeploy`);
-      const timed = await deployAndVerify(ctx, tool, `${base}-2`, warm.prepared);
-      if (timed.figures.timedOut) noteTimeout(ctx, tool.label);
-      measurements.push(measurement(ctx, tool, 'redeploy', timed));
-    }
+    for (const tool of ctx.tools) measurements.push(await timedRedeploy(ctx, tool, 'redeploy'));
     return { measurements, timings: [], notes: [] };
   },
 };

@@ -1,6 +1,8 @@
+import type { Property } from '../baseline/job';
 import type { Fleet } from '../fleet/fleet';
 import type { CommandSpec, ToolFigures } from '../measure/run-tool';
 import type { BenchOptions } from '../options';
+import type { Table } from '../report/table';
 import type { HomelabToolOptions } from '../tools/homelab';
 import type { DeployTool, PreparedRelease } from '../tools/tool';
 
@@ -46,6 +48,8 @@ export interface ScenarioResult {
   measurements: Measurement[];
   timings: Timing[];
   counts?: Count[];
+  /** tables of the scenario's own, printed below the counts (property-cost's cost per property) */
+  tables?: { title: string; table: Table }[];
   notes: string[];
 }
 
@@ -71,6 +75,8 @@ export interface ScenarioContext {
   homelab(o: Partial<HomelabToolOptions>): DeployTool;
   /** the ssh2 baseline, unless --only homelab */
   baseline?: DeployTool;
+  /** the ssh2 baseline with safety properties of homelab-deploy added (scenario property-cost) */
+  baselineWith(properties: Property[], label?: string): DeployTool;
   /** tool label -> the smallest N at which it timed out in this invocation; larger fleets skip it */
   timedOut: Map<string, number>;
   /**

@@ -1,17 +1,37 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BaselineJob } from '../baseline/job';
+import type { BaselineJob, Property } from '../baseline/job';
 import { ENV_FILE, LOCK, PREVIOUS } from '../baseline/steps';
 import type { Fleet } from '../fleet/fleet';
 import { MIN_FREE_KIB, renderEnvFile } from '../workload';
 import { exists, fileMode, leftoverTempFiles, readLink, readText } from './host-checks';
+import { checkProperties } from './property-checks';
 import type { DeployTool, PreparedRelease, PreparedRollback } from './tool';
 
 /** The reference client's concurrency: hosts deployed at once. */
 export const BASELINE_CONCURRENCY = 100;
 
-export function baselineTool(fleet: Fleet, workdir: string, entry: string): DeployTool {
-  const dir = path.join(workdir, 'baseline');
+export const BASELINE_LABEL = 'ssh2 baseline';
+
+/** The label of the baseline with safety properties added (scenario property-cost). */
+export function baselineLabel(properties: readonly Property[]): string {
+  return properties.length ? `${BASELINE_LABEL} + ${properties.join(' + ')}` : BASELINE_LABEL;
+}
+
+/**
+ * The ssh2 baseline; `properties` adds homelab-deploy's safety properties to its deploy (steps.ts), and the
+ * end-state check then wants what they leave on each host as well (property-checks.ts).
+ */
+export function baselineTool(
+  fleet: Fleet,
+  workdir: string,
+  entry: string,
+  o: { properties?: Property[]; label?: string } = {},
+): DeployTool {
+  const properties = o.properties ?? [];
+  const label = o.label ?? baselineLabel(properties);
+  const dir = path.join(workdir, properties.length ? label.replace(/[^A-Za-z0-9._-]+/g, '-') : 'baseline');
   fs.mkdirSync(dir, { recursive: true });
   const jobOf = (action: BaselineJob['action'], release: string, envFile: string): BaselineJob => ({
     action,
@@ -25,14 +45,24 @@ export function baselineTool(fleet: Fleet, workdir: string, entry: string): Depl
     connectTimeoutMs: 60_000,
     hosts: fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, dir: h.dir })),
   });
+  // The plain job stays exactly what it was before properties existed.
+  const withProperties = (job: BaselineJob, release: string): BaselineJob =>
+    properties.length
+      ? {
+          ...job,
+          properties,
+          runToken: randomBytes(6).toString('hex'),
+          resultFile: path.join(dir, `${release}.result.json`),
+        }
+      : job;
   return {
-    label: 'ssh2 baseline',
+    label,
     family: 'baseline',
     async prepare(release) {
       const envText = renderEnvFile(release);
       const envFile = path.join(dir, `${release}.env`);
       fs.writeFileSync(envFile, envText, { mode: 0o600 });
-      const job = jobOf('deploy', release, envFile);
+      const job = withProperties(jobOf('deploy', release, envFile), release);
       const jobFile = path.join(dir, `${release}.job.json`);
       fs.writeFileSync(jobFile, JSON.stringify(job));
       const prepared: PreparedRelease = {
@@ -40,9 +70,13 @@ export function baselineTool(fleet: Fleet, workdir: string, entry: string): Depl
         id: release,
         command: { command: process.execPath, args: [entry, jobFile] },
         verify(previous) {
+          const extra = checkProperties(job, previous?.release);
           return fleet.hosts.map((h) => ({
             host: h.name,
-            problems: checkBaselineHost(h.dir, release, envText, previous?.release),
+            problems: [
+              ...checkBaselineHost(h.dir, release, envText, previous?.release),
+              ...extra(h.name, h.dir),
+            ],
           }));
         },
       };
