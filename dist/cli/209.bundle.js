@@ -274,8 +274,8 @@ async function runHealthChecks(ctx, subject, checks) {
 var plan_plan = __webpack_require__(8720);
 // EXTERNAL MODULE: ./src/run/context.ts
 var context = __webpack_require__(670);
-// EXTERNAL MODULE: ./src/targets/index.ts + 35 modules
-var src_targets = __webpack_require__(7038);
+// EXTERNAL MODULE: ./src/targets/index.ts + 36 modules
+var src_targets = __webpack_require__(906);
 // EXTERNAL MODULE: ./src/util/concurrency.ts
 var concurrency = __webpack_require__(3731);
 ;// CONCATENATED MODULE: ./src/pipeline/manual-rollback.ts
@@ -425,7 +425,7 @@ async function rollbackTarget(ctx, t, stage, to) {
     try {
         const pre = await t.preflight(PHASE);
         locked = true;
-        const st = await t.status();
+        const st = t.rollbackFacts ? await t.rollbackFacts() : await t.status();
         const current = st.current ?? pre.current;
         final.before = current;
         const target = to === 'previous' ? st.previous : to;

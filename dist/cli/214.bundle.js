@@ -15,7 +15,7 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony export */ });
 /* harmony import */ var _run_context__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(670);
 /* harmony import */ var _util_concurrency__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(3731);
-/* harmony import */ var _index__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(7038);
+/* harmony import */ var _index__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(906);
 /* harmony import */ var _ssh_owner__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(4116);
 
 

@@ -27777,8 +27777,8 @@ const report = {
  * `--help`, `validate`, `plan` and `completion` start without it, which is most of their start-up time on a
  * large config. The bundler turns each into a chunk of its own next to the CLI's bundle.
  */
-const loadEngine = () => Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(893), __nccwpck_require__.e(103), __nccwpck_require__.e(209)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7209));
-const loadInspect = () => Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(103), __nccwpck_require__.e(214)]).then(__nccwpck_require__.bind(__nccwpck_require__, 2214));
+const loadEngine = () => Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(893), __nccwpck_require__.e(75), __nccwpck_require__.e(209)]).then(__nccwpck_require__.bind(__nccwpck_require__, 7209));
+const loadInspect = () => Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(75), __nccwpck_require__.e(214)]).then(__nccwpck_require__.bind(__nccwpck_require__, 2214));
 
 ;// CONCATENATED MODULE: ./src/cli/commands/history.ts
 

@@ -49653,6 +49653,14 @@ function sftpStatusOf(err) {
     return typeof cause?.code === 'number' ? cause.code : undefined;
 }
 /**
+ * The server refused the request as such (unknown to it, or denied by its configuration, as `sftp-server -P`
+ * does), not because of the file it names.
+ */
+function isRefused(err) {
+    const code = sftpStatusOf(err);
+    return code === SFTP_STATUS.opUnsupported || code === SFTP_STATUS.permissionDenied;
+}
+/**
  * The extensions the server announced in its VERSION packet. ssh2 keeps them on the session, unexported; an
  * extended request the server did not announce throws in ssh2, so callers ask here first.
  */
@@ -49712,6 +49720,27 @@ function replaceFile(sftp, host, from, to, opts = {}) {
 async function createEmpty(sftp, host, file, mode, opts = {}) {
     const handle = await one(sftp, host, `create ${file}`, opts, (cb) => sftp.open(file, 'wx', { mode }, cb));
     await one(sftp, host, `close ${file}`, opts, (cb) => sftp.close(handle, (err) => cb(err)));
+}
+/**
+ * Appends to a log file (created with `mode` where missing) as `>>` does: opened for append, so each write
+ * lands at the end whatever its offset says; the writes and the close sent together after the open.
+ */
+async function appendToFile(sftp, host, file, data, mode, opts = {}) {
+    const req = new Requests(sftp, host, opts);
+    try {
+        const handle = await req.call(`open ${file}`, (cb) => sftp.open(file, 'a', { mode }, cb));
+        // sftp-server handles a session's requests in order, so the parts of a long line land in order too.
+        const sent = [];
+        for (let at = 0; at < data.length; at += CHUNK) {
+            const n = Math.min(CHUNK, data.length - at);
+            sent.push(req.call(`append ${file}`, (cb) => sftp.write(handle, data, at, n, at, (err) => cb(err))));
+        }
+        sent.push(req.call(`close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))));
+        await sftp_all(sent);
+    }
+    finally {
+        req.dispose();
+    }
 }
 /**
  * Makes the folder's entries durable (a rename is on disk once its folder is synced): the folder opened read-only
@@ -50736,10 +50765,6 @@ function envSwapChanges(o, found) {
 
 /** The OpenSSH extensions a swap over SFTP needs; a server without one of them gets the shell swap. */
 const ENV_SWAP_EXTENSIONS = ['posix-rename@openssh.com', 'hardlink@openssh.com', 'fsync@openssh.com'];
-const refused = (err) => {
-    const code = sftpStatusOf(err);
-    return code === SFTP_STATUS.opUnsupported || code === SFTP_STATUS.permissionDenied;
-};
 /**
  * After the temp file was written (0600, fsynced, read back): keep the old file and this run's undo, rename the
  * temp file over the env file and sync the folder, all with SFTP requests on the session the write used, so the
@@ -50762,7 +50787,7 @@ async function swapEnvOverSftp(sftp, host, n, opts) {
             await apply(sftp, host, change, at, opts);
         }
         catch (err) {
-            if (refused(err))
+            if (isRefused(err))
                 return { done: false, why: err.message };
             if (err instanceof errors_DeployError && err.errorClass !== 'command-failed')
                 throw err;
@@ -50787,7 +50812,7 @@ async function apply(sftp, host, change, at, opts) {
             }
             catch (err) {
                 // A file system without hard links (some FUSE and network mounts) gets a whole copy, renamed in.
-                if (refused(err) || (err instanceof errors_DeployError && err.errorClass !== 'command-failed'))
+                if (isRefused(err) || (err instanceof errors_DeployError && err.errorClass !== 'command-failed'))
                     throw err;
                 return copyIn(sftp, host, at(change.from), at(change.to), opts);
             }
@@ -50800,6 +50825,44 @@ async function copyIn(sftp, host, from, to, opts) {
     const tmp = `${to}.tmp`;
     await writeFile(sftp, host, tmp, data, 0o600, { fsync: true, verify: true, ...opts });
     await replaceFile(sftp, host, tmp, to, opts);
+}
+
+;// CONCATENATED MODULE: ./src/targets/ssh/rollback-point.ts
+
+
+
+/**
+ * Records the rollback point with SFTP requests, as rollbackPointScript does with a shell: the record under a temp
+ * name, renamed over (a reader never sees half of it), then its audit line appended; `point` undefined reads the
+ * record an earlier job wrote instead. Resolves with the record as the host now holds it (`{}` where there is
+ * none), or undefined when the server cannot rename over a file (no posix-rename): then the shell records it.
+ */
+async function recordPointOverSftp(sftp, run, host, point, opts) {
+    const file = `${host.path}/${LAYOUT.rollbackPoint(run.release.id)}`;
+    if (point === undefined) {
+        const text = await readFileIfExists(sftp, host.name, file, opts);
+        return text?.toString('utf8').trim() || '{}';
+    }
+    if (!serverExtensions(sftp).has('posix-rename@openssh.com'))
+        return undefined;
+    const record = JSON.stringify(point);
+    await writeFile(sftp, host.name, `${file}.tmp`, Buffer.from(`${record}\n`), 0o644, opts);
+    try {
+        await replaceFile(sftp, host.name, `${file}.tmp`, file, opts);
+    }
+    catch (err) {
+        // A server that announces posix-rename but refuses it (sftp-server -P): the shell writes the temp file again.
+        if (isRefused(err))
+            return undefined;
+        throw err;
+    }
+    const audit = auditRecord(run, host, 'snapshot', {
+        kind: 'release',
+        previous: point.previous,
+        infraSnapshot: point.infraSnapshot,
+    });
+    await appendToFile(sftp, host.name, `${host.path}/${LAYOUT.auditLog}`, Buffer.from(`${audit}\n`), 0o644, opts);
+    return record;
 }
 
 ;// CONCATENATED MODULE: ./src/targets/ssh/scripts/repair.ts
@@ -51404,7 +51467,6 @@ function rollbackPointScript(run, host, point) {
         }),
     ].join('\n');
 }
-const readRollbackPointScript = (run, host) => `${cd(host)}\ncat ${LAYOUT.rollbackPoint(run.release.id)} 2>/dev/null || true`;
 const readCurrentScript = (host) => `${cd(host)}\n${currentName(host)}\n[ -z "$cur" ] || echo "$cur"`;
 /** A host whose rollback failed is marked for a human; `status` shows the record until a deploy or rollback. */
 function needsAttentionScript(run, host, record) {
@@ -51504,6 +51566,7 @@ async function auditSnapshotActions(run, host, shell, actions) {
 
 
 
+
 /** Reading a host's state for operators (`status`, `lock status`, `lock release`): one round trip, no changes. */
 const MARK = '@@hd-inspect@@';
 const RECENT = 10;
@@ -51574,11 +51637,7 @@ async function readStatus(run, h, shell) {
     const current = values(lines, 'current')[0] || null;
     const logs = jsonLines(values(lines, 'log'));
     const points = jsonLines(values(lines, 'point'));
-    const point = points.find((p) => p.release === current);
-    const deployedLine = logs.filter((l) => l.result === 'deployed' && l.release === current).pop();
-    const previous = point && point.previous !== undefined
-        ? point.previous
-        : (deployedLine?.previous ?? null);
+    const previous = previousOf(current, points, logs);
     return {
         host: name,
         kind: 'ssh',
@@ -51593,6 +51652,40 @@ async function readStatus(run, h, shell) {
         needsAttention: jsonLines(values(lines, 'attention'))[0] ??
             interruptedDeploy(logs, lockState(config, lines)),
     };
+}
+/**
+ * What a rollback of `current` returns to: its rollback point, or else the release log's line that deployed it.
+ */
+function previousOf(current, points, logs) {
+    const point = points.find((p) => p.release === current);
+    if (point && point.previous !== undefined)
+        return point.previous;
+    const deployedLine = logs.filter((l) => l.result === 'deployed' && l.release === current).pop();
+    return deployedLine?.previous ?? null;
+}
+/**
+ * What a rollback by hand must know, and no more: the current release, what its rollback returns to, and the
+ * releases on the host. Shell builtins but for the release log's tail, which is read only where the current
+ * release has no rollback point: one process where `status` starts a dozen (the manual rollback of a fleet
+ * reads this on every host).
+ */
+async function readRollbackFacts(h, shell) {
+    const point = `${LAYOUT.meta}/rollback-point-"$cur".json`;
+    const res = await shell.exec([
+        `cd ${shQuote(h.path)} 2>/dev/null || { echo "${MARK}empty"; exit 0; }`,
+        currentName(h),
+        `echo "${MARK}current=$cur"`,
+        `if [ -n "$cur" ] && [ -f ${point} ]; then while read -r l || [ -n "$l" ]; do printf '${MARK}point=%s\\n' "$l"; done < ${point}`,
+        `else tail -n 200 ${LAYOUT.releaseLog} 2>/dev/null | sed 's/^/${MARK}log=/'; fi`,
+        `for f in ${LAYOUT.releases}/*/${LAYOUT.releaseMarker}; do [ -e "$f" ] || continue; f=\${f#${LAYOUT.releases}/}; printf '${MARK}release=%s\\n' "\${f%%/*}"; done`,
+        'true',
+    ].join('\n'), { timeoutMs: 20_000 });
+    const lines = marked(res.stdout);
+    if (lines.includes('empty'))
+        return { current: null, previous: null, releases: [] };
+    const current = values(lines, 'current')[0] || null;
+    const previous = previousOf(current, jsonLines(values(lines, 'point')), jsonLines(values(lines, 'log')));
+    return { current, previous, releases: values(lines, 'release') };
 }
 /**
  * A host left between two releases: its release log ends with a deploy's "started" line (written just before
@@ -51691,6 +51784,7 @@ function sshTemplateVars(ctx, host, stage, release = ctx.release.id) {
 }
 
 ;// CONCATENATED MODULE: ./src/targets/ssh/target.ts
+
 
 
 
@@ -52027,29 +52121,37 @@ class SshTarget {
                 runId: ctx.run.id,
                 token: ctx.runToken,
             };
-        const r = await this.steps([
-            {
-                name: 'rollback-point',
-                display: `record ${LAYOUT.rollbackPoint(ctx.release.id)}`,
-                script: rollbackPointScript(ctx, host, point),
-            },
-        ], { timeoutMs: 30_000, signal: ctx.signal });
-        if (!r.ok)
-            throw stepError(r, host.name);
-        const recorded = JSON.parse((r.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}');
+        const display = `record ${LAYOUT.rollbackPoint(ctx.release.id)}`;
+        const startedAt = Date.now();
+        const sftp = await (await this.conn()).sftp({ signal: ctx.signal });
+        let text = await recordPointOverSftp(sftp, ctx, host, point, { signal: ctx.signal });
+        let steps;
+        if (text !== undefined) {
+            const step = { name: 'rollback-point', command: display, exitCode: 0, ok: true };
+            steps = { ok: true, steps: [{ ...step, durationMs: Date.now() - startedAt }] };
+        }
+        else {
+            const r = await this.steps([{ name: 'rollback-point', display, script: rollbackPointScript(ctx, host, point) }], { timeoutMs: 30_000, signal: ctx.signal });
+            if (!r.ok)
+                throw stepError(r, host.name);
+            text = (r.outputs['rollback-point'] ?? '').trim().split('\n').pop();
+            steps = r;
+        }
+        const recorded = JSON.parse(text || '{}');
         return {
             point: recorded.previous !== undefined ? recorded : undefined,
-            steps: r,
+            steps,
             warnings,
         };
     }
     async readRollbackPoint() {
-        const res = await this.exec(readRollbackPointScript(this.ctx, this.config), {
-            timeoutMs: 30_000,
+        const sftp = await (await this.conn()).sftp({ signal: this.ctx.signal });
+        const text = await recordPointOverSftp(sftp, this.ctx, this.config, undefined, {
             signal: this.ctx.signal,
         });
         try {
-            return JSON.parse(res.stdout.trim());
+            const point = JSON.parse(text ?? '');
+            return point.release === undefined ? undefined : point;
         }
         catch {
             return undefined;
@@ -52436,6 +52538,9 @@ class SshTarget {
     }
     status() {
         return readStatus(this.ctx, this.config, this.shell);
+    }
+    rollbackFacts() {
+        return readRollbackFacts(this.config, this.shell);
     }
     releaseLockAsOperator(opts) {
         return operatorReleaseLock(this.ctx, this.config, this.shell, opts);
@@ -54810,7 +54915,7 @@ async function rollbackTarget(ctx, t, stage, to) {
     try {
         const pre = await t.preflight(PHASE);
         locked = true;
-        const st = await t.status();
+        const st = t.rollbackFacts ? await t.rollbackFacts() : await t.status();
         const current = st.current ?? pre.current;
         final.before = current;
         const target = to === 'previous' ? st.previous : to;

@@ -185,7 +185,7 @@ async function rollbackTarget(
   try {
     const pre = await t.preflight(PHASE);
     locked = true;
-    const st = await t.status();
+    const st = t.rollbackFacts ? await t.rollbackFacts() : await t.status();
     const current = st.current ?? pre.current;
     final.before = current;
     const target = to === 'previous' ? st.previous : to;

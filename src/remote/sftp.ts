@@ -438,6 +438,15 @@ export function sftpStatusOf(err: unknown): number | undefined {
 }
 
 /**
+ * The server refused the request as such (unknown to it, or denied by its configuration, as `sftp-server -P`
+ * does), not because of the file it names.
+ */
+export function isRefused(err: unknown): boolean {
+  const code = sftpStatusOf(err);
+  return code === SFTP_STATUS.opUnsupported || code === SFTP_STATUS.permissionDenied;
+}
+
+/**
  * The extensions the server announced in its VERSION packet. ssh2 keeps them on the session, unexported; an
  * extended request the server did not announce throws in ssh2, so callers ask here first.
  */
@@ -531,6 +540,36 @@ export async function createEmpty(
     sftp.open(file, 'wx', { mode }, cb),
   );
   await one<void>(sftp, host, `close ${file}`, opts, (cb) => sftp.close(handle, (err) => cb(err)));
+}
+
+/**
+ * Appends to a log file (created with `mode` where missing) as `>>` does: opened for append, so each write
+ * lands at the end whatever its offset says; the writes and the close sent together after the open.
+ */
+export async function appendToFile(
+  sftp: SFTPWrapper,
+  host: string,
+  file: string,
+  data: Buffer,
+  mode: number,
+  opts: SftpOptions = {},
+): Promise<void> {
+  const req = new Requests(sftp, host, opts);
+  try {
+    const handle = await req.call<Buffer>(`open ${file}`, (cb) => sftp.open(file, 'a', { mode }, cb));
+    // sftp-server handles a session's requests in order, so the parts of a long line land in order too.
+    const sent: Promise<void>[] = [];
+    for (let at = 0; at < data.length; at += CHUNK) {
+      const n = Math.min(CHUNK, data.length - at);
+      sent.push(
+        req.call<void>(`append ${file}`, (cb) => sftp.write(handle, data, at, n, at, (err) => cb(err))),
+      );
+    }
+    sent.push(req.call<void>(`close ${file}`, (cb) => sftp.close(handle, (err) => cb(err))));
+    await all(sent);
+  } finally {
+    req.dispose();
+  }
 }
 
 /**

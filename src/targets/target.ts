@@ -147,6 +147,15 @@ export interface TargetStatus {
   needsAttention?: Record<string, unknown>;
 }
 
+/** What a rollback by hand must know about a target. */
+export interface RollbackFacts {
+  current: string | null;
+  /** What a rollback of the current release returns to. */
+  previous: string | null;
+  /** Versions on the target a rollback can return to, in no particular order. */
+  releases: string[];
+}
+
 export interface LockOwner {
   token: string;
   runId?: string;
@@ -246,6 +255,8 @@ export interface Target {
 
   /** Operator view: state, lock, recent releases; changes nothing. */
   status(): Promise<TargetStatus>;
+  /** Only what a rollback by hand needs, where the target reads it cheaper than the whole status. */
+  rollbackFacts?(): Promise<RollbackFacts>;
   /** Operator override of the deploy lock (`lock release`), audited where the lock lives. */
   releaseLockAsOperator(opts: { operator: string; force: boolean }): Promise<OperatorLockRelease>;
   /** The whole release log, for `history`. */

@@ -4,12 +4,11 @@ import {
   createEmpty,
   fsyncFolder,
   hardlink,
+  isRefused,
   pathKinds,
   readFileIfExists,
   replaceFile,
   serverExtensions,
-  SFTP_STATUS,
-  sftpStatusOf,
   writeFile,
   type SftpOptions,
 } from '../../remote/sftp';
@@ -24,11 +23,6 @@ export const ENV_SWAP_EXTENSIONS = ['posix-rename@openssh.com', 'hardlink@openss
  * it finds beside the file.
  */
 export type EnvSwapResult = { done: true } | { done: false; why: string };
-
-const refused = (err: unknown): boolean => {
-  const code = sftpStatusOf(err);
-  return code === SFTP_STATUS.opUnsupported || code === SFTP_STATUS.permissionDenied;
-};
 
 /**
  * After the temp file was written (0600, fsynced, read back): keep the old file and this run's undo, rename the
@@ -60,7 +54,7 @@ export async function swapEnvOverSftp(
     try {
       await apply(sftp, host, change, at, opts);
     } catch (err) {
-      if (refused(err)) return { done: false, why: (err as Error).message };
+      if (isRefused(err)) return { done: false, why: (err as Error).message };
       if (err instanceof DeployError && err.errorClass !== 'command-failed') throw err;
       throw new DeployError('command-failed', `${change.why}: ${(err as Error).message}`, {
         host,
@@ -89,7 +83,7 @@ async function apply(
         return await hardlink(sftp, host, at(change.from), at(change.to), opts);
       } catch (err) {
         // A file system without hard links (some FUSE and network mounts) gets a whole copy, renamed in.
-        if (refused(err) || (err instanceof DeployError && err.errorClass !== 'command-failed')) throw err;
+        if (isRefused(err) || (err instanceof DeployError && err.errorClass !== 'command-failed')) throw err;
         return copyIn(sftp, host, at(change.from), at(change.to), opts);
       }
   }

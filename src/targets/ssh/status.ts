@@ -4,7 +4,8 @@ import { shQuote } from '../../remote/quote';
 import type { RunContext } from '../../run/context';
 import { liveSnapshots, SNAPSHOT_RECORD } from '../../snapshot/command';
 import type { Shell } from '../../util/shell';
-import type { LockState, OperatorLockRelease, RollbackPoint, TargetStatus } from '../target';
+import type { LockState, OperatorLockRelease, RollbackFacts, RollbackPoint, TargetStatus } from '../target';
+import { currentName } from './scripts/common';
 import { LAYOUT } from './layout';
 import { parseOwner } from './owner';
 
@@ -91,12 +92,7 @@ export async function readStatus(
   const current = values(lines, 'current')[0] || null;
   const logs = jsonLines<Record<string, unknown>>(values(lines, 'log'));
   const points = jsonLines<RollbackPoint>(values(lines, 'point'));
-  const point = points.find((p) => p.release === current);
-  const deployedLine = logs.filter((l) => l.result === 'deployed' && l.release === current).pop();
-  const previous =
-    point && point.previous !== undefined
-      ? point.previous
-      : ((deployedLine?.previous as string | null | undefined) ?? null);
+  const previous = previousOf(current, points, logs);
   return {
     host: name,
     kind: 'ssh',
@@ -112,6 +108,51 @@ export async function readStatus(
       jsonLines<Record<string, unknown>>(values(lines, 'attention'))[0] ??
       interruptedDeploy(logs, lockState(config, lines)),
   };
+}
+
+/**
+ * What a rollback of `current` returns to: its rollback point, or else the release log's line that deployed it.
+ */
+function previousOf(
+  current: string | null,
+  points: RollbackPoint[],
+  logs: Record<string, unknown>[],
+): string | null {
+  const point = points.find((p) => p.release === current);
+  if (point && point.previous !== undefined) return point.previous;
+  const deployedLine = logs.filter((l) => l.result === 'deployed' && l.release === current).pop();
+  return (deployedLine?.previous as string | null | undefined) ?? null;
+}
+
+/**
+ * What a rollback by hand must know, and no more: the current release, what its rollback returns to, and the
+ * releases on the host. Shell builtins but for the release log's tail, which is read only where the current
+ * release has no rollback point: one process where `status` starts a dozen (the manual rollback of a fleet
+ * reads this on every host).
+ */
+export async function readRollbackFacts(h: HostConfig, shell: Shell): Promise<RollbackFacts> {
+  const point = `${LAYOUT.meta}/rollback-point-"$cur".json`;
+  const res = await shell.exec(
+    [
+      `cd ${shQuote(h.path)} 2>/dev/null || { echo "${MARK}empty"; exit 0; }`,
+      currentName(h),
+      `echo "${MARK}current=$cur"`,
+      `if [ -n "$cur" ] && [ -f ${point} ]; then while read -r l || [ -n "$l" ]; do printf '${MARK}point=%s\\n' "$l"; done < ${point}`,
+      `else tail -n 200 ${LAYOUT.releaseLog} 2>/dev/null | sed 's/^/${MARK}log=/'; fi`,
+      `for f in ${LAYOUT.releases}/*/${LAYOUT.releaseMarker}; do [ -e "$f" ] || continue; f=\${f#${LAYOUT.releases}/}; printf '${MARK}release=%s\\n' "\${f%%/*}"; done`,
+      'true',
+    ].join('\n'),
+    { timeoutMs: 20_000 },
+  );
+  const lines = marked(res.stdout);
+  if (lines.includes('empty')) return { current: null, previous: null, releases: [] };
+  const current = values(lines, 'current')[0] || null;
+  const previous = previousOf(
+    current,
+    jsonLines<RollbackPoint>(values(lines, 'point')),
+    jsonLines<Record<string, unknown>>(values(lines, 'log')),
+  );
+  return { current, previous, releases: values(lines, 'release') };
 }
 
 /**

@@ -26,6 +26,7 @@ import type {
   OperatorLockRelease,
   PreflightOutcome,
   RollbackOptions,
+  RollbackFacts,
   RollbackOutcome,
   RollbackPoint,
   SecretsOutcome,
@@ -39,6 +40,7 @@ import { LAYOUT } from './layout';
 import { parseOwner } from './owner';
 import { auditLine, lockOwner, logLine, type ScriptRun } from './scripts/common';
 import { swapEnvOverSftp, type EnvSwapResult } from './env-swap';
+import { recordPointOverSftp } from './rollback-point';
 import { envSwapStep, envUndoNames } from './scripts/env';
 import { heartbeatScript, releaseLockScript } from './scripts/lock';
 import { preflightSteps, preflightValues } from './scripts/preflight';
@@ -50,7 +52,6 @@ import {
   needsAttentionScript,
   pruneScript,
   readCurrentScript,
-  readRollbackPointScript,
   rollbackPointScript,
   rollbackSteps,
   undoEnvScript,
@@ -59,7 +60,7 @@ import {
 import { freeSpaceScript, waitGoneScript } from './scripts/repair';
 import { parseTestsOutput, testsScript, TESTS_KILL_AFTER_S } from './scripts/tests';
 import { auditSnapshotActions } from './snapshot-audit';
-import { operatorReleaseLock, readStatus } from './status';
+import { operatorReleaseLock, readRollbackFacts, readStatus } from './status';
 import { sshTemplateVars } from './vars';
 
 /** How long a host may take to answer SSH again after its VM was rolled back (and booted). */
@@ -408,34 +409,39 @@ export class SshTarget implements Target {
             runId: ctx.run.id,
             token: ctx.runToken,
           };
-    const r = await this.steps(
-      [
-        {
-          name: 'rollback-point',
-          display: `record ${LAYOUT.rollbackPoint(ctx.release.id)}`,
-          script: rollbackPointScript(ctx, host, point),
-        },
-      ],
-      { timeoutMs: 30_000, signal: ctx.signal },
-    );
-    if (!r.ok) throw stepError(r, host.name);
-    const recorded = JSON.parse(
-      (r.outputs['rollback-point'] ?? '').trim().split('\n').pop() || '{}',
-    ) as Partial<RollbackPoint>;
+    const display = `record ${LAYOUT.rollbackPoint(ctx.release.id)}`;
+    const startedAt = Date.now();
+    const sftp = await (await this.conn()).sftp({ signal: ctx.signal });
+    let text = await recordPointOverSftp(sftp, ctx, host, point, { signal: ctx.signal });
+    let steps: StepsOutcome;
+    if (text !== undefined) {
+      const step = { name: 'rollback-point', command: display, exitCode: 0, ok: true };
+      steps = { ok: true, steps: [{ ...step, durationMs: Date.now() - startedAt }] };
+    } else {
+      const r = await this.steps(
+        [{ name: 'rollback-point', display, script: rollbackPointScript(ctx, host, point) }],
+        { timeoutMs: 30_000, signal: ctx.signal },
+      );
+      if (!r.ok) throw stepError(r, host.name);
+      text = (r.outputs['rollback-point'] ?? '').trim().split('\n').pop();
+      steps = r;
+    }
+    const recorded = JSON.parse(text || '{}') as Partial<RollbackPoint>;
     return {
       point: recorded.previous !== undefined ? (recorded as RollbackPoint) : undefined,
-      steps: r,
+      steps,
       warnings,
     };
   }
 
   async readRollbackPoint(): Promise<RollbackPoint | undefined> {
-    const res = await this.exec(readRollbackPointScript(this.ctx, this.config), {
-      timeoutMs: 30_000,
+    const sftp = await (await this.conn()).sftp({ signal: this.ctx.signal });
+    const text = await recordPointOverSftp(sftp, this.ctx, this.config, undefined, {
       signal: this.ctx.signal,
     });
     try {
-      return JSON.parse(res.stdout.trim()) as RollbackPoint;
+      const point = JSON.parse(text ?? '') as Partial<RollbackPoint>;
+      return point.release === undefined ? undefined : (point as RollbackPoint);
     } catch {
       return undefined;
     }
@@ -878,6 +884,10 @@ export class SshTarget implements Target {
 
   status(): Promise<TargetStatus> {
     return readStatus(this.ctx, this.config, this.shell);
+  }
+
+  rollbackFacts(): Promise<RollbackFacts> {
+    return readRollbackFacts(this.config, this.shell);
   }
 
   releaseLockAsOperator(opts: { operator: string; force: boolean }): Promise<OperatorLockRelease> {

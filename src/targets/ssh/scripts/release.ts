@@ -325,9 +325,6 @@ export function rollbackPointScript(
   ].join('\n');
 }
 
-export const readRollbackPointScript = (run: ScriptRun, host: HostConfig): string =>
-  `${cd(host)}\ncat ${LAYOUT.rollbackPoint(run.release.id)} 2>/dev/null || true`;
-
 export const readCurrentScript = (host: HostConfig): string =>
   `${cd(host)}\n${currentName(host)}\n[ -z "$cur" ] || echo "$cur"`;
 

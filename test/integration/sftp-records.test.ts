@@ -9,10 +9,11 @@ import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
 import { testContext, type TestContext } from '../helpers/targets';
 
 /**
- * The env file's swap against OpenSSH's SFTP server: written, read back, the old file kept by a hard link, this
- * run's undo recorded, renamed over and the folder synced, all with SFTP requests; and, where the server refuses
- * a request the swap needs, finished by the shell swap on the host. What each leaves is read from the host's
- * disk, and the undo the pipeline runs for an aborted run is run on it.
+ * What a deploy records on a host with SFTP requests alone, against OpenSSH's SFTP server: the env file (written,
+ * read back, the old file kept by a hard link, this run's undo recorded, renamed over, the folder synced) and the
+ * rollback point (renamed in, audited); and, where the server refuses a request they need, the same records made
+ * by a shell on the host. What each leaves is read from the host's disk, and the undo the pipeline runs for an
+ * aborted run is run on it.
  */
 const sandboxes: SshSandbox[] = [];
 afterAll(async () => {
@@ -158,6 +159,69 @@ describe('the env file swapped over SFTP', () => {
   });
 });
 
+/** The rollback point's record and the audit lines on the host after `snapshot`. */
+async function snapshotOn(c: TestContext, root: string, previous: string | null) {
+  const out = await c.targets.get('h1').snapshot(previous, { infra: false });
+  const record = fs.readFileSync(
+    path.join(root, '.homelab-deploy', `rollback-point-${c.release.id}.json`),
+    'utf8',
+  );
+  const audit = fs
+    .readFileSync(path.join(root, '.homelab-deploy', 'audit.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { out, record, audit };
+}
+
+describe('the rollback point recorded over SFTP', () => {
+  let root: string;
+  let context: (token: string, release?: string) => TestContext;
+  beforeAll(async () => {
+    ({ root, context } = await hostOn({}));
+  }, 60_000);
+
+  it('is renamed in whole, audited, and read back by a later job', async () => {
+    const c = context('pointtoken01', 'd'.repeat(40));
+    try {
+      const { out, record, audit } = await snapshotOn(c, root, 'olderrelease');
+      expect(out.point).toMatchObject({
+        release: c.release.id,
+        previous: 'olderrelease',
+        token: 'pointtoken01',
+      });
+      expect(out.steps?.steps.map((s) => [s.name, s.ok, s.output])).toEqual([
+        ['rollback-point', true, undefined],
+      ]);
+      expect(JSON.parse(record)).toEqual(out.point);
+      expect(record.endsWith('}\n')).toBe(true);
+      expect(audit).toEqual([
+        expect.objectContaining({
+          action: 'snapshot',
+          kind: 'release',
+          previous: 'olderrelease',
+          token: 'pointtoken01',
+        }),
+      ]);
+      expect(fs.readdirSync(path.join(root, '.homelab-deploy')).filter((f) => f.includes('.tmp'))).toEqual(
+        [],
+      );
+      // A later job of the same release keeps the point and reads it.
+      const later = context('pointtoken02', 'd'.repeat(40));
+      try {
+        expect((await later.targets.get('h1').snapshot(undefined, { infra: false })).point).toEqual(
+          out.point,
+        );
+        expect(await later.targets.get('h1').readRollbackPoint()).toEqual(out.point);
+      } finally {
+        await later.targets.closeAll();
+      }
+    } finally {
+      await c.targets.closeAll();
+    }
+  });
+});
+
 describe('a server that refuses hard links and posix-rename', () => {
   let root: string;
   let context: (token: string, release?: string) => TestContext;
@@ -184,6 +248,25 @@ describe('a server that refuses hard links and posix-rename', () => {
       expect(fs.readFileSync(path.join(shared, `.env.before-${c.release.id}`), 'utf8')).toBe(
         'HD_SWAP_SECRET=old\n',
       );
+    } finally {
+      await c.targets.closeAll();
+    }
+  });
+
+  it('gets the rollback point recorded by the shell, the same record and audit line', async () => {
+    const c = context('pointtoken03', 'e'.repeat(40));
+    try {
+      const { out, record, audit } = await snapshotOn(c, root, null);
+      expect(out.point).toMatchObject({ release: c.release.id, previous: null, token: 'pointtoken03' });
+      expect(out.steps?.steps.map((s) => [s.name, s.ok, s.command])).toEqual([
+        ['rollback-point', true, `record .homelab-deploy/rollback-point-${c.release.id}.json`],
+      ]);
+      // The shell ran: its step printed the record it wrote (the SFTP requests print nothing).
+      expect(out.steps?.steps[0].output?.trim()).toBe(record.trim());
+      expect(JSON.parse(record)).toEqual(out.point);
+      expect(audit.filter((a) => a.token === 'pointtoken03')).toEqual([
+        expect.objectContaining({ action: 'snapshot', kind: 'release', previous: null }),
+      ]);
     } finally {
       await c.targets.closeAll();
     }
