@@ -217,7 +217,11 @@ async function sftpStep(session: HostSession, step: Step, env: Buffer, seen: See
   const sftp = await session.sftp();
   if (step.kind === 'upload') return upload(sftp, step.path, env, step.mode);
   if (step.kind === 'atomic-upload') return atomicUpload(sftp, step, env);
-  if (step.kind === 'write-file') return writeFile(sftp, step.path, Buffer.from(step.data(seen)), step.mode);
+  if (step.kind === 'write-file') {
+    await writeFile(sftp, step.path, Buffer.from(step.data(seen)), step.mode);
+    const to = step.renameTo;
+    if (to) await call((cb) => sftp.ext_openssh_rename(step.path, to, cb));
+  }
 }
 
 async function runSteps(session: HostSession, steps: Step[], env: Buffer): Promise<void> {

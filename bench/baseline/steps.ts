@@ -51,8 +51,18 @@ export type Step =
       dir: string;
       mode: number;
     }
-  /** a small file written over SFTP in one open, its content made from what earlier steps printed */
-  | { name: string; kind: 'write-file'; path: string; mode: number; data: (seen: SeenOutput) => string };
+  /**
+   * a small file written over SFTP in one open, its content made from what earlier steps printed; `renameTo`
+   * then puts it in place with posix-rename
+   */
+  | {
+      name: string;
+      kind: 'write-file';
+      path: string;
+      mode: number;
+      data: (seen: SeenOutput) => string;
+      renameTo?: string;
+    };
 
 /** What one host's deploy needs to build its steps. */
 export interface DeployPlan {
@@ -239,19 +249,21 @@ export function rollbackPointRecord(p: DeployPlan, previous: string | null): str
   return JSON.stringify({ release: p.release, previous, run: p.runToken, time: p.now });
 }
 
-/** rollback-point: the record over SFTP under a temp name, renamed in by one `mv` (the product's snapshot phase). */
+/**
+ * rollback-point: the record over SFTP under a temp name, renamed in with posix-rename (the product's snapshot
+ * phase): no process on the host.
+ */
 function rollbackPointSteps(p: DeployPlan): Step[] {
   const file = `${p.dir}/${rollbackPointFile(p.release)}`;
-  const tmp = `${file}.tmp-${p.runToken}`;
   return [
     {
-      name: 'rollback point file',
+      name: 'rollback point',
       kind: 'write-file',
-      path: tmp,
+      path: `${file}.tmp-${p.runToken}`,
       mode: 0o644,
       data: (seen) => `${rollbackPointRecord(p, previousOf(seen))}\n`,
+      renameTo: file,
     },
-    { name: 'rollback point', kind: 'exec', command: `mv -f ${shQuote(tmp)} ${shQuote(file)}`, check: ok },
   ];
 }
 
