@@ -86069,8 +86069,16 @@ class SshTarget {
             };
         const display = `record ${LAYOUT.rollbackPoint(ctx.release.id)}`;
         const startedAt = Date.now();
-        const sftp = await (await this.conn()).sftp({ signal: ctx.signal });
-        let text = await recordPointOverSftp(sftp, ctx, host, point, { signal: ctx.signal });
+        let text;
+        try {
+            const sftp = await (await this.conn()).sftp({ signal: ctx.signal });
+            text = await recordPointOverSftp(sftp, ctx, host, point, { signal: ctx.signal });
+        }
+        catch (err) {
+            // SFTP says only "Failure" for a full disk: the free space on the host says whether that was it.
+            const file = `${host.path}/${LAYOUT.rollbackPoint(ctx.release.id)}`;
+            throw await this.writeFailure(err, `${host.path}/${LAYOUT.meta}`, [`${file}.tmp`], 4096, `recording ${LAYOUT.rollbackPoint(ctx.release.id)}`, host.path);
+        }
         let steps;
         if (text !== undefined) {
             const step = { name: 'rollback-point', command: display, exitCode: 0, ok: true };

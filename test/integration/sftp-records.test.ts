@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import type { HostConfig } from '../../src/config/types';
+import { DeployError } from '../../src/errors';
 import { Redactor } from '../../src/secrets/redact';
 import { undoEnvScript } from '../../src/targets/ssh/scripts/release';
 import { startSshSandbox, type SshSandbox } from '../helpers/sshd';
@@ -16,19 +17,30 @@ import { testContext, type TestContext } from '../helpers/targets';
  * aborted run is run on it.
  */
 const sandboxes: SshSandbox[] = [];
+/** Small file systems mounted for a test: unmounted before the sandboxes' folders are removed. */
+const mounts: string[] = [];
 afterAll(async () => {
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
   await Promise.all(sandboxes.map((s) => s.stop()));
 });
 
-async function hostOn(opts: { sftpSubsystem?: string }): Promise<{
+async function hostOn(opts: { sftpSubsystem?: string; diskKib?: number }): Promise<{
   sb: SshSandbox;
   root: string;
   context: (token: string, release?: string) => TestContext;
 }> {
-  const sb = await startSshSandbox({ names: ['env'], ...opts });
+  const sb = await startSshSandbox({ names: ['env'], sftpSubsystem: opts.sftpSubsystem });
   sandboxes.push(sb);
   const h = sb.host('env');
   const root = path.join(h.root, 'app');
+  if (opts.diskKib) {
+    fs.mkdirSync(root);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.diskKib}k`, 'tmpfs', root], {
+      encoding: 'utf8',
+    });
+    if (m.status !== 0) throw new Error(`mounting a ${opts.diskKib} KiB tmpfs at ${root}: ${m.stderr}`);
+    mounts.push(root);
+  }
   fs.mkdirSync(path.join(root, 'shared'), { recursive: true });
   fs.mkdirSync(path.join(root, '.homelab-deploy'));
   const configPath = path.join(h.root, 'homelab-deploy.yml');
@@ -267,6 +279,52 @@ describe('a server that refuses hard links and posix-rename', () => {
       expect(audit.filter((a) => a.token === 'pointtoken03')).toEqual([
         expect.objectContaining({ action: 'snapshot', kind: 'release', previous: null }),
       ]);
+    } finally {
+      await c.targets.closeAll();
+    }
+  });
+});
+
+describe('a host whose disk is full', () => {
+  let root: string;
+  let context: (token: string, release?: string) => TestContext;
+  beforeAll(async () => {
+    ({ root, context } = await hostOn({ diskKib: 256 }));
+  }, 60_000);
+
+  it('refuses to record the rollback point with the free space it found, and leaves no temp file', async () => {
+    // Fill the file system to its last byte.
+    const fill = path.join(root, 'fill.bin');
+    const fd = fs.openSync(fill, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    const c = context('fulltoken001', 'f'.repeat(40));
+    try {
+      const err = await c.targets
+        .get('h1')
+        .snapshot('olderrelease', { infra: false })
+        .then(
+          () => undefined,
+          (e: unknown) => e as DeployError,
+        );
+      expect(err).toBeInstanceOf(DeployError);
+      expect(err?.errorClass).toBe('precondition');
+      expect(err?.message).toMatch(
+        new RegExp(
+          `^no space left on h1: .* free under ${root}, recording \\.homelab-deploy/rollback-point-`,
+        ),
+      );
+      expect(fs.readdirSync(path.join(root, '.homelab-deploy')).filter((f) => f.includes('.tmp'))).toEqual(
+        [],
+      );
+      expect(fs.existsSync(path.join(root, '.homelab-deploy', `rollback-point-${c.release.id}.json`))).toBe(
+        false,
+      );
     } finally {
       await c.targets.closeAll();
     }
