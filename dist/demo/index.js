@@ -50768,13 +50768,14 @@ const ENV_SWAP_EXTENSIONS = ['posix-rename@openssh.com', 'hardlink@openssh.com',
 /**
  * After the temp file was written (0600, fsynced, read back): keep the old file and this run's undo, rename the
  * temp file over the env file and sync the folder, all with SFTP requests on the session the write used, so the
- * host starts no process for the swap.
+ * host starts no process for the swap. Resolves true when the temp file is the env file now, durably; false when
+ * the server lacks or refuses a request the swap needs. Nothing is then half done that the shell swap
+ * (envSwapStep) cannot finish, since it decides again from what it finds beside the file.
  */
 async function swapEnvOverSftp(sftp, host, n, opts) {
     const have = serverExtensions(sftp);
-    const missing = ENV_SWAP_EXTENSIONS.filter((e) => !have.has(e));
-    if (missing.length)
-        return { done: false, why: `the SFTP server lacks ${missing.join(', ')}` };
+    if (!ENV_SWAP_EXTENSIONS.every((e) => have.has(e)))
+        return false;
     const at = (f) => `${n.dir}/${f}`;
     const [file, saved, undo, absent, fromSaved] = await pathKinds(sftp, host, [n.file, n.saved, n.undo, n.absent, n.fromSaved].map(at), opts);
     const changes = envSwapChanges(n, {
@@ -50788,7 +50789,7 @@ async function swapEnvOverSftp(sftp, host, n, opts) {
         }
         catch (err) {
             if (isRefused(err))
-                return { done: false, why: err.message };
+                return false;
             if (err instanceof errors_DeployError && err.errorClass !== 'command-failed')
                 throw err;
             throw new errors_DeployError('command-failed', `${change.why}: ${err.message}`, {
@@ -50798,7 +50799,7 @@ async function swapEnvOverSftp(sftp, host, n, opts) {
         }
     }
     await fsyncFolder(sftp, host, n.dir, opts);
-    return { done: true };
+    return true;
 }
 async function apply(sftp, host, change, at, opts) {
     switch (change.kind) {
@@ -50831,18 +50832,19 @@ async function copyIn(sftp, host, from, to, opts) {
 
 
 
+const pointFile = (run, host) => `${host.path}/${LAYOUT.rollbackPoint(run.release.id)}`;
+/** The rollback point an earlier job recorded for this run's release, as the host holds it (`{}` where none). */
+async function readPointOverSftp(sftp, run, host, opts) {
+    const text = await readFileIfExists(sftp, host.name, pointFile(run, host), opts);
+    return text?.toString('utf8').trim() || '{}';
+}
 /**
  * Records the rollback point with SFTP requests, as rollbackPointScript does with a shell: the record under a temp
- * name, renamed over (a reader never sees half of it), then its audit line appended; `point` undefined reads the
- * record an earlier job wrote instead. Resolves with the record as the host now holds it (`{}` where there is
- * none), or undefined when the server cannot rename over a file (no posix-rename): then the shell records it.
+ * name, renamed over (a reader never sees half of it), then its audit line appended. Resolves with the record, or
+ * undefined when the server cannot rename over a file (no posix-rename): then the shell records it.
  */
 async function recordPointOverSftp(sftp, run, host, point, opts) {
-    const file = `${host.path}/${LAYOUT.rollbackPoint(run.release.id)}`;
-    if (point === undefined) {
-        const text = await readFileIfExists(sftp, host.name, file, opts);
-        return text?.toString('utf8').trim() || '{}';
-    }
+    const file = pointFile(run, host);
     if (!serverExtensions(sftp).has('posix-rename@openssh.com'))
         return undefined;
     const record = JSON.stringify(point);
@@ -51857,6 +51859,11 @@ function sftpSymlink(sftp, target, link) {
     });
 }
 /** A step failure as a DeployError of `errorClass`, quoting the step's exit code and last output lines. */
+/** The report's step for work done with SFTP requests alone: no exit code of its own, nothing printed. */
+function sftpDone(name, command, startedAt) {
+    const step = { name, command, exitCode: 0, durationMs: Date.now() - startedAt, ok: true };
+    return { ok: true, steps: [step] };
+}
 function stepError(r, host, errorClass = 'command-failed') {
     const f = r.failed;
     const tail = (f?.output ?? '').trim().split('\n').slice(-5).join(' | ');
@@ -52051,15 +52058,9 @@ class SshTarget {
             throw await this.writeFailure(err, dir, leftovers, data.length, what);
         }
         const changed = changedKeys(old ? parseEnvFile(old, host.envDialect) : {}, parseEnvFile(content, host.envDialect));
-        if (swapped.done) {
-            const step = {
-                name: 'env-swap',
-                command: `write, read back and rename ${LAYOUT.shared}/${file} over SFTP`,
-                exitCode: 0,
-                durationMs: Date.now() - startedAt,
-                ok: true,
-            };
-            return { state: 'written', changed, steps: { ok: true, steps: [step] } };
+        if (swapped) {
+            const command = `write, read back and rename ${LAYOUT.shared}/${file} over SFTP`;
+            return { state: 'written', changed, steps: sftpDone('env-swap', command, startedAt) };
         }
         // The shell swap decides again from what it finds, so it finishes whatever the SFTP swap got to.
         const step = envSwapStep({ ...names, size: data.length, sha256: sha256(data) });
@@ -52126,7 +52127,10 @@ class SshTarget {
         let text;
         try {
             const sftp = await (await this.conn()).sftp({ signal: ctx.signal });
-            text = await recordPointOverSftp(sftp, ctx, host, point, { signal: ctx.signal });
+            const opts = { signal: ctx.signal };
+            text = point
+                ? await recordPointOverSftp(sftp, ctx, host, point, opts)
+                : await readPointOverSftp(sftp, ctx, host, opts);
         }
         catch (err) {
             // SFTP says only "Failure" for a full disk: the free space on the host says whether that was it.
@@ -52134,10 +52138,8 @@ class SshTarget {
             throw await this.writeFailure(err, `${host.path}/${LAYOUT.meta}`, [`${file}.tmp`], 4096, `recording ${LAYOUT.rollbackPoint(ctx.release.id)}`, host.path);
         }
         let steps;
-        if (text !== undefined) {
-            const step = { name: 'rollback-point', command: display, exitCode: 0, ok: true };
-            steps = { ok: true, steps: [{ ...step, durationMs: Date.now() - startedAt }] };
-        }
+        if (text !== undefined)
+            steps = sftpDone('rollback-point', display, startedAt);
         else {
             const r = await this.steps([{ name: 'rollback-point', display, script: rollbackPointScript(ctx, host, point) }], { timeoutMs: 30_000, signal: ctx.signal });
             if (!r.ok)
@@ -52154,11 +52156,9 @@ class SshTarget {
     }
     async readRollbackPoint() {
         const sftp = await (await this.conn()).sftp({ signal: this.ctx.signal });
-        const text = await recordPointOverSftp(sftp, this.ctx, this.config, undefined, {
-            signal: this.ctx.signal,
-        });
+        const text = await readPointOverSftp(sftp, this.ctx, this.config, { signal: this.ctx.signal });
         try {
-            const point = JSON.parse(text ?? '');
+            const point = JSON.parse(text);
             return point.release === undefined ? undefined : point;
         }
         catch {

@@ -18,26 +18,20 @@ import { envSwapChanges, type EnvSwapChange, type EnvSwapNames } from './scripts
 export const ENV_SWAP_EXTENSIONS = ['posix-rename@openssh.com', 'hardlink@openssh.com', 'fsync@openssh.com'];
 
 /**
- * `done`: the temp file is the env file now, durably. `shell`: the server lacks or refuses a request the swap
- * needs; nothing is half done that the shell swap (envSwapStep) cannot finish, since it decides again from what
- * it finds beside the file.
- */
-export type EnvSwapResult = { done: true } | { done: false; why: string };
-
-/**
  * After the temp file was written (0600, fsynced, read back): keep the old file and this run's undo, rename the
  * temp file over the env file and sync the folder, all with SFTP requests on the session the write used, so the
- * host starts no process for the swap.
+ * host starts no process for the swap. Resolves true when the temp file is the env file now, durably; false when
+ * the server lacks or refuses a request the swap needs. Nothing is then half done that the shell swap
+ * (envSwapStep) cannot finish, since it decides again from what it finds beside the file.
  */
 export async function swapEnvOverSftp(
   sftp: SFTPWrapper,
   host: string,
   n: EnvSwapNames,
   opts: SftpOptions,
-): Promise<EnvSwapResult> {
+): Promise<boolean> {
   const have = serverExtensions(sftp);
-  const missing = ENV_SWAP_EXTENSIONS.filter((e) => !have.has(e));
-  if (missing.length) return { done: false, why: `the SFTP server lacks ${missing.join(', ')}` };
+  if (!ENV_SWAP_EXTENSIONS.every((e) => have.has(e))) return false;
   const at = (f: string) => `${n.dir}/${f}`;
   const [file, saved, undo, absent, fromSaved] = await pathKinds(
     sftp,
@@ -54,7 +48,7 @@ export async function swapEnvOverSftp(
     try {
       await apply(sftp, host, change, at, opts);
     } catch (err) {
-      if (isRefused(err)) return { done: false, why: (err as Error).message };
+      if (isRefused(err)) return false;
       if (err instanceof DeployError && err.errorClass !== 'command-failed') throw err;
       throw new DeployError('command-failed', `${change.why}: ${(err as Error).message}`, {
         host,
@@ -63,7 +57,7 @@ export async function swapEnvOverSftp(
     }
   }
   await fsyncFolder(sftp, host, n.dir, opts);
-  return { done: true };
+  return true;
 }
 
 async function apply(

@@ -13,24 +13,33 @@ import type { RollbackPoint } from '../target';
 import { LAYOUT } from './layout';
 import { auditRecord, type ScriptRun } from './scripts/common';
 
+const pointFile = (run: ScriptRun, host: HostConfig) =>
+  `${host.path}/${LAYOUT.rollbackPoint(run.release.id)}`;
+
+/** The rollback point an earlier job recorded for this run's release, as the host holds it (`{}` where none). */
+export async function readPointOverSftp(
+  sftp: SFTPWrapper,
+  run: ScriptRun,
+  host: HostConfig,
+  opts: SftpOptions,
+): Promise<string> {
+  const text = await readFileIfExists(sftp, host.name, pointFile(run, host), opts);
+  return text?.toString('utf8').trim() || '{}';
+}
+
 /**
  * Records the rollback point with SFTP requests, as rollbackPointScript does with a shell: the record under a temp
- * name, renamed over (a reader never sees half of it), then its audit line appended; `point` undefined reads the
- * record an earlier job wrote instead. Resolves with the record as the host now holds it (`{}` where there is
- * none), or undefined when the server cannot rename over a file (no posix-rename): then the shell records it.
+ * name, renamed over (a reader never sees half of it), then its audit line appended. Resolves with the record, or
+ * undefined when the server cannot rename over a file (no posix-rename): then the shell records it.
  */
 export async function recordPointOverSftp(
   sftp: SFTPWrapper,
   run: ScriptRun,
   host: HostConfig,
-  point: RollbackPoint | undefined,
+  point: RollbackPoint,
   opts: SftpOptions,
 ): Promise<string | undefined> {
-  const file = `${host.path}/${LAYOUT.rollbackPoint(run.release.id)}`;
-  if (point === undefined) {
-    const text = await readFileIfExists(sftp, host.name, file, opts);
-    return text?.toString('utf8').trim() || '{}';
-  }
+  const file = pointFile(run, host);
   if (!serverExtensions(sftp).has('posix-rename@openssh.com')) return undefined;
   const record = JSON.stringify(point);
   await writeFile(sftp, host.name, `${file}.tmp`, Buffer.from(`${record}\n`), 0o644, opts);

@@ -39,8 +39,8 @@ import { releaseEnv } from './commands';
 import { LAYOUT } from './layout';
 import { parseOwner } from './owner';
 import { auditLine, lockOwner, logLine, type ScriptRun } from './scripts/common';
-import { swapEnvOverSftp, type EnvSwapResult } from './env-swap';
-import { recordPointOverSftp } from './rollback-point';
+import { swapEnvOverSftp } from './env-swap';
+import { readPointOverSftp, recordPointOverSftp } from './rollback-point';
 import { envSwapStep, envUndoNames } from './scripts/env';
 import { heartbeatScript, releaseLockScript } from './scripts/lock';
 import { preflightSteps, preflightValues } from './scripts/preflight';
@@ -119,6 +119,12 @@ function sftpSymlink(sftp: SFTPWrapper, target: string, link: string): Promise<b
 }
 
 /** A step failure as a DeployError of `errorClass`, quoting the step's exit code and last output lines. */
+/** The report's step for work done with SFTP requests alone: no exit code of its own, nothing printed. */
+function sftpDone(name: string, command: string, startedAt: number): StepsOutcome {
+  const step: StepReport = { name, command, exitCode: 0, durationMs: Date.now() - startedAt, ok: true };
+  return { ok: true, steps: [step] };
+}
+
 function stepError(
   r: StepsOutcome,
   host: string,
@@ -319,7 +325,7 @@ export class SshTarget implements Target {
     };
     // Copies made where the file system has no hard links, beside the temp file: a failed write removes them all.
     const leftovers = [tmp, `${names.saved}.tmp`, `${names.undo}.tmp`].map((f) => `${dir}/${f}`);
-    let swapped: EnvSwapResult;
+    let swapped: boolean;
     const startedAt = Date.now();
     try {
       await writeFile(sftp, host.name, `${dir}/${tmp}`, data, 0o600, {
@@ -336,15 +342,9 @@ export class SshTarget implements Target {
       old ? parseEnvFile(old, host.envDialect) : {},
       parseEnvFile(content, host.envDialect),
     );
-    if (swapped.done) {
-      const step: StepReport = {
-        name: 'env-swap',
-        command: `write, read back and rename ${LAYOUT.shared}/${file} over SFTP`,
-        exitCode: 0,
-        durationMs: Date.now() - startedAt,
-        ok: true,
-      };
-      return { state: 'written', changed, steps: { ok: true, steps: [step] } };
+    if (swapped) {
+      const command = `write, read back and rename ${LAYOUT.shared}/${file} over SFTP`;
+      return { state: 'written', changed, steps: sftpDone('env-swap', command, startedAt) };
     }
     // The shell swap decides again from what it finds, so it finishes whatever the SFTP swap got to.
     const step = envSwapStep({ ...names, size: data.length, sha256: sha256(data) });
@@ -414,7 +414,10 @@ export class SshTarget implements Target {
     let text: string | undefined;
     try {
       const sftp = await (await this.conn()).sftp({ signal: ctx.signal });
-      text = await recordPointOverSftp(sftp, ctx, host, point, { signal: ctx.signal });
+      const opts = { signal: ctx.signal };
+      text = point
+        ? await recordPointOverSftp(sftp, ctx, host, point, opts)
+        : await readPointOverSftp(sftp, ctx, host, opts);
     } catch (err) {
       // SFTP says only "Failure" for a full disk: the free space on the host says whether that was it.
       const file = `${host.path}/${LAYOUT.rollbackPoint(ctx.release.id)}`;
@@ -428,10 +431,8 @@ export class SshTarget implements Target {
       );
     }
     let steps: StepsOutcome;
-    if (text !== undefined) {
-      const step = { name: 'rollback-point', command: display, exitCode: 0, ok: true };
-      steps = { ok: true, steps: [{ ...step, durationMs: Date.now() - startedAt }] };
-    } else {
+    if (text !== undefined) steps = sftpDone('rollback-point', display, startedAt);
+    else {
       const r = await this.steps(
         [{ name: 'rollback-point', display, script: rollbackPointScript(ctx, host, point) }],
         { timeoutMs: 30_000, signal: ctx.signal },
@@ -450,11 +451,9 @@ export class SshTarget implements Target {
 
   async readRollbackPoint(): Promise<RollbackPoint | undefined> {
     const sftp = await (await this.conn()).sftp({ signal: this.ctx.signal });
-    const text = await recordPointOverSftp(sftp, this.ctx, this.config, undefined, {
-      signal: this.ctx.signal,
-    });
+    const text = await readPointOverSftp(sftp, this.ctx, this.config, { signal: this.ctx.signal });
     try {
-      const point = JSON.parse(text ?? '') as Partial<RollbackPoint>;
+      const point = JSON.parse(text) as Partial<RollbackPoint>;
       return point.release === undefined ? undefined : (point as RollbackPoint);
     } catch {
       return undefined;
